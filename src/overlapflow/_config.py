@@ -1,0 +1,238 @@
+"""Comparison configuration: TOML in, a validated immutable `CompareConfig` out.
+
+This is the boundary: everything a user writes is checked here, once, and turned into
+objects (`NetworkSpec`, a `Task`, arrays); the core never parses strings or files.
+
+```toml
+[network]  # N, rank, n_in, n_out, phi, dt
+[init]     # seed  — or —  sigma = "path.npy" (P×P, order [M|U|V|Z]) and optionally seed
+[task]     # kind, t_max, seed (batch seed), and the kind's parameters; kind = "arrays": file
+[loss]     # kind
+[train]    # optimizer, eta, epochs, modes, dtype, flow_rtol, flow_atol
+```
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._errors import ConfigError
+from ._io import load_npz
+from ._losses import check_loss_kind
+from ._network import NetworkSpec
+from ._overlaps import check_sigma
+from ._tasks import TASK_KINDS, make_task, task_parameters
+
+__all__ = ["CompareConfig", "TrainConfig", "load_config", "config_from_dict", "ALL_MODES"]
+
+ALL_MODES = ("theta", "exact", "flow", "euler", "direct")
+DTYPES = ("float64", "float32")
+
+_TABLES = {
+    "network": {"N": 500, "rank": 1, "n_in": 1, "n_out": 1, "phi": "linear", "dt": 0.05},
+    "init": {"seed": 0, "sigma": None},
+    "task": {"kind": None, "t_max": None, "seed": 0},
+    "loss": {"kind": "sum_dt"},
+    "train": {
+        "optimizer": "gd",
+        "eta": None,
+        "epochs": None,
+        "modes": ["theta", "exact"],
+        "dtype": "float64",
+        "flow_rtol": 1e-8,
+        "flow_atol": 1e-10,
+    },
+}
+_REQUIRED = {"task": ("kind", "t_max"), "train": ("eta", "epochs")}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to learn: optimizer for θ-space, rate, epochs, which modes, float precision."""
+
+    optimizer: str = "gd"
+    eta: float = 5e-3
+    epochs: int = 2000
+    modes: tuple[str, ...] = ("theta", "exact")
+    dtype: str = "float64"
+    flow_rtol: float = 1e-8
+    flow_atol: float = 1e-10
+
+    def __post_init__(self):
+        if self.optimizer not in ("gd", "adam"):
+            raise ConfigError(f"train.optimizer must be 'gd' or 'adam', got {self.optimizer!r}")
+        _positive_number("train.eta", self.eta)
+        _positive_number("train.flow_rtol", self.flow_rtol)
+        _positive_number("train.flow_atol", self.flow_atol)
+        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs <= 0:
+            raise ConfigError(f"train.epochs must be an integer > 0, got {self.epochs!r}")
+        if not self.modes:
+            raise ConfigError(f"train.modes must name at least one of {', '.join(ALL_MODES)}")
+        for mode in self.modes:
+            if mode not in ALL_MODES:
+                raise ConfigError(f"unknown mode {mode!r} in train.modes; valid: {', '.join(ALL_MODES)}")
+        if len(set(self.modes)) != len(self.modes):
+            raise ConfigError(f"train.modes lists a mode twice: {list(self.modes)}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"train.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """A validated comparison: network, initial condition, task, loss and training.
+
+    Attributes:
+        network: the architecture.
+        init_seed: seed of the initial vectors (or of their realisation from `init_sigma`).
+        init_sigma: (P, P) initial overlaps, or None for random unit-norm Gaussian vectors.
+        task: the `Task` object; `task_seed` seeds its per-epoch batches.
+        loss: loss kind.
+        train: the `TrainConfig`.
+        echo: the configuration as read (plain data, for summary.json).
+    """
+
+    network: NetworkSpec
+    task: Any
+    train: TrainConfig
+    loss: str = "sum_dt"
+    init_seed: int = 0
+    task_seed: int = 0
+    init_sigma: np.ndarray | None = field(default=None, compare=False)
+    echo: dict = field(default_factory=dict, compare=False)
+
+
+def _positive_number(name: str, value) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _int(name: str, value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def _check_keys(table: str, given: dict, allowed) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in "
+            f"[{table}]; valid: {', '.join(sorted(allowed))}"
+        )
+
+
+def _resolve(base_dir: Path, value, what: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{what} must be a file path string, got {value!r}")
+    path = Path(value)
+    return path if path.is_absolute() else (base_dir / path)
+
+
+def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
+    """Validate a configuration given as nested dicts (the parsed TOML) and build the objects.
+
+    Relative paths resolve against `base_dir` (the config file's folder).
+
+    Raises:
+        ConfigError: any unknown table/key, missing key, bad value or unreadable data file.
+    """
+    base_dir = Path(base_dir)
+    if not isinstance(raw, dict):
+        raise ConfigError("configuration must be a table of tables")
+    _check_keys("top level", raw, _TABLES)
+    tables = {name: dict(raw.get(name, {})) for name in _TABLES}
+    for name, given in tables.items():
+        if not isinstance(raw.get(name, {}), dict):
+            raise ConfigError(f"[{name}] must be a table")
+    for name, keys in _REQUIRED.items():
+        for key in keys:
+            if key not in tables[name]:
+                raise ConfigError(f"missing key {key!r} in [{name}]")
+
+    net = {**_TABLES["network"], **tables["network"]}
+    _check_keys("network", tables["network"], _TABLES["network"])
+    spec = NetworkSpec(
+        N=net["N"], rank=net["rank"], n_in=net["n_in"], n_out=net["n_out"], phi=net["phi"],
+        dt=net["dt"],
+    )
+
+    _check_keys("init", tables["init"], _TABLES["init"])
+    init = {**_TABLES["init"], **tables["init"]}
+    init_seed = _int("init.seed", init["seed"])
+    init_sigma = None
+    if init["sigma"] is not None:
+        path = _resolve(base_dir, init["sigma"], "init.sigma")
+        if not path.is_file():
+            raise ConfigError(f"init.sigma file {str(path)!r} does not exist")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"init.sigma {str(path)!r} is not a readable .npy array ({exc})")
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+            raise ConfigError(f"init.sigma {str(path)!r} must hold a numeric (P, P) array")
+        init_sigma = check_sigma(arr, spec, what="init.sigma")
+
+    task_tbl = tables["task"]
+    kind = task_tbl.get("kind")
+    if kind not in TASK_KINDS:
+        raise ConfigError(f"unknown task kind {kind!r}; valid: {', '.join(TASK_KINDS)}")
+    params = {k: v for k, v in task_tbl.items() if k not in ("kind", "t_max", "seed")}
+    if kind == "arrays":
+        _check_keys("task", task_tbl, ("kind", "t_max", "seed", "file"))
+        if "file" not in params:
+            raise ConfigError("task kind 'arrays' needs file = \"path.npz\" in [task]")
+        data = load_npz(_resolve(base_dir, params.pop("file"), "task.file"), what="task.file")
+        _check_keys("task.file arrays", data, ("x", "y", "mask"))
+        for key in ("x", "y"):
+            if key not in data:
+                raise ConfigError(f"task.file must contain an array {key!r}")
+        params = dict(data)
+    else:
+        _check_keys("task", task_tbl, ("kind", "t_max", "seed", *task_parameters(kind)))
+    t_max = _positive_number("task.t_max", task_tbl["t_max"])
+    task_seed = _int("task.seed", task_tbl.get("seed", 0))
+    task = make_task(kind, dt=spec.dt, t_max=t_max, n_in=spec.n_in, n_out=spec.n_out, **params)
+
+    _check_keys("loss", tables["loss"], _TABLES["loss"])
+    loss = check_loss_kind({**_TABLES["loss"], **tables["loss"]}["kind"])
+
+    _check_keys("train", tables["train"], _TABLES["train"])
+    tr = {**_TABLES["train"], **tables["train"]}
+    modes = tr["modes"]
+    if isinstance(modes, str) or not isinstance(modes, (list, tuple)):
+        raise ConfigError(f"train.modes must be a list such as [\"theta\", \"exact\"], got {modes!r}")
+    train = TrainConfig(
+        optimizer=tr["optimizer"], eta=tr["eta"], epochs=tr["epochs"], modes=tuple(modes),
+        dtype=tr["dtype"], flow_rtol=tr["flow_rtol"], flow_atol=tr["flow_atol"],
+    )
+    if init_sigma is not None and "theta" in train.modes:
+        # θ-space needs N vectors realising Σ: fails early if N < rank Σ.
+        rank = int(np.sum(np.linalg.eigvalsh(init_sigma) > 1e-12 * np.max(np.abs(init_sigma))))
+        if spec.N < rank:
+            raise ConfigError(f"network.N = {spec.N} is smaller than the rank of init.sigma ({rank})")
+
+    echo = {name: dict(tables[name]) for name in _TABLES if tables[name]}
+    return CompareConfig(
+        network=spec, task=task, train=train, loss=loss, init_seed=init_seed,
+        task_seed=task_seed, init_sigma=init_sigma, echo=echo,
+    )
+
+
+def load_config(path) -> CompareConfig:
+    """Read and validate a TOML comparison config (see the module docstring for the keys)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}")
+    return config_from_dict(raw, base_dir=path.parent)
