@@ -49,7 +49,7 @@ _TABLES = {
         "flow_atol": 1e-10,
     },
 }
-_REQUIRED = {"task": ("kind", "t_max"), "train": ("eta", "epochs")}
+_REQUIRED = {"task": ("kind",), "train": ("eta", "epochs")}
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,9 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
         params = dict(data)
     else:
         _check_keys("task", task_tbl, ("kind", "t_max", "seed", *task_parameters(kind)))
-    t_max = _positive_number("task.t_max", task_tbl["t_max"])
+    # t_max may be omitted for "arrays" (T from the data) and "decision_making" (sum of periods).
+    t_max = task_tbl.get("t_max")
+    t_max = None if t_max is None else _positive_number("task.t_max", t_max)
     task_seed = _int("task.seed", task_tbl.get("seed", 0))
     task = make_task(kind, dt=spec.dt, t_max=t_max, n_in=spec.n_in, n_out=spec.n_out, **params)
 

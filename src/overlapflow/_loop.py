@@ -86,6 +86,7 @@ def run_epochs(
     *,
     progress: bool = True,
     desc: str = "",
+    P: int | None = None,
 ) -> LoopResult:
     """Run `epochs` updates (recording epochs 0…epochs) with a jitted chunk runner.
 
@@ -94,6 +95,7 @@ def run_epochs(
         state0: initial state pytree.
         epochs: number of updates E ≥ 1; E + 1 entries are recorded.
         chunk: epochs per chunk (must match the runner).
+        P: size of Σ, so that the records have their shape even if nothing was computed.
     """
     n_entries = epochs + 1
     losses, sigmas = [], []
@@ -110,19 +112,20 @@ def run_epochs(
                 bad = np.asarray(bad[:take])
                 losses.append(loss)
                 sigmas.append(sig)
-                bar.update(take)
                 if bad.any():
                     diverged_at = done + int(np.argmax(bad))
-                    done += take
-                    break
                 done += take
+                bar.update(take)
+                if diverged_at is not None:
+                    break
         except KeyboardInterrupt:
             interrupted_at = done
-    loss = np.concatenate(losses) if losses else np.zeros((0,))
-    sigma = np.concatenate(sigmas) if sigmas else np.zeros((0, 0, 0))
+    loss = np.concatenate(losses)[:done] if losses else np.zeros((0,))
+    sigma = np.concatenate(sigmas)[:done] if sigmas else np.zeros((0, 0, 0))
     full_loss = np.full((n_entries,), np.nan)
     full_loss[: loss.shape[0]] = loss
-    P = sigma.shape[-1] if sigma.ndim == 3 and sigma.shape[0] else 0
+    if P is None:
+        P = sigma.shape[-1] if sigma.ndim == 3 and sigma.shape[0] else 0
     full_sigma = np.full((n_entries, P, P), np.nan)
     full_sigma[: sigma.shape[0]] = sigma
     if diverged_at is not None:

@@ -91,4 +91,5 @@ def train_theta(
         optimizer=optimizer,
         chunk=chunk,
     )
-    return run_epochs(runner, (X0, opt_state), epochs, chunk, progress=progress, desc="theta")
+    return run_epochs(runner, (X0, opt_state), epochs, chunk, progress=progress, desc="theta",
+                      P=spec.P)

@@ -1,0 +1,58 @@
+"""Effective dynamics: exact for linear networks, Gaussian closure for erf (THEORY §3)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import overlapflow as of
+
+
+@pytest.mark.parametrize("rank,n_in,n_out,N,seed", [(1, 1, 1, 4, 0), (2, 3, 2, 9, 1), (3, 2, 3, 200, 2)])
+def test_linear_effective_outputs_equal_network(rank, n_in, n_out, N, seed):
+    spec = of.NetworkSpec(N=N, rank=rank, n_in=n_in, n_out=n_out, dt=0.05)
+    X = of.random_vectors(spec, seed=seed)
+    x = jax.random.normal(jax.random.PRNGKey(seed), (3, 40, n_in))
+    y_net = of.network_outputs(X, x, spec)
+    y_eff = of.effective_outputs(of.overlaps(X), x, spec)
+    np.testing.assert_allclose(np.asarray(y_eff), np.asarray(y_net), rtol=0,
+                               atol=1e-13 * float(jnp.max(jnp.abs(y_net))))
+
+
+def test_latent_state_spans_h():
+    # h_t = M κ^in_t + U κ^rec_t: reconstruct the network's readout from the latents.
+    spec = of.NetworkSpec(N=50, rank=2, n_in=1, n_out=1, phi="erf", dt=0.1)
+    X = of.random_vectors(spec, seed=4)
+    x = jax.random.normal(jax.random.PRNGKey(1), (1, 10, 1))
+    kappa, _ = of.effective_latents(of.overlaps(X), x, spec)
+    assert kappa.shape == (1, 10, 3)
+
+
+def _erf_setup():
+    spec = of.NetworkSpec(N=100, rank=1, phi="erf", dt=0.05)
+    task = of.make_task("flip_flop", dt=0.05, t_max=6.0, n_in=1, n_out=1, batch_size=4,
+                        wait_min=1.0, wait_max=2.0)
+    sigma0 = np.array([[1.0, 0.3, 0.5, 0.2],
+                       [0.3, 1.2, 0.6, 0.4],
+                       [0.5, 0.6, 1.5, 0.1],
+                       [0.2, 0.4, 0.1, 1.0]])
+    return spec, task, sigma0
+
+
+def test_erf_mean_field_improves_with_n():
+    spec, task, sigma0 = _erf_setup()
+    eta, epochs = 0.05, 8  # η·epochs = 0.4 ≤ 0.5: short run, before the closure error grows
+    mf = of.learn_overlaps(sigma0, task, spec, mode="exact", eta=eta, epochs=epochs)
+    gaps0, gaps = {}, {}
+    for N in (250, 4000):
+        s = spec.with_N(N)
+        g0, g = [], []
+        for seed in range(3):
+            X0 = of.realise_vectors(sigma0, N, seed=seed)
+            th = of.train_theta(X0, task, s, eta=eta, epochs=epochs)
+            g0.append(abs(th.loss[0] - mf.loss[0]) / mf.loss[0])
+            g.append(np.max(np.abs(th.loss - mf.loss) / mf.loss))
+        gaps0[N], gaps[N] = np.median(g0), np.median(g)
+    assert gaps0[4000] < gaps0[250]
+    assert gaps[4000] < gaps[250]
+    assert gaps[4000] < 0.05
