@@ -147,10 +147,10 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
     if not isinstance(raw, dict):
         raise ConfigError("configuration must be a table of tables")
     _check_keys("top level", raw, _TABLES)
-    tables = {name: dict(raw.get(name, {})) for name in _TABLES}
-    for name, given in tables.items():
+    for name in _TABLES:
         if not isinstance(raw.get(name, {}), dict):
-            raise ConfigError(f"[{name}] must be a table")
+            raise ConfigError(f"[{name}] must be a table, got {raw[name]!r}")
+    tables = {name: dict(raw.get(name, {})) for name in _TABLES}
     for name, keys in _REQUIRED.items():
         for key in keys:
             if key not in tables[name]:

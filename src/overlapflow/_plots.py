@@ -75,16 +75,10 @@ def plot_comparison(comp, path, *, visible: np.ndarray) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("epoch + 1")
     ax.set_ylabel(f"loss ({comp.config.loss})")
-    ax.set_title("Loss")
+    ax.set_title("Loss (line style = mode, also in the overlap panels)")
     ax.legend(fontsize=8)
     _overlap_panel(axes[1], comp, vis, f"Loss-visible overlaps ({len(vis)})")
     _overlap_panel(axes[2], comp, invis, f"Loss-invisible overlaps ({len(invis)})")
-    style_handles = [
-        Line2D([], [], color="gray", label=MODE_LABELS.get(m, m), **MODE_STYLES.get(m, {}))
-        for m in comp.runs
-    ]
-    axes[2].add_artist(axes[2].get_legend()) if axes[2].get_legend() else None
-    axes[2].legend(handles=style_handles, fontsize=7, loc="lower right")
     spec = comp.config.network
     fig.suptitle(
         f"N={spec.N}, rank {spec.rank}, n_in={spec.n_in}, n_out={spec.n_out}, φ={spec.phi_name}, "
