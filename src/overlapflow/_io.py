@@ -15,6 +15,15 @@ from ._errors import ConfigError
 __all__ = ["write_npz_atomic", "write_json_atomic", "save_figure_atomic", "load_npz", "to_jsonable"]
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def _atomic(path: Path, suffix: str, write):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,6 +33,7 @@ def _atomic(path: Path, suffix: str, write):
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are for sharing
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
