@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import optax
 
 from ._errors import ConfigError
-from ._losses import loss_from_outputs
 from ._loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, run_epochs
+from ._losses import loss_from_outputs
 from ._network import NetworkSpec, network_outputs
 from ._overlaps import overlaps
 from ._tasks import batch_for_epoch
