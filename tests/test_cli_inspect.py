@@ -1,0 +1,98 @@
+"""`overlapflow inspect`: report, inspect.json and the metric figure (THEORY §4–§6)."""
+
+import json
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+
+import overlapflow as of  # noqa: E402
+from overlapflow._cli import main  # noqa: E402
+
+FIG1 = Path(__file__).resolve().parents[1] / "examples" / "fig1.toml"
+
+
+def _decay_kw():
+    return "decay" if "decay" in of._tasks.task_parameters("impulse_exp") else "c"
+
+
+def test_inspect_fig1_writes_json_and_figure(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["inspect", str(FIG1), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "42 of 100 entries structurally zero" in text
+    assert "J1 = diag(m: -1, u: -1, v: +1, z: +1)" in text
+    report = json.loads((out / "inspect.json").read_text())
+    assert report["names"] == ["mm", "mu", "vm", "zm", "uu", "vu", "zu", "vv", "zv", "zz"]
+    assert sorted(report["visible"]) == ["vm", "vu", "zm", "zu"]
+    assert sorted(report["invisible"]) == ["mm", "mu", "uu", "vv", "zv", "zz"]
+    assert report["reachable_dimension"] == 6 and report["metric_structural_zeros"] == 42
+    np.testing.assert_array_equal(report["conserved_forms"], [np.diag([-1.0, -1, 1, 1])])
+    # Values against an independent computation from the config's initial vectors.
+    sigma = np.asarray(of.overlaps(of.initial_vectors(of.load_config(FIG1))))
+    assert abs(report["values"]["zm"] - sigma[0, 3]) <= 1e-14
+    J = np.diag([-1.0, -1, 1, 1])
+    inv = report["invariant_values"][0]
+    np.testing.assert_allclose(inv["trace"], np.trace(sigma @ J), atol=1e-13)
+    np.testing.assert_allclose(inv["spectrum"], np.sort(np.linalg.eigvals(sigma @ J).real),
+                               atol=1e-12)
+    G = np.array(report["metric"])
+    assert G.shape == (10, 10)
+    # dσ_vm/dt = −η (σ_mm + σ_vv) ∂L/∂σ_vm + …;  dσ_mm/dt = −4η σ_mm ∂L/∂σ_mm + …
+    assert abs(G[2, 2] - (sigma[0, 0] + sigma[2, 2])) <= 1e-14
+    assert abs(G[0, 0] - 4 * sigma[0, 0]) <= 1e-14
+    png = (out / "metric.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def _write_vectors(path, X, spec, drop=None):
+    M, U, V, Z = (np.asarray(a) for a in of.split_vectors(X, spec))
+    arrays = dict(M=M, U=U, V=V, Z=Z)
+    if drop:
+        arrays.pop(drop)
+    np.savez(path, **arrays)
+
+
+def test_inspect_saved_vectors(tmp_path, capsys):
+    cfg = of.load_config(FIG1)
+    sigma = np.asarray(of.overlaps(of.initial_vectors(cfg)))
+    twin = of.equivalent_twin(sigma, cfg.network, {"uu": 2.05, "mu": 0.8})
+    X = of.realise_vectors(twin, 25, seed=0)
+    _write_vectors(tmp_path / "net.npz", X, cfg.network)
+    assert main(["inspect", str(FIG1), "--vectors", str(tmp_path / "net.npz"),
+                 "--out", str(tmp_path / "o")]) == 0
+    report = json.loads((tmp_path / "o" / "inspect.json").read_text())
+    assert report["network"]["N"] == 25
+    np.testing.assert_allclose(report["sigma"], twin, atol=1e-12)
+    assert "N=25" in capsys.readouterr().out
+
+
+def test_inspect_bad_inputs_exit_2(tmp_path, capsys):
+    cfg = of.load_config(FIG1)
+    X = of.random_vectors(cfg.network.with_N(20), seed=0)
+    _write_vectors(tmp_path / "noz.npz", X, cfg.network, drop="Z")
+    assert main(["inspect", str(FIG1), "--vectors", str(tmp_path / "noz.npz")]) == 2
+    assert "missing Z" in capsys.readouterr().err
+    np.savez(tmp_path / "wide.npz", M=np.ones((20, 2)), U=np.ones((20, 1)),
+             V=np.ones((20, 1)), Z=np.ones((20, 1)))
+    assert main(["inspect", str(FIG1), "--vectors", str(tmp_path / "wide.npz")]) == 2
+    assert "array M must have shape (N, 1)" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "none.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_inspect_erf_reports_no_conserved_form(tmp_path, capsys):
+    toml = tmp_path / "erf.toml"
+    toml.write_text(
+        '[network]\nN = 40\nphi = "erf"\n[task]\nkind = "impulse_exp"\nt_max = 1.0\n'
+        f"{_decay_kw()} = 0.2\n[train]\neta = 0.01\nepochs = 10\n"
+    )
+    assert main(["inspect", str(toml), "--out", str(tmp_path / "o")]) == 0
+    assert "conserved quadratic forms: none" in capsys.readouterr().out
+    report = json.loads((tmp_path / "o" / "inspect.json").read_text())
+    assert report["conserved_forms"] == [] and report["invariant_values"] == []
+    assert report["reachable_dimension"] == 10 and report["independent_invariants"] == 0
+    assert sorted(report["invisible"]) == ["vv", "zv", "zz"]
