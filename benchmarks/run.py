@@ -1,0 +1,197 @@
+"""Benchmarks of issues 2 and 5: one table, medians of ≥ 5 runs after compile, with ratios.
+
+    python benchmarks/run.py            # full sizes (a few minutes on 2 cores)
+    python benchmarks/run.py --quick    # tiny sizes, seconds (checks that every row runs)
+
+Every row is timed after one compiling call; the median of `--reps` (≥ 5) timed calls is
+reported, and the ratio against the baseline row of its group, measured in the same run.
+The Figure-1 config is examples/fig1.toml (N = 500, rank 1, linear, dt = 0.05, impulse →
+exp(−0.2 t), T = 400 steps, GD η = 5e-3, 2000 epochs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import overlapflow as of
+from overlapflow._overlap_learning import exact_overlap_step, overlap_gradient
+from overlapflow._sweep import batched_overlap_runs, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+FIG1 = ROOT / "examples" / "fig1.toml"
+
+
+def median_time(fn, reps: int) -> float:
+    """Median wall time of `reps` calls of fn() after one compiling call (results blocked)."""
+    jax.block_until_ready(fn())
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _scan_runner(spec, task, epochs, eta, *, closed_form: bool):
+    """One jitted lax.scan over epochs of the exact map (stepped or closed-form loss)."""
+    batch = of.batch_for_epoch(task, 0, 0)
+
+    @jax.jit
+    def run(sig):
+        def body(s, _):
+            loss, S = overlap_gradient(s, batch, spec, "sum_dt", task if closed_form else None)
+            return exact_overlap_step(s, S, eta), loss
+
+        return jax.lax.scan(body, sig, None, length=epochs + 1)[1]
+
+    return run
+
+
+def _sigma0(spec, seed=0):
+    X = of.random_vectors(spec, seed=seed)
+    return X.T @ X / spec.N
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, group, name, seconds, per, per_unit, goal="", base=None):
+        ratio = "" if base is None else f"{seconds / base:.3g}×"
+        self.rows.append((group, name, seconds, per, per_unit, goal, ratio))
+        print(f"  {group:<3} {name:<52} {seconds:10.4g} s", file=sys.stderr, flush=True)
+
+    def print(self):
+        head = ("#", "benchmark", "median s", "per unit", "goal", "ratio to baseline")
+        lines = [f"| {' | '.join(head)} |", "|" + "---|" * len(head)]
+        for g, name, s, per, unit, goal, ratio in self.rows:
+            lines.append(f"| {g} | {name} | {s:.4g} | {per:.4g} {unit} | {goal} | {ratio} |")
+        print("\n".join(lines))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions per row (≥ 5)")
+    ap.add_argument("--no-dask", action="store_true", help="skip the dask-local row")
+    args = ap.parse_args(argv)
+    reps = max(5, args.reps)
+    q = args.quick
+    cfg = of.load_config(FIG1)
+    spec, task, eta = cfg.network, cfg.task, cfg.train.eta
+    E = 20 if q else cfg.train.epochs  # 2000
+    n_batch = 16 if q else 1024
+    E_batch = 10 if q else 200  # batched rows are timed on E_batch epochs, reported per epoch
+    theta_N = (50, 100, 200) if q else (500, 5000, 50_000)
+    theta_E = {n: (5 if q else max(5, min(100, 100_000 // n))) for n in theta_N}  # 100, 20, 5
+    t_long = 50.0 if q else 500.0  # T = 10 000 steps
+    table = Table()
+    print(f"overlapflow {of.__version__}, jax {jax.__version__}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, devices {jax.devices()}", file=sys.stderr)
+
+    # -- 1 / issue 2: one overlap-space run of the Figure-1 config ---------------------------
+    sig0 = _sigma0(spec)
+    stepped = _scan_runner(spec, task, E, eta, closed_form=False)
+    closed = _scan_runner(spec, task, E, eta, closed_form=True)
+    t_step = median_time(lambda: stepped(sig0), reps)
+    table.add("1", f"overlap exact, Fig-1, stepped loss (issue 2 engine), {E} ep", t_step,
+              t_step / E * 1e6, "µs/epoch", "≤ 0.2 s (issue 2)")
+    t_cf = median_time(lambda: closed(sig0), reps)
+    table.add("1", f"overlap exact, Fig-1, closed-form loss, one run, {E} ep", t_cf,
+              t_cf / E * 1e6, "µs/epoch", "≤ 25 ms (≤ 12 µs/epoch)", t_step)
+    t_pub = median_time(lambda: of.learn_overlaps(sig0, task, spec, eta=eta, epochs=E).loss, reps)
+    table.add("1", "  same via learn_overlaps (40 chunks, records Σ)", t_pub, t_pub / E * 1e6,
+              "µs/epoch", "", t_step)
+    sigs = jnp.broadcast_to(sig0, (n_batch,) + sig0.shape)
+    t_b = median_time(lambda: batched_overlap_runs(
+        sigs, jnp.asarray(eta), 0, spec=spec, task=task, loss_kind="sum_dt", mode="exact",
+        epochs=E_batch), reps)
+    per = t_b / (n_batch * E_batch)
+    table.add("1", f"overlap exact, {n_batch} runs batched (vmap-style), {E_batch} ep", t_b,
+              per * 1e6, "µs/run-epoch", f"≤ 4 s for {E} ep (≤ 2 µs/run-ep); ≈ {per * n_batch * E:.3g} s",
+              t_cf / E * E_batch * n_batch)
+
+    # -- 2: θ-space, time per epoch vs N ----------------------------------------------------
+    times = {}
+    base = None
+    for N in theta_N:
+        s = spec.with_N(N)
+        X0 = of.random_vectors(s, seed=0)
+        e = theta_E[N]
+        t = median_time(lambda X0=X0, s=s, e=e: of.train_theta(X0, task, s, eta=eta, epochs=e).loss, reps)
+        times[N] = t / e
+        base = base or times[N]
+        table.add("2", f"θ-space GD, Fig-1, N = {N}, {e} ep", t, t / e * 1e3, "ms/epoch",
+                  "≤ 2.5 ms/epoch (N=500)" if N == theta_N[0] else "linear in N",
+                  None if N == theta_N[0] else base * e)
+    Ns = np.array(theta_N, float)
+    slope = np.polyfit(np.log(Ns), np.log([times[n] for n in theta_N]), 1)[0]
+    table.add("2", f"  log-log slope of time/epoch vs N ({theta_N[0]}…{theta_N[-1]})", 0.0,
+              slope, "(slope)", "1 at large N")
+
+    # -- 3: overlap space does not depend on N ----------------------------------------------
+    base = None
+    for N in (theta_N[0], theta_N[1], theta_N[-1]):
+        s0 = _sigma0(spec.with_N(N))
+        t = median_time(lambda s0=s0: closed(s0), reps)
+        base = base or t
+        table.add("3", f"overlap exact (closed form), Σ₀ from N = {N}, {E} ep", t, t / E * 1e6,
+                  "µs/epoch", "flat in N", base)
+
+    # -- 4: a sweep, in-process vs dask-local with 2 workers --------------------------------
+    n_seeds = 16 if q else 1024
+    E_sweep = 10 if q else 200
+    with tempfile.TemporaryDirectory() as tmp:
+        text = FIG1.read_text().replace(f"epochs = {cfg.train.epochs}", f"epochs = {E_sweep}")
+        conf = Path(tmp) / "sweep.toml"
+        conf.write_text(text)
+        counter = iter(range(10_000))
+
+        def sweep(**kw):
+            return run_sweep(conf, Path(tmp) / f"o{next(counter)}", seeds=range(n_seeds),
+                             modes=("exact",), chunk_size=max(1, n_seeds // 4), progress=False, **kw)
+
+        t_local = median_time(sweep, reps)
+        table.add("4", f"sweep {n_seeds} seeds × {E_sweep} ep, in-process (4 chunks)", t_local,
+                  t_local / n_seeds * 1e3, "ms/run", "")
+        if not args.no_dask:
+            from dask.distributed import Client, LocalCluster
+
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                t_dask = median_time(lambda: sweep(client=client), reps)
+            table.add("4", "  same sweep, dask LocalCluster 2 workers", t_dask,
+                      t_dask / n_seeds * 1e3, "ms/run", "", t_local)
+
+    # -- 5: closed form is flat in T ----------------------------------------------------------
+    base = None
+    for t_max in (cfg.task.t_max, t_long):
+        tk = of.make_task("impulse_exp", dt=spec.dt, t_max=t_max, n_in=1, n_out=1, decay=0.2)
+        run = _scan_runner(spec, tk, E, eta, closed_form=True)
+        t = median_time(lambda run=run: run(sig0), reps)
+        base = base or t
+        table.add("5", f"overlap exact, closed form, T = {tk.n_steps} steps, {E} ep", t,
+                  t / E * 1e6, "µs/epoch", "flat in T", base)
+    tk = of.make_task("impulse_exp", dt=spec.dt, t_max=t_long, n_in=1, n_out=1, decay=0.2)
+    run = _scan_runner(spec, tk, E, eta, closed_form=False)
+    t = median_time(lambda: run(sig0), reps)
+    table.add("5", f"  stepped loss, T = {tk.n_steps} steps, {E} ep (reference)", t, t / E * 1e6,
+              "µs/epoch", "", base)
+
+    table.print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
