@@ -1,0 +1,99 @@
+"""`overlapflow run NAME|all --out DIR [--quick] [--seed S] [--starts N] [--set KEY=VALUE ...]`."""
+
+from __future__ import annotations
+
+import sys
+
+from ._errors import ConfigError
+
+EXIT_CHECK_FAILED = 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="reproduce an experiment of the paper (figures, results, checked claims)",
+        description="Run one experiment of the paper (or all) with its parameters; write "
+        "DIR/NAME/{results.npz, summary.json, *.png}; `all` also writes DIR/index.html. "
+        "Exits 1 if a check fails. Experiments: fig1, rank2, degeneracy, memory, adam, "
+        "nonlinear, optimizers, twins, metric.",
+    )
+    p.add_argument("name", help="experiment name, or 'all'")
+    p.add_argument("--out", required=True, help="output folder (created if needed)")
+    p.add_argument("--quick", action="store_true",
+                   help="shrunk sizes (each experiment well under a minute; tests use it)")
+    p.add_argument("--seed", type=int, default=0, help="base seed of every random draw (default 0)")
+    p.add_argument("--starts", type=int, default=None,
+                   help="twins: number of random starts (default 10, as the paper)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter (see summary.json 'params'); repeatable; "
+                   "lists as comma-separated values")
+    p.add_argument("--redraw", action="store_true",
+                   help="only redraw the figures (and index.html) from existing DIR/NAME results")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run)
+
+
+def _overrides(items) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def print_checks(summaries: list[dict], file=None) -> None:
+    """A short table: experiment, claim, value, relation, threshold, pass/FAIL (to stdout)."""
+    file = file or sys.stdout
+    print(f"{'experiment':<11} {'ok':<4} {'value':>10} {'':1} {'threshold':<10} claim", file=file)
+    for s in summaries:
+        for c in s["checks"]:
+            value = "nan" if c["value"] is None else _fmt(c["value"])
+            print(f"{s['experiment']:<11} {'ok' if c['passed'] else 'FAIL':<4} {value:>10} "
+                  f"{c['relation']:1} {_fmt(c['threshold']):<10} {c['name']}", file=file)
+    for s in summaries:
+        print(f"{s['experiment']}: {s['wall_time_s']:.1f} s, figures: {', '.join(s['figures'])}",
+              file=file)
+
+
+def _run(args) -> int:
+    from ._report import write_index
+    from .experiments import EXPERIMENT_NAMES, get_experiment, redraw_experiment, run_experiment
+
+    names = list(EXPERIMENT_NAMES) if args.name == "all" else [args.name]
+    for name in names:
+        get_experiment(name)  # unknown names fail before anything runs
+    if args.starts is not None and args.starts < 2:
+        raise ConfigError(f"--starts must be ≥ 2, got {args.starts}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be ≥ 0, got {args.seed}")
+    user = _overrides(args.set)
+    summaries = []
+    for name in names:
+        if args.redraw:
+            summaries.append(redraw_experiment(name, args.out))
+            continue
+        overrides = dict(user) if args.name != "all" else {}
+        if args.name == "all":  # --set KEY=VALUE applies to experiments that have KEY
+            params = get_experiment(name).defaults
+            overrides = {k: v for k, v in user.items() if k in params}
+        if args.starts is not None and name == "twins":
+            overrides["starts"] = args.starts
+        summaries.append(run_experiment(name, args.out, quick=args.quick, seed=args.seed,
+                                        overrides=overrides, progress=not args.no_progress))
+        print(f"{name}: done in {summaries[-1]['wall_time_s']:.1f} s", file=sys.stderr)
+    print_checks(summaries)
+    if args.name == "all":
+        path = write_index(args.out, summaries)
+        print(f"wrote {path}")
+    failed = sum(not c["passed"] for s in summaries for c in s["checks"])
+    if failed:
+        print(f"overlapflow: {failed} check(s) failed", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    return 0

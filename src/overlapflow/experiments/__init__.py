@@ -1,0 +1,34 @@
+"""The paper's experiments, one module each, runnable as `overlapflow run NAME` (THEORY §5–§7).
+
+Each module registers an `Experiment` (parameters, a pure computation returning an `Outcome`
+with arrays and checks, a draw-only figure function). Use `run_experiment(name, out_dir)`.
+"""
+
+from . import (  # noqa: F401  (importing registers the experiments)
+    adam,
+    degeneracy,
+    fig1,
+    memory,
+    metric,
+    nonlinear,
+    optimizers,
+    rank2,
+    twins,
+)
+from ._common import (
+    REGISTRY,
+    Check,
+    Experiment,
+    Outcome,
+    get_experiment,
+    redraw_experiment,
+    run_experiment,
+)
+
+# The order of `run all` and of the report: the paper's order.
+EXPERIMENT_NAMES: tuple[str, ...] = ("fig1", "rank2", "degeneracy", "memory", "adam", "nonlinear",
+                                     "optimizers", "twins", "metric")
+assert set(EXPERIMENT_NAMES) == set(REGISTRY)
+
+__all__ = ["EXPERIMENT_NAMES", "Check", "Experiment", "Outcome", "get_experiment",
+           "run_experiment", "redraw_experiment"]

@@ -1,0 +1,307 @@
+"""Shared machinery of the paper's experiments (THEORY §5–§7): registry, checks, result files.
+
+An `Experiment` couples a pure computation (`compute(params, seed, progress) -> Outcome`)
+with a draw-only figure function (`draw(outcome, folder) -> [file names]`). `run_experiment`
+resolves parameters (paper defaults or `--quick`, plus overrides), times the computation and
+writes DIR/NAME/results.npz, DIR/NAME/summary.json and the figures, atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import ConfigError
+from .._io import write_json_atomic, write_npz_atomic
+from .._tasks import make_task, task_parameters
+
+__all__ = [
+    "Check",
+    "Outcome",
+    "Experiment",
+    "REGISTRY",
+    "register",
+    "get_experiment",
+    "resolve_params",
+    "run_experiment",
+    "redraw_experiment",
+    "write_outcome",
+    "impulse_task",
+    "max_rel_diff",
+    "curve_diff",
+    "exact_rel_diff",
+    "out_of_span_fraction",
+    "moments",
+    "qq_points",
+]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A quantitative claim of an experiment, computed from the run's data.
+
+    Attributes:
+        name: what is claimed, e.g. "exact vs θ: max relative loss difference".
+        value: the measured number.
+        threshold: the bound the claim states.
+        passed: whether `value` satisfies the bound.
+        relation: "<" (value must be below threshold), ">" (above) or "=" (equal to it).
+    """
+
+    name: str
+    value: float
+    threshold: float
+    passed: bool
+    relation: str = "<"
+
+    @classmethod
+    def below(cls, name: str, value, threshold: float) -> Check:
+        """Claim `value < threshold` (a NaN value fails)."""
+        v = float(value)
+        return cls(name, v, float(threshold), bool(math.isfinite(v) and v < threshold), "<")
+
+    @classmethod
+    def above(cls, name: str, value, threshold: float) -> Check:
+        """Claim `value > threshold` (a NaN value fails)."""
+        v = float(value)
+        return cls(name, v, float(threshold), bool(math.isfinite(v) and v > threshold), ">")
+
+    @classmethod
+    def equals(cls, name: str, value, target: float, tol: float = 0.0) -> Check:
+        """Claim `|value − target| ≤ tol` (for counts: exact equality)."""
+        v = float(value)
+        return cls(name, v, float(target), bool(math.isfinite(v) and abs(v - target) <= tol), "=")
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "value": self.value, "threshold": self.threshold,
+                "passed": self.passed, "relation": self.relation}
+
+
+@dataclass
+class Outcome:
+    """What an experiment's computation returns (arrays for the figures, checks, extras).
+
+    Attributes:
+        arrays: name → numpy array; all go to results.npz and are all the figures read.
+        checks: the experiment's claims.
+        seeds: every seed used (recorded in summary.json).
+        info: further JSON-able numbers for summary.json (definitions included).
+    """
+
+    arrays: dict[str, np.ndarray]
+    checks: list[Check]
+    seeds: dict[str, int]
+    info: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    name: str = ""
+    wall_time_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One paper experiment.
+
+    Attributes:
+        name: command name (`overlapflow run NAME`).
+        title: one-line description (report headings).
+        defaults: paper parameters (JSON-able values).
+        quick: overrides of `defaults` for `--quick` (each run < 30 s on 2 cores).
+        compute: `compute(params, *, seed, progress) -> Outcome`.
+        draw: `draw(outcome, folder) -> list of PNG file names` (drawing only).
+    """
+
+    name: str
+    title: str
+    defaults: dict
+    quick: dict
+    compute: Callable
+    draw: Callable
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    REGISTRY[experiment.name] = experiment
+    return experiment
+
+
+def get_experiment(name: str) -> Experiment:
+    from . import EXPERIMENT_NAMES  # noqa: F401  (imports register every experiment)
+
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown experiment {name!r}; valid: {', '.join(REGISTRY)}, all")
+    return REGISTRY[name]
+
+
+def _coerce(key: str, default, value):
+    """Convert an override to the type of its default (strings come from the CLI)."""
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return value.lower() in ("true", "1")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, (list, tuple)):
+            return [type(default[0])(v) for v in value.split(",")] if default else []
+    except ValueError:
+        raise ConfigError(f"parameter {key}={value!r} must be like its default {default!r}")
+    return value
+
+
+def resolve_params(exp: Experiment, *, quick: bool = False, overrides: dict | None = None) -> dict:
+    """Paper defaults, then the `--quick` changes, then user overrides (names checked)."""
+    params = dict(exp.defaults)
+    if quick:
+        params.update(exp.quick)
+    for key, value in (overrides or {}).items():
+        if key not in params:
+            raise ConfigError(
+                f"{exp.name}: unknown parameter {key!r}; valid: {', '.join(sorted(params))}"
+            )
+        params[key] = _coerce(key, params[key], value)
+    return params
+
+
+def write_outcome(exp: Experiment, outcome: Outcome, out_dir, *, figures: bool = True) -> dict:
+    """Write DIR/NAME/{results.npz, summary.json, *.png}; return the summary dict."""
+    folder = Path(out_dir) / exp.name
+    folder.mkdir(parents=True, exist_ok=True)
+    write_npz_atomic(folder / "results.npz", **outcome.arrays)
+    names = list(exp.draw(outcome, folder)) if figures else []
+    summary = {
+        "experiment": exp.name,
+        "title": exp.title,
+        "params": outcome.params,
+        "seeds": outcome.seeds,
+        "wall_time_s": outcome.wall_time_s,
+        "checks": [c.as_dict() for c in outcome.checks],
+        "all_passed": all(c.passed for c in outcome.checks),
+        "figures": names,
+        "info": outcome.info,
+    }
+    write_json_atomic(folder / "summary.json", summary)
+    return summary
+
+
+def run_experiment(
+    name: str,
+    out_dir,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    overrides: dict | None = None,
+    progress: bool = True,
+    figures: bool = True,
+) -> dict:
+    """Run one experiment and write its folder; returns the summary dict (with checks)."""
+    exp = get_experiment(name)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be an integer ≥ 0, got {seed!r}")
+    params = resolve_params(exp, quick=quick, overrides=overrides)
+    start = time.perf_counter()
+    outcome = exp.compute(params, seed=seed, progress=progress)
+    outcome.wall_time_s = time.perf_counter() - start
+    outcome.params = dict(params, quick=quick)
+    outcome.name = name
+    return write_outcome(exp, outcome, out_dir, figures=figures)
+
+
+def redraw_experiment(name: str, out_dir) -> dict:
+    """Redraw DIR/NAME's figures from its results.npz and summary.json (no recomputation)."""
+    import json
+
+    from .._io import load_npz
+
+    exp = get_experiment(name)
+    folder = Path(out_dir) / name
+    path = folder / "summary.json"
+    if not path.is_file():
+        raise ConfigError(f"{str(path)!r} does not exist: run the experiment first")
+    summary = json.loads(path.read_text())
+    checks = [Check(c["name"], c["value"] if c["value"] is not None else float("nan"),
+                    c["threshold"], c["passed"], c["relation"]) for c in summary["checks"]]
+    outcome = Outcome(load_npz(folder / "results.npz", what="results"), checks,
+                      summary["seeds"], summary["info"], summary["params"], name,
+                      summary["wall_time_s"])
+    summary["figures"] = list(exp.draw(outcome, folder))
+    write_json_atomic(path, summary)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------
+# small helpers shared by several experiments
+
+
+def impulse_task(kind: str, *, dt: float, t_max: float, decay: float, **params):
+    """An impulse-response task; robust to the decay parameter being called `decay` or `c`."""
+    key = "decay" if "decay" in task_parameters(kind) else "c"
+    return make_task(kind, dt=dt, t_max=t_max, n_in=1, n_out=1, **{key: decay}, **params)
+
+
+def max_rel_diff(a, ref, *, floor: float = 0.0) -> float:
+    """max |a − ref| / |ref| over entries where both are finite and |ref| > floor."""
+    a = np.asarray(a, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(ref) & (np.abs(ref) > floor)
+    if not ok.any():
+        return float("nan")
+    return float(np.max(np.abs(a[ok] - ref[ok]) / np.abs(ref[ok])))
+
+
+def exact_rel_diff(a, ref) -> float:
+    """max relative loss difference over the epochs where ref > 1e-10·ref₀ (below that, float64
+    rounding of a loss that has fallen by 10 orders dominates any relative comparison)."""
+    ref = np.asarray(ref, dtype=np.float64)
+    return max_rel_diff(a, ref, floor=1e-10 * abs(ref[0]))
+
+
+def curve_diff(a, ref) -> float:
+    """max_e |a_e − ref_e| / ref_0: distance between two loss curves relative to the start."""
+    a = np.asarray(a, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(ref)
+    return float(np.max(np.abs(a[ok] - ref[ok])) / abs(ref[0])) if ok.any() else float("nan")
+
+
+def out_of_span_fraction(X, X0) -> float:
+    """‖(I − Π₀) X‖²_F / ‖X‖²_F, Π₀ the projection onto the column span of X0 (N, P).
+
+    Zero for every update X ↦ X A (GD on linear networks, THEORY §4); positive for
+    entry-wise optimizers and for nonlinear networks.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    Q, _ = np.linalg.qr(np.asarray(X0, dtype=np.float64))
+    resid = X - Q @ (Q.T @ X)
+    return float(np.sum(resid**2) / np.sum(X**2))
+
+
+def moments(X) -> tuple[np.ndarray, np.ndarray]:
+    """Skewness and excess kurtosis of each column of X (N, P) across its N entries."""
+    X = np.asarray(X, dtype=np.float64)
+    c = X - X.mean(axis=0)
+    s2 = np.mean(c**2, axis=0)
+    skew = np.mean(c**3, axis=0) / s2**1.5
+    kurt = np.mean(c**4, axis=0) / s2**2 - 3.0
+    return skew, kurt
+
+
+def qq_points(X) -> tuple[np.ndarray, np.ndarray]:
+    """Normal Q-Q data: theoretical quantiles (N,) and sorted standardised columns (N, P)."""
+    from scipy.stats import norm
+
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    theo = norm.ppf((np.arange(n) + 0.5) / n)
+    z = (X - X.mean(axis=0)) / X.std(axis=0)
+    return theo, np.sort(z, axis=0)

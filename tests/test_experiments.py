@@ -1,0 +1,212 @@
+"""The paper's experiments (`overlapflow run NAME --quick`): each runs, writes its files, and its
+checks pass; checks are recomputed here from results.npz or against independent oracles."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import overlapflow as of
+from overlapflow._cli import main
+from overlapflow._errors import InfeasibleError
+from overlapflow.experiments import EXPERIMENT_NAMES
+from overlapflow.experiments._common import Check, exact_rel_diff, impulse_task
+from overlapflow.experiments.degeneracy import make_twin
+from overlapflow.experiments.metric import metric_matrix, pushforward_metric, structural_zeros
+from overlapflow.experiments.twins import PhaseTask, random_starts, run_phase
+
+NAMES = ("fig1", "rank2", "degeneracy", "memory", "adam", "nonlinear", "optimizers", "twins",
+         "metric")
+
+
+@pytest.fixture(scope="module")
+def quick_all(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    code = main(["run", "all", "--out", str(out), "--quick", "--no-progress", "--starts", "6"])
+    return out, code
+
+
+def _summary(out, name):
+    return json.loads((out / name / "summary.json").read_text())
+
+
+def _arrays(out, name):
+    with np.load(out / name / "results.npz", allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _check(summary, prefix):
+    (c,) = [c for c in summary["checks"] if c["name"].startswith(prefix)]
+    return c
+
+
+def test_registry_has_every_experiment():
+    assert EXPERIMENT_NAMES == NAMES
+
+
+def test_run_all_quick_exits_zero_and_writes_index(quick_all):
+    out, code = quick_all
+    assert code == 0
+    page = (out / "index.html").read_text()
+    for name in NAMES:
+        summary = _summary(out, name)
+        assert summary["figures"], name
+        for fig in summary["figures"]:
+            png = out / name / fig
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert png.stat().st_size > 10_000
+            assert f"src='{name}/{fig}'" in page
+    assert "http" not in page  # offline: nothing fetched from a network
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_experiment_checks_pass(quick_all, name):
+    out, _ = quick_all
+    summary = _summary(out, name)
+    assert summary["params"]["quick"] is True
+    assert summary["wall_time_s"] > 0
+    assert summary["seeds"] and all(isinstance(v, int) for v in summary["seeds"].values())
+    assert len(summary["checks"]) >= 3
+    failed = [c["name"] for c in summary["checks"] if not c["passed"]]
+    assert not failed, failed
+    for c in summary["checks"]:  # `passed` agrees with value, relation and threshold
+        v, t = c["value"], c["threshold"]
+        expect = {"<": v < t, ">": v > t, "=": v == t}[c["relation"]]
+        assert c["passed"] == expect
+    assert _arrays(out, name)  # plain arrays, loadable without pickle
+
+
+def test_fig1_checks_recomputed_from_results(quick_all):
+    out, _ = quick_all
+    a, s = _arrays(out, "fig1"), _summary(out, "fig1")
+    value = exact_rel_diff(a["loss_exact"], a["loss_theta"])
+    assert value == pytest.approx(_check(s, "exact map vs θ: max relative")["value"], rel=1e-12)
+    assert value < 1e-8  # the exact map is θ-space GD, to float64 rounding (THEORY §4)
+    # Invariant σ_zz + σ_vv − σ_mm − σ_uu of the flow: exact-map drift is O(η²) per step.
+    d = np.diagonal(a["sigma_exact"], axis1=1, axis2=2)
+    q = d[:, 2] + d[:, 3] - d[:, 0] - d[:, 1]
+    assert np.max(np.abs(q - q[0])) < 1e-3
+
+
+def test_degeneracy_twins_compute_the_same_function(quick_all):
+    out, _ = quick_all
+    a, s = _arrays(out, "degeneracy"), _summary(out, "degeneracy")
+    y0, y1 = a["y_probe_0"], a["y_probe_1"]
+    assert np.max(np.abs(y0 - y1)) / np.max(np.abs(y0)) < 1e-12
+    # Oracle: the effective model from Σ alone gives the full networks' outputs (linear: exact).
+    p = s["params"]
+    spec = of.NetworkSpec(N=p["N"], rank=1, phi="linear", dt=p["dt"])
+    for k, key in enumerate(("sigma_original", "sigma_twin")):
+        sigma = jnp.asarray(s["info"][key])
+        y_eff = np.asarray(of.effective_outputs(sigma, jnp.asarray(a["x_probe"]), spec))
+        assert np.max(np.abs(y_eff - a[f"y_probe_{k}"])) < 1e-10 * np.max(np.abs(y0))
+    # The twins differ only in invisible overlaps, by the paper's amounts.
+    s0, s1 = np.array(s["info"]["sigma_original"]), np.array(s["info"]["sigma_twin"])
+    assert s1[1, 1] == pytest.approx(32**2 / 500, abs=1e-12)
+    assert s1[0, 1] == pytest.approx(0.8, abs=1e-12)
+    vis = a["visible"]
+    assert np.max(np.abs(s0 - s1)[a["rows"], a["cols"]][vis]) < 1e-12
+
+
+def test_make_twin_rejects_visible_and_non_psd():
+    spec = of.NetworkSpec(N=50, rank=1, phi="linear", dt=0.05)
+    sigma = np.eye(4)
+    with pytest.raises(InfeasibleError, match="visible"):
+        make_twin(sigma, spec, {"zm": 0.3})
+    with pytest.raises(InfeasibleError, match="PSD"):
+        make_twin(sigma, spec, {"mu": 1.5})
+
+
+def test_memory_first_phase_matches_independent_run(quick_all):
+    out, _ = quick_all
+    a, s = _arrays(out, "memory"), _summary(out, "memory")
+    p = s["params"]
+    bounds = a["bounds"]
+    assert bounds[-1] == sum(p["phase_epochs"]) and len(a["loss_gd_small"]) == bounds[-1] + 1
+    spec = of.NetworkSpec(N=p["N"], rank=1, phi="linear", dt=p["dt"])
+    task = impulse_task("impulse_exp", dt=p["dt"], t_max=p["t_max"], decay=p["decays"][0])
+    sigma0 = of.overlaps(of.random_vectors(spec, seed=s["seeds"]["init"]))
+    ref = of.learn_overlaps(sigma0, task, spec, mode="exact", eta=p["eta"],
+                            epochs=int(bounds[1]))
+    np.testing.assert_allclose(a["sigma_gd_small"][bounds[1]], ref.sigma[-1], atol=1e-12)
+    # The retained-history number is what its definition says, from the stored traces.
+    tr = a["trace_inv_gd_small"]
+    assert s["info"]["retained"]["gd_small"] == pytest.approx(tr[-1] / tr.max(), rel=1e-12)
+
+
+def test_twins_batched_runner_matches_learn_overlaps():
+    spec = of.NetworkSpec(N=100, rank=1, phi="erf", dt=0.1)
+    task = of.make_task("flip_flop", dt=0.1, t_max=10.0, n_in=1, n_out=1, batch_size=4,
+                        wait_min=1.0, wait_max=2.0)
+    starts = random_starts(2, seed=3, cross_sd=0.4, low=0.5, high=2.0)
+    sig, loss, bad, _ = run_phase(starts, PhaseTask(task), spec, epochs=6, eta=0.05, drop=5.0,
+                                  below=-1.0, seed=11, chunk=4, progress=False, desc="")
+    assert not bad.any()
+    for k in range(2):
+        ref = of.learn_overlaps(starts[k], task, spec, loss="mean_t_dt", mode="exact", eta=0.05,
+                                epochs=6, seed=11)
+        np.testing.assert_allclose(loss[k], ref.loss, rtol=1e-12)
+        np.testing.assert_allclose(sig[k], ref.sigma[-1], atol=1e-13)
+
+
+def test_twins_starts_are_psd_and_in_range():
+    S = random_starts(20, seed=0, cross_sd=0.4, low=0.5, high=2.0)
+    assert S.shape == (20, 4, 4)
+    assert np.all(np.linalg.eigvalsh(S)[:, 0] > 0)
+    d = np.diagonal(S, axis1=1, axis2=2)
+    assert d.min() >= 0.5 and d.max() <= 2.0
+    off = S[:, ~np.eye(4, dtype=bool)]
+    assert off.min() >= 0
+
+
+def test_metric_matches_closed_form_and_pushforward():
+    P = 4
+    A = jax.random.normal(jax.random.PRNGKey(5), (P + 1, P), jnp.float64)
+    sigma = np.asarray(A.T @ A / (P + 1))
+    G = np.asarray(metric_matrix(sigma))
+    rows, cols = np.triu_indices(P)
+    # Closed form: dσ_ij/dt = −2η (SΣ + ΣS)_ij with S_aa = g_aa, S_ab = S_ba = g_ab / 2.
+    ref = np.zeros_like(G)
+    for c, (a, b) in enumerate(zip(rows, cols)):
+        E = np.zeros((P, P))
+        E[a, b] = E[b, a] = 1.0 if a == b else 0.5
+        ref[:, c] = (2.0 * (E @ sigma + sigma @ E))[rows, cols]
+    np.testing.assert_allclose(G, ref, atol=1e-13)
+    X = of.realise_vectors(sigma, 40, seed=1)
+    np.testing.assert_allclose(np.asarray(pushforward_metric(X)), G, atol=1e-11)
+
+
+@pytest.mark.parametrize("P", [4, 6])
+def test_metric_structural_zeros_count(P):
+    # Pairs of distinct overlaps sharing no vector: diagonal (a, a) misses C(P, 2) pairs of
+    # the other P − 1 indices (with diagonals), off-diagonal (a, b) misses C(P − 1, 2).
+    expected = P * (P - 1) * P // 2 + (P * (P - 1) // 2) * ((P - 2) * (P - 1) // 2)
+    assert int(structural_zeros(P, probes=2, seed=0).sum()) == expected
+    if P == 4:
+        assert expected == 42
+
+
+def test_check_records():
+    assert Check.below("x", 0.5, 1.0).passed and not Check.below("x", 2.0, 1.0).passed
+    assert not Check.below("x", float("nan"), 1.0).passed
+    assert Check.above("x", 2.0, 1.0).passed and not Check.above("x", float("nan"), 1.0).passed
+    assert Check.equals("n", 42, 42).passed and not Check.equals("n", 41, 42).passed
+
+
+def test_cli_bad_input_exit_2(tmp_path):
+    assert main(["run", "nope", "--out", str(tmp_path)]) == 2
+    assert main(["run", "fig1", "--out", str(tmp_path), "--set", "bogus=1"]) == 2
+    assert main(["run", "fig1", "--out", str(tmp_path), "--set", "epochs=many"]) == 2
+    assert main(["run", "twins", "--out", str(tmp_path), "--starts", "1"]) == 2
+
+
+def test_cli_failed_check_exit_1(tmp_path, capsys):
+    code = main(["run", "fig1", "--quick", "--no-progress", "--out", str(tmp_path),
+                 "--set", "epochs=2", "--set", "modes=exact"])
+    assert code == 1
+    s = _summary(tmp_path, "fig1")
+    assert not _check(s, "loss falls")["passed"]
+    assert not s["all_passed"]
+    assert "FAIL" in capsys.readouterr().out
