@@ -12,7 +12,7 @@ import sys
 
 from ._errors import OverlapflowError
 
-COMMAND_MODULES = ("_cli_compare",)
+COMMAND_MODULES = ("_cli_compare", "_cli_inspect", "_cli_scaling", "_cli_sweep", "_cli_run")
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130

@@ -30,6 +30,11 @@ def _compare(args) -> int:
     comp = run_comparison(config, progress=not args.no_progress, time_compiled=args.time_compiled)
     summary = write_comparison(comp, args.out)
     _print_summary(summary, args.out)
+    from ._limit import closure_warning
+
+    warning = closure_warning(summary)  # THEORY §8: limit vs overlap closure above threshold
+    if warning:
+        print(f"overlapflow: warning: {warning}", file=sys.stderr)
     if comp.interrupted:
         print("overlapflow: interrupted; files hold the epochs computed so far", file=sys.stderr)
         return EXIT_INTERRUPTED

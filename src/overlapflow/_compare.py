@@ -57,6 +57,18 @@ def _run_mode(config: CompareConfig, mode: str, X0, sigma0, *, progress: bool) -
     dtype = jnp.float64 if tr.dtype == "float64" else jnp.float32
     common = dict(loss=config.loss, eta=tr.eta, epochs=tr.epochs, seed=config.task_seed,
                   progress=progress, dtype=dtype)
+    if mode == "limit":  # THEORY §8: N → ∞ learning on quadrature nodes over X(0) ~ N(0, Σ₀)
+        from ._limit import learn_limit
+
+        return learn_limit(sigma0, config.task, config.network, optimizer=tr.optimizer,
+                           nodes=tr.limit_nodes, check=tr.limit_check,
+                           track_every=tr.track_every or None, **common)
+    if mode == "theta" and tr.track_every and tr.optimizer == "gd":
+        # The same GD (step N·η) on N nodes of weight 1/N, recording Gaussianity statistics.
+        from ._limit import learn_particles, theta_nodes
+
+        return learn_particles(theta_nodes(X0), config.task, config.network,
+                               track_every=tr.track_every, desc="theta", **common)
     if mode == "theta":
         return train_theta(X0, config.task, config.network, optimizer=tr.optimizer, **common)
     tol = FlowTolerances(rtol=tr.flow_rtol, atol=tr.flow_atol)
@@ -122,6 +134,7 @@ def _last_finite(x: np.ndarray) -> float | None:
 
 def comparison_summary(comp: Comparison) -> dict:
     """The summary.json content: config echo, seeds, timings, final losses, discrepancies."""
+    from ._invariants import max_invariant_drift
     from ._visibility import invisible_overlaps, visible_overlaps
 
     cfg = comp.config
@@ -139,7 +152,11 @@ def comparison_summary(comp: Comparison) -> dict:
         "visible": list(visible_overlaps(cfg.network)),
         "invisible": list(invisible_overlaps(cfg.network)),
         "names": list(comp.names),
+        "max_invariant_drift": max_invariant_drift(comp),  # THEORY §6; None: no conserved form
     }
+    from ._limit import limit_summary
+
+    summary.update(limit_summary(comp))  # closure_error, quadrature_error, gaussianity (§8)
     if "theta" in comp.runs:
         ref = comp.runs["theta"]
         for mode, run in comp.runs.items():
@@ -162,6 +179,12 @@ def write_comparison(comp: Comparison, out_dir, *, figure: bool = True) -> dict:
     for mode, run in comp.runs.items():
         arrays[f"loss_{mode}"] = run.loss
         arrays[f"sigma_{mode}"] = run.sigma
+    from ._invariants import invariant_drift_arrays
+
+    arrays.update(invariant_drift_arrays(comp))  # relative drift of tr(ΣJ), spec(ΣJ); NaN: no J
+    from ._limit import gaussianity_arrays
+
+    arrays.update(gaussianity_arrays(comp))  # gauss_<stat>_<mode>, when tracked (§8)
     write_npz_atomic(out / "results.npz", **arrays)
     summary = comparison_summary(comp)
     write_json_atomic(out / "summary.json", summary)
@@ -169,4 +192,7 @@ def write_comparison(comp: Comparison, out_dir, *, figure: bool = True) -> dict:
         from ._plots import plot_comparison
 
         plot_comparison(comp, out / "compare.png", visible=visible_mask(comp.config.network))
+        from ._plots_nonlinear import plot_gaussianity
+
+        plot_gaussianity(comp, out / "gaussianity.png")  # only when a run tracked it (§8)
     return summary

@@ -8,7 +8,8 @@ objects (`NetworkSpec`, a `Task`, arrays); the core never parses strings or file
 [init]     # seed  — or —  sigma = "path.npy" (P×P, order [M|U|V|Z]) and optionally seed
 [task]     # kind, t_max, seed (batch seed), and the kind's parameters; kind = "arrays": file
 [loss]     # kind
-[train]    # optimizer, eta, epochs, modes, dtype, flow_rtol, flow_atol
+[train]    # optimizer, eta, epochs, modes, dtype, flow_rtol, flow_atol, limit_nodes, limit_check,
+           # track_every
 ```
 """
 
@@ -31,7 +32,7 @@ from ._tasks import TASK_KINDS, make_task, task_parameters
 
 __all__ = ["CompareConfig", "TrainConfig", "load_config", "config_from_dict", "ALL_MODES"]
 
-ALL_MODES = ("theta", "exact", "flow", "euler", "direct")
+ALL_MODES = ("theta", "exact", "flow", "euler", "direct", "limit")
 DTYPES = ("float64", "float32")
 
 _TABLES = {
@@ -47,6 +48,9 @@ _TABLES = {
         "dtype": "float64",
         "flow_rtol": 1e-8,
         "flow_atol": 1e-10,
+        "limit_nodes": 9,
+        "limit_check": True,
+        "track_every": 0,
     },
 }
 _REQUIRED = {"task": ("kind",), "train": ("eta", "epochs")}
@@ -63,6 +67,9 @@ class TrainConfig:
     dtype: str = "float64"
     flow_rtol: float = 1e-8
     flow_atol: float = 1e-10
+    limit_nodes: int = 9  # mode "limit": Gauss–Hermite points per drive direction (§8)
+    limit_check: bool = True  # mode "limit": also run a coarser rule, report the difference
+    track_every: int = 0  # mode "limit": Gaussianity statistics every k epochs (0: off)
 
     def __post_init__(self):
         if self.optimizer not in ("gd", "adam"):
@@ -70,6 +77,12 @@ class TrainConfig:
         _positive_number("train.eta", self.eta)
         _positive_number("train.flow_rtol", self.flow_rtol)
         _positive_number("train.flow_atol", self.flow_atol)
+        if not isinstance(self.limit_nodes, int) or isinstance(self.limit_nodes, bool) or not 2 <= self.limit_nodes <= 60:
+            raise ConfigError(f"train.limit_nodes must be an integer in [2, 60], got {self.limit_nodes!r}")
+        if not isinstance(self.limit_check, bool):
+            raise ConfigError(f"train.limit_check must be true or false, got {self.limit_check!r}")
+        if not isinstance(self.track_every, int) or isinstance(self.track_every, bool) or self.track_every < 0:
+            raise ConfigError(f"train.track_every must be an integer ≥ 0 (0: off), got {self.track_every!r}")
         if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs <= 0:
             raise ConfigError(f"train.epochs must be an integer > 0, got {self.epochs!r}")
         if not self.modes:
@@ -213,6 +226,7 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
     train = TrainConfig(
         optimizer=tr["optimizer"], eta=tr["eta"], epochs=tr["epochs"], modes=tuple(modes),
         dtype=tr["dtype"], flow_rtol=tr["flow_rtol"], flow_atol=tr["flow_atol"],
+        limit_nodes=tr["limit_nodes"], limit_check=tr["limit_check"], track_every=tr["track_every"],
     )
     if init_sigma is not None and "theta" in train.modes:
         # θ-space needs N vectors realising Σ: fails early if N < rank Σ.

@@ -2,20 +2,156 @@
 
 The gain is what the mean-field (Gaussian closure) dynamics of THEORY §3 multiplies the
 recurrent drive and the readout by: for jointly Gaussian loadings, (1/N) aᵀφ(h) → g(Δ) · (1/N) aᵀh.
+
+Closed forms are used where they exist: linear (g ≡ 1), erf (g = 1/√(1 + πΔ/2)), relu and
+softplus (g ≡ ½: φ' is ½ plus an odd function). Every other φ, tanh included, gets its gain
+by quadrature over ξ (`GaussianRule`), differentiated exactly through the heat equation
+dg/dΔ = ½ ⟨φ'''(√Δ ξ)⟩ (so the derivative is finite at Δ = 0, where √Δ is not).
+
+Why the default rule is not Gauss–Hermite: at large Δ the integrand φ'(√Δ ξ) is a narrow bump
+(tanh: sech²(10 ξ) at Δ = 100) whose complex poles sit at distance π/(2√Δ) from the real axis.
+Gauss–Hermite converges like exp(−c·√order·π/(2√Δ)): measured for tanh at Δ = 100 its error
+is 4e-2 with 100 nodes and 1.6e-2 with 200, and numpy's node construction overflows beyond
+~360. A trapezoid rule converges like exp(−2π·(pole distance)/h) for such integrands: uniform
+on ξ ∈ [−9, 9] it reaches 6e-14 at Δ = 100 with 601 points (h = 0.03). The default, "sinh",
+puts the trapezoid rule on s with ξ = ¼ sinh(s), |ξ| ≤ 9: nodes dense near ξ = 0 where the
+bump is and sparse in the Gaussian tails; measured against adaptive quadrature for tanh its
+error is ≤ 4e-15 for Δ ∈ [0, 100] with 81 points; the default uses 101.
+Gauss–Hermite stays available (`GaussianRule("hermite", order)`), exact for polynomial φ'
+and fine for Δ ≲ 4 (error 1e-8 at Δ = 4 with order 200).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import erf
 
 from ._errors import ConfigError
 
-__all__ = ["Nonlinearity", "get_nonlinearity", "NONLINEARITIES"]
+__all__ = [
+    "Nonlinearity",
+    "GaussianRule",
+    "get_nonlinearity",
+    "gaussian_mean",
+    "NONLINEARITIES",
+]
+
+_RULE_KINDS = ("sinh", "trapezoid", "hermite")
+_TRAPEZOID_HALF_WIDTH = 9.0  # ξ ∈ [−9, 9]: Gaussian mass outside 2e-19
+_SINH_SCALE = 0.25  # ξ = ¼ sinh(s)
+_HERMITE_MAX_ORDER = 300  # numpy's Gauss–Hermite nodes overflow a little above this
+
+
+@dataclass(frozen=True)
+class GaussianRule:
+    """A one-dimensional quadrature rule for ⟨f(ξ)⟩, ξ ~ N(0, 1).
+
+    Attributes:
+        kind: "sinh" (the default: trapezoid rule in s, ξ = ¼ sinh(s), |ξ| ≤ 9; accurate to
+            4e-15 for tanh up to Δ = 100 with 81 points), "trapezoid" (uniform nodes on
+            [−9, 9]; 601 points for 1e-10 at Δ = 100) or "hermite" (Gauss–Hermite,
+            probabilists' form, exact for polynomials of degree ≤ 2·order − 1).
+        order: number of nodes (odd for the trapezoid rules so that ξ = 0 is a node).
+    """
+
+    kind: str = "sinh"
+    order: int = 101
+
+    def __post_init__(self):
+        if self.kind not in _RULE_KINDS:
+            raise ConfigError(
+                f"unknown quadrature rule {self.kind!r}; valid: {', '.join(_RULE_KINDS)}"
+            )
+        if not isinstance(self.order, int) or isinstance(self.order, bool) or self.order < 2:
+            raise ConfigError(f"quadrature order must be an integer ≥ 2, got {self.order!r}")
+        if self.kind == "hermite" and self.order > _HERMITE_MAX_ORDER:
+            raise ConfigError(
+                f"Gauss–Hermite order must be ≤ {_HERMITE_MAX_ORDER}, got {self.order}; "
+                "use the trapezoid rule for more nodes"
+            )
+
+    def nodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes ξ_k (order,) and weights w_k (order,), Σ w_k = 1, as float64 numpy arrays."""
+        return _rule_nodes(self.kind, self.order)
+
+
+@functools.lru_cache(maxsize=32)
+def _rule_nodes(kind: str, order: int) -> tuple[np.ndarray, np.ndarray]:
+    if kind == "hermite":
+        xi, w = np.polynomial.hermite_e.hermegauss(order)
+    elif kind == "sinh":
+        s_max = math.asinh(_TRAPEZOID_HALF_WIDTH / _SINH_SCALE)
+        s = np.linspace(-s_max, s_max, order)
+        xi = _SINH_SCALE * np.sinh(s)
+        w = np.cosh(s) * np.exp(-0.5 * xi**2)
+    else:
+        xi = np.linspace(-_TRAPEZOID_HALF_WIDTH, _TRAPEZOID_HALF_WIDTH, order)
+        w = np.exp(-0.5 * xi**2)
+    w = w / np.sum(w)
+    xi.setflags(write=False)
+    w.setflags(write=False)
+    return xi, w
+
+
+@dataclass(frozen=True)
+class _Derivative:
+    """Elementwise derivative f' of an elementwise scalar function f (hashable)."""
+
+    f: Callable
+
+    def __call__(self, x):
+        return jnp.vectorize(jax.grad(self.f))(x)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _gaussian_mean(f, rule, delta):
+    xi, w = rule.nodes()
+    s = jnp.sqrt(jnp.maximum(delta, 0.0))
+    values = f(s[..., None] * jnp.asarray(xi, s.dtype))
+    return values @ jnp.asarray(w, s.dtype)
+
+
+@_gaussian_mean.defjvp
+def _gaussian_mean_jvp(f, rule, primals, tangents):
+    # Heat equation: d/dΔ ⟨f(√Δ ξ)⟩ = ½ ⟨f''(√Δ ξ)⟩ (integration by parts twice).
+    (delta,), (d_delta,) = primals, tangents
+    f2 = _Derivative(_Derivative(f))
+    return _gaussian_mean(f, rule, delta), 0.5 * _gaussian_mean(f2, rule, delta) * d_delta
+
+
+def gaussian_mean(f: Callable, delta, rule: GaussianRule = GaussianRule()):
+    """Return ⟨f(√Δ ξ)⟩, ξ ~ N(0, 1), elementwise over `delta` (any shape), by quadrature.
+
+    Args:
+        f: elementwise, JAX-differentiable scalar function (hashable: a module-level function
+            or a fixed callable object).
+        delta: (...) variances Δ ≥ 0 (negative values are treated as 0).
+        rule: the `GaussianRule`.
+
+    Differentiable in Δ to any order through dg/dΔ = ½⟨f''(√Δ ξ)⟩ (THEORY §3).
+    """
+    delta = jnp.asarray(delta)
+    if not jnp.issubdtype(delta.dtype, jnp.floating):
+        delta = delta.astype(jnp.result_type(float))
+    return _gaussian_mean(f, rule, delta)
+
+
+@dataclass(frozen=True)
+class _QuadratureGain:
+    """g(Δ) = ⟨φ'(√Δ ξ)⟩ by quadrature (hashable, so specs holding it stay jit-static)."""
+
+    phi: Callable
+    rule: GaussianRule = GaussianRule()
+
+    def __call__(self, delta):
+        return gaussian_mean(_Derivative(self.phi), delta, self.rule)
 
 
 @dataclass(frozen=True)
@@ -23,16 +159,51 @@ class Nonlinearity:
     """A named scalar nonlinearity with its Gaussian gain.
 
     Attributes:
-        name: short name used in configs and results ("linear", "erf", ...).
+        name: short name used in configs and results ("linear", "erf", "tanh", ...).
         phi: elementwise function φ, JAX-differentiable.
         gain: g(Δ) = ⟨φ'(√Δ ξ)⟩ for Δ ≥ 0, elementwise over an array of variances.
         is_linear: True for φ = identity (then g ≡ 1 and the overlap reduction is exact).
+        closed_form: True when `gain` is an exact formula, False when it is a quadrature.
+
+    Frozen and hashable: a `NetworkSpec` holding it is a valid static jit argument.
     """
 
     name: str
     phi: Callable
     gain: Callable
     is_linear: bool = False
+    closed_form: bool = field(default=True, compare=False)
+
+    @classmethod
+    def from_function(
+        cls,
+        phi: Callable,
+        *,
+        name: str,
+        gain: Callable | None = None,
+        rule: GaussianRule = GaussianRule(),
+    ) -> Nonlinearity:
+        """A nonlinearity from any JAX-differentiable elementwise scalar function φ.
+
+        Args:
+            phi: φ, applied elementwise to arrays; differentiable three times (the gain's
+                derivative uses φ''').
+            name: a label for results and figures.
+            gain: an exact g(Δ) if known; else it is computed by quadrature with `rule`.
+            rule: quadrature for ⟨φ'(√Δ ξ)⟩ (default: 101-point sinh-trapezoid, 4e-15 to
+                Δ = 100 for tanh).
+
+        Example: `Nonlinearity.from_function(jnp.sin, name="sin")`.
+        """
+        if not callable(phi):
+            raise ConfigError(f"phi must be a callable, got {type(phi).__name__}")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"a nonlinearity needs a non-empty name, got {name!r}")
+        if not isinstance(rule, GaussianRule):
+            raise ConfigError(f"rule must be a GaussianRule, got {type(rule).__name__}")
+        if gain is not None:
+            return cls(name, phi, gain, is_linear=False, closed_form=True)
+        return cls(name, phi, _QuadratureGain(phi, rule), is_linear=False, closed_form=False)
 
 
 def _identity(x):
@@ -41,6 +212,10 @@ def _identity(x):
 
 def _unit_gain(delta):
     return jnp.ones_like(delta)
+
+
+def _half_gain(delta):
+    return jnp.full_like(delta, 0.5)
 
 
 _SQRT_PI_2 = math.sqrt(math.pi) / 2.0
@@ -56,9 +231,22 @@ def _erf_gain(delta):
     return 1.0 / jnp.sqrt(1.0 + 0.5 * math.pi * delta)
 
 
+def _relu(x):
+    return jnp.maximum(x, 0.0)
+
+
+def _softplus(x):
+    return jax.nn.softplus(x)
+
+
 NONLINEARITIES: dict[str, Nonlinearity] = {
     "linear": Nonlinearity("linear", _identity, _unit_gain, is_linear=True),
     "erf": Nonlinearity("erf", _erf_phi, _erf_gain),
+    "tanh": Nonlinearity.from_function(jnp.tanh, name="tanh"),
+    # φ' = step: ⟨φ'⟩ = ½ for every Δ > 0 (Δ = 0 only occurs with zero drive).
+    "relu": Nonlinearity("relu", _relu, _half_gain),
+    # φ' = sigmoid = ½ + odd function ⇒ ⟨φ'(√Δ ξ)⟩ = ½ exactly, for every Δ.
+    "softplus": Nonlinearity("softplus", _softplus, _half_gain),
 }
 
 

@@ -46,9 +46,15 @@ class FlowTolerances:
     max_steps: int = 100_000
 
 
-def overlap_gradient(sigma, batch, spec: NetworkSpec, loss_kind: str):
-    """Return (L, S): the loss and its symmetric gradient S = sym(∂L/∂Σ), S of shape (P, P)."""
-    loss, grad = jax.value_and_grad(overlap_loss)(sigma, batch, spec, loss_kind)
+def overlap_gradient(sigma, batch, spec: NetworkSpec, loss_kind: str, task=None):
+    """Return (L, S): the loss and its symmetric gradient S = sym(∂L/∂Σ), S of shape (P, P).
+
+    Given `task`, impulse tasks on linear networks with loss "sum_dt" use the T-independent
+    closed form of `_closed_form` (the same loss; stepping elsewhere and as its fall-back).
+    """
+    from ._closed_form import value_and_grad_for
+
+    loss, grad = value_and_grad_for(task, spec, loss_kind)(sigma, batch)
     return loss, 0.5 * (grad + grad.T)
 
 
@@ -118,7 +124,7 @@ def _overlap_chunk(sigma, epoch0, total, eta, seed, *, spec, task, loss_kind, mo
         update = _DISCRETE_STEPS[mode]
 
         def step(sig, epoch):
-            loss, S = overlap_gradient(sig, batch_at(epoch), spec, loss_kind)
+            loss, S = overlap_gradient(sig, batch_at(epoch), spec, loss_kind, task)
             return update(sig, S, eta), EpochRecords(loss, sig)
 
         return make_chunk_runner(step, chunk)(sigma, epoch0, total)
@@ -194,4 +200,5 @@ def learn_overlaps(
         chunk=chunk,
         tol=tol,
     )
-    return run_epochs(runner, sigma0, epochs, chunk, progress=progress, desc=mode)
+    return run_epochs(runner, sigma0, epochs, chunk, progress=progress, desc=mode,
+                      P=spec.P)

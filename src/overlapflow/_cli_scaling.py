@@ -1,0 +1,79 @@
+"""`overlapflow scaling CONFIG --N 250,1000,4000,16000 --seeds 0:4 --out DIR [--tol] [--quick]`."""
+
+from __future__ import annotations
+
+from ._errors import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "scaling",
+        help="measure both errors: θ-space at several N against the N → ∞ limit and the closure",
+        description="Train θ-space networks of each size N (one per seed) and compare their loss "
+        "curves with the N → ∞ limit (mode limit) and the overlap closure (mode exact); write "
+        "scaling.json and scaling.png into --out (THEORY §8).",
+    )
+    p.add_argument("config", help="TOML config ([network], [init], [task], [loss], [train])")
+    p.add_argument("--N", default="250,1000,4000,16000",
+                   help="comma-separated network sizes (default 250,1000,4000,16000)")
+    p.add_argument("--seeds", default="0:4",
+                   help="initial seeds: a range a:b (b excluded) or a comma list (default 0:4)")
+    p.add_argument("--out", required=True, help="output folder (created if needed)")
+    p.add_argument("--tol", type=float, default=0.01,
+                   help="agreement level for n_for_tol (default 0.01 = 1%%)")
+    p.add_argument("--limit-nodes", type=int, default=None,
+                   help="override [train].limit_nodes (points per drive direction)")
+    p.add_argument("--quick", action="store_true",
+                   help="N = 100,400, seeds 0:2, at most 10 epochs, 6 limit nodes (a smoke run)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_scaling)
+
+
+def parse_int_list(text: str, what: str) -> list[int]:
+    """'250,1000' → [250, 1000]; 'a:b' → list(range(a, b)). ConfigError on anything else."""
+    try:
+        if ":" in text:
+            a, b = text.split(":")
+            values = list(range(int(a), int(b)))
+        else:
+            values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} must be integers like 1,2,3 or a range a:b, got {text!r}")
+    if not values:
+        raise ConfigError(f"{what} is empty ({text!r})")
+    return values
+
+
+def _scaling(args) -> int:
+    from pathlib import Path
+
+    from ._config import load_config
+    from ._io import write_json_atomic
+    from ._scaling import QUICK, run_scaling, scaling_summary
+
+    config = load_config(args.config)
+    if args.quick:
+        Ns, seeds = list(QUICK["N"]), list(QUICK["seeds"])
+        max_epochs, nodes = QUICK["max_epochs"], args.limit_nodes or QUICK["limit_nodes"]
+    else:
+        Ns = parse_int_list(args.N, "--N")
+        seeds = parse_int_list(args.seeds, "--seeds")
+        max_epochs, nodes = None, args.limit_nodes
+    result = run_scaling(config, Ns, seeds, tol=float(args.tol), limit_nodes=nodes,
+                         max_epochs=max_epochs, progress=not args.no_progress)
+    summary = scaling_summary(result)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "scaling.json", summary)
+    from ._plots_nonlinear import plot_scaling
+
+    plot_scaling(result, summary, out / "scaling.png")
+    print(f"{'N':>8} {'vs limit':>10} {'vs closure':>11}")
+    for n, a, b in zip(summary["N"], summary["vs_limit_median"], summary["vs_closure_median"]):
+        print(f"{n:>8} {a:>10.3g} {b:>11.3g}")
+    lo, hi = summary["slope_ci"]
+    print(f"slope vs limit {summary['slope_vs_limit']:.3g} [{lo:.3g}, {hi:.3g}]; "
+          f"closure error {summary['closure_error']:.3g}; N for {args.tol:g}: "
+          f"{summary['n_for_tol']}; quadrature error {summary['quadrature_error']}")
+    print(f"wrote {out}/scaling.json, scaling.png")
+    return 0
