@@ -10,11 +10,9 @@ import pytest
 
 import overlapflow as of
 from overlapflow._cli import main
-from overlapflow._errors import InfeasibleError
 from overlapflow.experiments import EXPERIMENT_NAMES
 from overlapflow.experiments._common import Check, exact_rel_diff, impulse_task
-from overlapflow.experiments.degeneracy import make_twin
-from overlapflow.experiments.metric import metric_matrix, pushforward_metric, structural_zeros
+from overlapflow.experiments.metric import pushforward_metric
 from overlapflow.experiments.twins import PhaseTask, random_starts, run_phase
 
 NAMES = ("fig1", "rank2", "degeneracy", "memory", "adam", "nonlinear", "optimizers", "twins",
@@ -110,15 +108,6 @@ def test_degeneracy_twins_compute_the_same_function(quick_all):
     assert np.max(np.abs(s0 - s1)[a["rows"], a["cols"]][vis]) < 1e-12
 
 
-def test_make_twin_rejects_visible_and_non_psd():
-    spec = of.NetworkSpec(N=50, rank=1, phi="linear", dt=0.05)
-    sigma = np.eye(4)
-    with pytest.raises(InfeasibleError, match="visible"):
-        make_twin(sigma, spec, {"zm": 0.3})
-    with pytest.raises(InfeasibleError, match="PSD"):
-        make_twin(sigma, spec, {"mu": 1.5})
-
-
 def test_memory_first_phase_matches_independent_run(quick_all):
     out, _ = quick_all
     a, s = _arrays(out, "memory"), _summary(out, "memory")
@@ -165,7 +154,7 @@ def test_metric_matches_closed_form_and_pushforward():
     P = 4
     A = jax.random.normal(jax.random.PRNGKey(5), (P + 1, P), jnp.float64)
     sigma = np.asarray(A.T @ A / (P + 1))
-    G = np.asarray(metric_matrix(sigma))
+    G = of.metric(sigma, of.NetworkSpec(N=10, rank=1))
     rows, cols = np.triu_indices(P)
     # Closed form: dσ_ij/dt = −2η (SΣ + ΣS)_ij with S_aa = g_aa, S_ab = S_ba = g_ab / 2.
     ref = np.zeros_like(G)
@@ -178,14 +167,6 @@ def test_metric_matches_closed_form_and_pushforward():
     np.testing.assert_allclose(np.asarray(pushforward_metric(X)), G, atol=1e-11)
 
 
-@pytest.mark.parametrize("P", [4, 6])
-def test_metric_structural_zeros_count(P):
-    # Pairs of distinct overlaps sharing no vector: diagonal (a, a) misses C(P, 2) pairs of
-    # the other P − 1 indices (with diagonals), off-diagonal (a, b) misses C(P − 1, 2).
-    expected = P * (P - 1) * P // 2 + (P * (P - 1) // 2) * ((P - 2) * (P - 1) // 2)
-    assert int(structural_zeros(P, probes=2, seed=0).sum()) == expected
-    if P == 4:
-        assert expected == 42
 
 
 def test_check_records():

@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 
+from .. import _gaussianity
 from .._errors import ConfigError
 from .._io import write_json_atomic, write_npz_atomic
 from .._tasks import make_task, task_parameters
@@ -278,22 +280,16 @@ def out_of_span_fraction(X, X0) -> float:
     """‖(I − Π₀) X‖²_F / ‖X‖²_F, Π₀ the projection onto the column span of X0 (N, P).
 
     Zero for every update X ↦ X A (GD on linear networks, THEORY §4); positive for
-    entry-wise optimizers and for nonlinear networks.
+    entry-wise optimizers and for nonlinear networks. (`overlapflow.out_of_span_fraction`.)
     """
-    X = np.asarray(X, dtype=np.float64)
-    Q, _ = np.linalg.qr(np.asarray(X0, dtype=np.float64))
-    resid = X - Q @ (Q.T @ X)
-    return float(np.sum(resid**2) / np.sum(X**2))
+    X = jnp.asarray(X, dtype=jnp.float64)
+    return float(_gaussianity.out_of_span_fraction(X, jnp.asarray(X0, jnp.float64))[1])
 
 
 def moments(X) -> tuple[np.ndarray, np.ndarray]:
-    """Skewness and excess kurtosis of each column of X (N, P) across its N entries."""
-    X = np.asarray(X, dtype=np.float64)
-    c = X - X.mean(axis=0)
-    s2 = np.mean(c**2, axis=0)
-    skew = np.mean(c**3, axis=0) / s2**1.5
-    kurt = np.mean(c**4, axis=0) / s2**2 - 3.0
-    return skew, kurt
+    """Skewness and excess kurtosis (each (P,)) of the columns of X (N, P) across N entries."""
+    skew, kurt = _gaussianity.vector_moments(jnp.asarray(X, dtype=jnp.float64))
+    return np.asarray(skew), np.asarray(kurt)
 
 
 def qq_points(X) -> tuple[np.ndarray, np.ndarray]:

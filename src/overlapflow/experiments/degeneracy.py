@@ -13,12 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import InfeasibleError
 from .._network import NetworkSpec, network_outputs, random_vectors
 from .._overlap_learning import learn_overlaps
-from .._overlaps import overlap_index, overlaps, realise_vectors
+from .._overlaps import overlaps, realise_vectors
 from .._theta import train_theta
-from .._visibility import visible_mask
+from .._twins import equivalent_twin
 from ._common import (
     Check,
     Experiment,
@@ -31,36 +30,11 @@ from ._common import (
 from ._figures import draw_degeneracy
 from .fig1 import pair_arrays
 
-__all__ = ["compute", "make_twin"]
+__all__ = ["compute"]
 
 DEFAULTS = dict(N=500, dt=0.05, t_max=20.0, decay=0.2, eta=5e-3, epochs=2000,
                 twin_uu=32.0**2 / 500, twin_mu=0.8, probe_batch=4)
 QUICK = dict(N=100, epochs=600)
-
-
-def make_twin(sigma, spec: NetworkSpec, changes: dict[str, float]) -> np.ndarray:
-    """Return Σ with the named overlaps set to new values; all must be loss-invisible.
-
-    Args:
-        sigma: (P, P) overlaps.
-        changes: {overlap name: value}, e.g. {"uu": 2.05, "mu": 0.8}.
-
-    Raises:
-        InfeasibleError: a named overlap is visible, or the result is not PSD.
-    """
-    vis = visible_mask(spec)
-    out = np.array(sigma, dtype=np.float64)
-    for name, value in changes.items():
-        i, j = overlap_index(spec, name)
-        if vis[i, j]:
-            raise InfeasibleError(f"twin: σ_{name} is loss-visible; only invisible overlaps "
-                                  "may change (a twin must compute the same function)")
-        out[i, j] = out[j, i] = value
-    lam = np.linalg.eigvalsh(out)[0]
-    if lam < 0:
-        raise InfeasibleError(f"twin: the changed Σ is not PSD (smallest eigenvalue {lam:.3g}); "
-                              "choose invisible values compatible with the others")
-    return out
 
 
 def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
@@ -73,7 +47,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     spec = NetworkSpec(N=N, rank=1, phi="linear", dt=float(params["dt"]))
     task = impulse_task("impulse_exp", dt=spec.dt, t_max=params["t_max"], decay=params["decay"])
     sigma_a = np.asarray(overlaps(random_vectors(spec, seed=seed)))
-    sigma_b = make_twin(sigma_a, spec, {"uu": params["twin_uu"], "mu": params["twin_mu"]})
+    sigma_b = equivalent_twin(sigma_a, spec, {"uu": params["twin_uu"], "mu": params["twin_mu"]})
     # Realise both from Σ (the original as well, so both sets of vectors are fresh draws).
     Xs = [realise_vectors(sigma_a, N, seed=seed + 1), realise_vectors(sigma_b, N, seed=seed + 2)]
     probe_seed = seed + 3

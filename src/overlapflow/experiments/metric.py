@@ -2,8 +2,7 @@
 
 G is the linear map taking the gradient g = ∇_σ L (g_ab = ∂L/∂σ_ab over the D = P(P+1)/2
 distinct overlaps) to −dσ/dt/η under gradient flow dΣ/dt = −2η (SΣ + ΣS), with S_aa = g_aa
-and S_ab = g_ab / 2. We get it with `jax.jacobian` of that map, and check it against an
-independent construction: the push-forward of θ-space GD, G = N·J Jᵀ with J = ∂σ/∂X at
+and S_ab = g_ab / 2 (`overlapflow.metric`). We check it against an independent construction: the push-forward of θ-space GD, G = N·J Jᵀ with J = ∂σ/∂X at
 realised vectors X (N, P). Its structurally zero entries (rank 1: 42 of 100) are the pairs of
 overlaps sharing no vector; only the columns of loss-visible overlaps act on the dynamics.
 """
@@ -14,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._metric import metric, metric_structural_zeros
 from .._network import NetworkSpec, random_vectors
 from .._overlap_learning import flow_velocity, learn_overlaps, overlap_gradient
 from .._overlaps import overlaps, realise_vectors
@@ -23,31 +23,12 @@ from ._figures import draw_metric
 from .fig1 import pair_arrays
 from .nonlinear import flip_flop
 
-__all__ = ["compute", "metric_matrix", "pushforward_metric", "structural_zeros"]
+__all__ = ["compute", "pushforward_metric"]
 
 DEFAULTS = dict(N=500, dt_linear=0.05, t_max_linear=20.0, decay=0.2, eta_linear=5e-3,
                 epochs_linear=2000, dt=0.025, t_max=20.0, batch_size=10, eta=5e-2,
-                epochs=2000, loss="masked_mean", probes=3, N_reference=60)
-QUICK = dict(epochs_linear=300, dt=0.05, t_max=8.0, epochs=40, probes=2)
-
-
-def _sym_from_gradient(g, P):
-    rows, cols = np.triu_indices(P)
-    G = jnp.zeros((P, P), g.dtype).at[rows, cols].set(g)
-    return 0.5 * (G + G.T)  # diagonal: g_aa; off-diagonal: g_ab / 2 in both places
-
-
-def metric_matrix(sigma) -> jax.Array:
-    """G(Σ), shape (D, D), D = P(P+1)/2, rows/cols in row-major upper-triangle order."""
-    sigma = jnp.asarray(sigma)
-    P = sigma.shape[0]
-    rows, cols = np.triu_indices(P)
-
-    def rate(g):  # −dσ/dt per unit η
-        S = _sym_from_gradient(g, P)
-        return -flow_velocity(sigma, S, 1.0)[rows, cols]
-
-    return jax.jacobian(rate)(jnp.zeros(rows.size, sigma.dtype))
+                epochs=2000, loss="masked_mean", N_reference=60)
+QUICK = dict(epochs_linear=300, dt=0.05, t_max=8.0, epochs=40)
 
 
 def pushforward_metric(X) -> jax.Array:
@@ -56,19 +37,6 @@ def pushforward_metric(X) -> jax.Array:
     rows, cols = np.triu_indices(P)
     J = jax.jacobian(lambda Y: overlaps(Y)[rows, cols])(X).reshape(rows.size, N * P)
     return N * J @ J.T
-
-
-def structural_zeros(P: int, *, probes: int, seed: int) -> np.ndarray:
-    """(D, D) bool: entries of G zero at every one of `probes` random PSD Σ."""
-    key = jax.random.PRNGKey(seed)
-    zero = None
-    for _ in range(probes):
-        key, k = jax.random.split(key)
-        A = jax.random.normal(k, (P + 2, P), jnp.float64)
-        Gm = np.abs(np.asarray(metric_matrix(A.T @ A / (P + 2))))
-        z = Gm <= 1e-14 * Gm.max()
-        zero = z if zero is None else zero & z
-    return zero
 
 
 def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
@@ -94,8 +62,8 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
         names, rows, cols, vis = pair_arrays(spec)
         arrays["names"] = names.astype(str)
         arrays[f"visible_{label}"] = vis
-        arrays[f"G_{label}_start"] = np.asarray(metric_matrix(sigma0))
-        G_end = np.asarray(metric_matrix(sig_end))
+        arrays[f"G_{label}_start"] = metric(sigma0, spec)
+        G_end = metric(sig_end, spec)
         arrays[f"G_{label}_end"] = G_end
         # Independent reference: the push-forward N·JJᵀ at vectors realising Σ_end.
         X = realise_vectors(np.asarray(sig_end), int(params["N_reference"]), seed=seed + 2)
@@ -114,7 +82,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
                                   np.max(np.abs(G_end - G_end.T)) / np.max(np.abs(G_end)), 1e-12))
         checks.append(Check.above(f"{label}: smallest eigenvalue of G(Σ_end) / largest (PSD)",
                                   lam[0] / lam[-1], -1e-12))
-        zeros = structural_zeros(spec.P, probes=int(params["probes"]), seed=seed + 3)
+        zeros = metric_structural_zeros(spec, seed=seed + 3)
         arrays["zeros"] = zeros
         info[f"{label}_structural_zeros"] = int(zeros.sum())
         info[f"{label}_zeros_in_visible_columns"] = int(zeros[:, vis].sum())
