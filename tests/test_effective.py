@@ -20,12 +20,19 @@ def test_linear_effective_outputs_equal_network(rank, n_in, n_out, N, seed):
 
 
 def test_latent_state_spans_h():
-    # h_t = M κ^in_t + U κ^rec_t: reconstruct the network's readout from the latents.
-    spec = of.NetworkSpec(N=50, rank=2, n_in=1, n_out=1, phi="erf", dt=0.1)
-    X = of.random_vectors(spec, seed=4)
-    x = jax.random.normal(jax.random.PRNGKey(1), (1, 10, 1))
-    kappa, _ = of.effective_latents(of.overlaps(X), x, spec)
-    assert kappa.shape == (1, 10, 3)
+    # Linear φ: the network's h_{t+1} equals M κ^in_{t+1} + U κ^rec_{t+1} exactly (THEORY §3).
+    spec = of.NetworkSpec(N=50, rank=2, n_in=2, n_out=1, phi="linear", dt=0.1)
+    X = np.asarray(of.random_vectors(spec, seed=4))
+    x = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (2, 10, 2)))
+    kappa, _ = of.effective_latents(jnp.asarray(X.T @ X / spec.N), jnp.asarray(x), spec)
+    M, U, V = X[:, spec.m], X[:, spec.u], X[:, spec.v]
+    for b in range(2):
+        h = np.zeros(spec.N)
+        for t in range(10):
+            h = h + spec.dt * (-h + U @ (V.T @ h) / spec.N + M @ x[b, t])
+            k = np.asarray(kappa[b, t])
+            np.testing.assert_allclose(M @ k[:2] + U @ k[2:], h, rtol=0,
+                                       atol=1e-13 * max(1.0, np.max(np.abs(h))))
 
 
 def _erf_setup():
