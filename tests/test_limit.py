@@ -159,3 +159,37 @@ def test_latent_adjoint_gradient_equals_autodiff(phi, rank, n_in, n_out):
     assert float(loss) == pytest.approx(float(ref_loss), rel=1e-12)
     np.testing.assert_allclose(G * np.asarray(nodes.weights)[:, None], ref, rtol=0,
                                atol=1e-10 * float(np.max(np.abs(ref))))
+
+
+@pytest.mark.parametrize("phi, optimizer", [("erf", "gd"), ("tanh", "adam")])
+def test_mirror_fold_gives_the_unfolded_run(phi, optimizer):
+    # Odd φ: simulating half of a symmetric rule (weights doubled) is the full rule's run.
+    from overlapflow._limit import _mirror_half
+
+    spec = of.NetworkSpec(N=10, phi=phi, dt=0.1)
+    task = _noise_task(batch=3)
+    rule = limit_nodes(SIGMA0, spec, nodes=5)
+    K = rule.weights.shape[0]
+    assert _mirror_half(rule.X0, rule.weights, spec) == K // 2
+    kw = dict(loss="masked_mean", optimizer=optimizer, eta=0.05 if optimizer == "adam" else 0.5,
+              epochs=6, track_every=3)
+    folded = learn_particles(rule, task, spec, fold=True, **kw)
+    full = learn_particles(rule, task, spec, fold=False, **kw)
+    assert _max_rel(folded.loss, full.loss) < 1e-12
+    np.testing.assert_allclose(folded.sigma, full.sigma, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(folded.state.X, full.state.X, rtol=0, atol=1e-12)
+    assert np.max(np.abs(full.state.X - full.state.X0)) > 1e-3  # the nodes did move
+    for a, b in zip(folded.state.gaussianity.stats, full.state.gaussianity.stats):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-11)
+
+
+def test_mirror_fold_needs_odd_phi_and_a_symmetric_rule():
+    from overlapflow._limit import _mirror_half
+
+    for phi, expected in (("relu", None), ("softplus", None), ("linear", 2**4 // 2)):
+        spec = of.NetworkSpec(N=10, phi=phi)
+        rule = limit_nodes(SIGMA0, spec, nodes=2)
+        assert _mirror_half(rule.X0, rule.weights, spec) == expected
+    spec = of.NetworkSpec(N=10, phi="erf")
+    mc = sample_nodes(SIGMA0, spec, 64, seed=0)  # random rows: no mirror pairs
+    assert _mirror_half(mc.X0, mc.weights, spec) is None

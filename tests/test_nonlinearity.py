@@ -95,3 +95,31 @@ def test_config_accepts_new_names():
     assert of.config_from_dict(raw).network.phi_name == "tanh"
     for name in ("relu", "softplus", "tanh", "erf", "linear"):
         assert name in of.NONLINEARITIES
+
+
+def test_erf_phi_and_slope_match_scipy_to_float64():
+    # The one-exp erf (erfcx polynomial) against scipy's erf on a dense grid, and its
+    # derivatives (custom JVP) against exp(−π x²/4) and its own derivative.
+    from scipy.special import erf
+
+    phi = of.NONLINEARITIES["erf"].phi
+    x = np.linspace(-12.0, 12.0, 400_001)
+    scale = np.sqrt(np.pi) / 2.0
+    assert np.max(np.abs(np.asarray(phi(jnp.asarray(x))) - erf(scale * x))) < 2e-15
+    xs = jnp.asarray(x[::100])
+    slope = np.exp(-np.pi * x[::100] ** 2 / 4)
+    np.testing.assert_allclose(np.asarray(jax.vmap(jax.grad(phi))(xs)), slope, rtol=1e-13,
+                               atol=1e-300)
+    curvature = -np.pi * x[::100] / 2 * slope
+    np.testing.assert_allclose(np.asarray(jax.vmap(jax.grad(jax.grad(phi)))(xs)), curvature,
+                               rtol=1e-13, atol=1e-300)
+    assert np.all(np.abs(np.asarray(phi(jnp.asarray([30.0, -30.0]))) - [1.0, -1.0]) < 1e-15)
+
+
+def test_odd_declaration_is_checked():
+    ok = of.Nonlinearity.from_function(jnp.sin, name="sin", odd=True)
+    assert ok.odd and not of.Nonlinearity.from_function(jnp.sin, name="sin").odd
+    with pytest.raises(ConfigError, match="declared odd"):
+        of.Nonlinearity.from_function(jnp.cos, name="cos", odd=True)
+    assert of.NONLINEARITIES["erf"].odd and of.NONLINEARITIES["tanh"].odd
+    assert not of.NONLINEARITIES["relu"].odd

@@ -14,9 +14,12 @@ The same engine with N random rows and w_k = 1/N *is* θ-space GD with step N·�
 adjoint (`particle_value_and_grad`): memory O(T·B·(n_in+R)) plus one block instead of the
 O(T·B·K) residuals of autodiff through the time loop, and about half the CPU time.
 
-Cost: φ and φ' are evaluated twice per (node, step, sample) and epoch, so one epoch costs
-~4·K·B·T transcendental evaluations. Measured on 2 shared CPU cores (THEORY §8 setup, K = 9⁴,
-B = 8, T = 4000): 1.4 s per epoch for tanh, ~5 s for erf (XLA's float64 erf costs 17 ns).
+Cost: (φ, φ') is evaluated twice per (node, step, sample) and epoch (forward scan, then the
+node-gradient blocks), so one epoch costs ~2·K·B·T evaluations; for odd φ (erf, tanh, linear)
+only half of a mirror-symmetric rule is simulated (`_mirror_half`). Measured on this project's
+2-core CPU (THEORY §8 setup, K = 9⁴, B = 8, T = 4000, 60 epochs): 25 s for tanh, 51 s for erf
+(erf's φ and φ' share one exp, `_nonlinearity._erf_value_and_slope`, but its erfcx polynomial
+still costs about as much again as tanh).
 
 Choice of the quadrature (`limit_nodes`). Write X(0) = [ξ_d F_d | ξ_d F_d B + ξ_r F_r] with
 ξ ~ N(0, I): the first d = n_in + R standard coordinates ξ_d generate the *drive* loadings
@@ -299,24 +302,30 @@ def _value_and_slope(phi, h):
 
 
 def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str, *,
-                            block_elements: int = 4_000_000):
+                            block_elements: int = 1 << 19):
     """Loss and node-wise gradient (∂L/∂X_k)/w_k of the weighted-node network, by a latent adjoint.
 
     h_{k,t} = A_k · κ_t with A = [M | U] and κ_t = (κ^in_t, κ^rec_t) (THEORY §3, exact for
-    every node set), so the backward pass runs in latent space: the forward scan stores only
-    κ_t (B, n_in + R) and the Jacobians ∂r_t/∂κ_t, ∂y_{t−1}/∂κ_t (r_t = Σ_k w_k v_k φ(h_{k,t}));
-    the reverse scan gives the adjoints μ_t = ∂L/∂r_t; the node gradients are then a few large
-    matrix products over blocks of time steps:
+    every node set), so the backward pass runs in latent space. Three passes:
+
+    1. forward scan over time: φ(h_{k,t}) and φ'(h_{k,t}) per step (one pass: for erf and tanh
+       φ' is a by-product of φ), reduced at once to the recurrent input
+       r_t = Σ_k w_k v_k φ(h_{k,t}), the output, and the Jacobians ∂r_t/∂κ_t, ∂y_{t−1}/∂κ_t =
+       Σ_k w_k φ'(h_{k,t}) (v_k, z_k) ⊗ A_k; it stores κ_t (B, n_in + R) and those (small);
+    2. a reverse scan in latent space gives the adjoints μ_t = ∂L/∂r_t;
+    3. node gradients, as matrix products over blocks of time steps (large vectorised blocks
+       instead of one small step at a time):
 
         ∂L/∂v_k = w_k Σ_{t,b} φ(h_{k,t}) μ_t,   ∂L/∂z_k = w_k Σ_{t,b} φ(h_{k,t}) g_{t−1},
         ∂L/∂A_k = w_k Σ_{t,b} φ'(h_{k,t}) (v_k·μ_t + z_k·g_{t−1}) κ_t,    g_t = ∂L/∂y_t.
 
     Equals `jax.grad(particle_loss)` divided by w (tested to 1e-10), with memory O(T·B·(n_in+R))
-    plus one block, and φ, φ' evaluated twice per (node, step, sample).
+    plus one block; (φ, φ') is evaluated twice per (node, step, sample).
 
     Args:
         X: (K, P) loadings; weights: (K,); batch: a `TaskBatch` with x (B, T, n_in).
-        block_elements: about how many (step × sample × node) entries one block holds.
+        block_elements: about how many (step × sample × node) entries one block holds
+            (default 2¹⁹, 4 MiB of float64: blocks stay in cache).
 
     Returns:
         (loss (), G (K, P)) with G_k = (∂L/∂X_k) / w_k.
@@ -326,8 +335,8 @@ def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str
     n_in, R, n_out, d = spec.n_in, spec.rank, spec.n_out, spec.latent_dim
     w = weights.astype(X.dtype)
     A = jnp.concatenate([M, U], axis=1)  # (K, d)
-    wV, wZ = w[:, None] * V, w[:, None] * Z
-    WJ = (jnp.concatenate([wV, wZ], axis=1)[:, :, None] * A[:, None, :]).reshape(K, -1)
+    WR = w[:, None] * jnp.concatenate([V, Z], axis=1)  # (K, R + n_out)
+    WJ = (WR[:, :, None] * A[:, None, :]).reshape(K, -1)  # (K, (R + n_out)·d)
     phi = spec.nonlinearity.phi
     dt = spec.dt
     x = batch.x.astype(X.dtype)
@@ -335,12 +344,11 @@ def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str
 
     def forward(kappa, x_t):
         ph, dph = _value_and_slope(phi, kappa @ A.T)  # (B, K)
-        r = ph @ wV  # (B, R): recurrent input read from state s
-        y_prev = ph @ wZ  # (B, n_out): output y_{s−1} read at state s
-        J = (dph @ WJ).reshape(B, R + n_out, d)  # ∂(r, y_{s−1})/∂κ_s
+        ry = ph @ WR  # (B, R + n_out): r_s and the output y_{s−1} read at state s
+        J = dph @ WJ  # (B, (R + n_out)·d): ∂(r_s, y_{s−1})/∂κ_s
         a, b = kappa[:, :n_in], kappa[:, n_in:]
-        nxt = jnp.concatenate([a + dt * (x_t - a), b + dt * (r - b)], axis=1)
-        return nxt, (kappa, y_prev, J)
+        nxt = jnp.concatenate([a + dt * (x_t - a), b + dt * (ry[:, :R] - b)], axis=1)
+        return nxt, (kappa, ry[:, R:], J)
 
     xs = jnp.concatenate([jnp.swapaxes(x, 0, 1), jnp.zeros((1, B, n_in), X.dtype)])
     kappa0 = jnp.zeros((B, d), X.dtype)
@@ -348,6 +356,16 @@ def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str
     y = jnp.swapaxes(y_read[1:], 0, 1)  # (B, T, n_out)
     loss, g = jax.value_and_grad(lambda yy: loss_from_outputs(yy, batch, loss_kind, dt))(y)
     G = jnp.concatenate([jnp.zeros((1, B, n_out), X.dtype), jnp.swapaxes(g, 0, 1)])  # (T+1, …)
+
+    c = max(1, min(T + 1, block_elements // max(1, B * K)))
+    n_blocks = math.ceil((T + 1) / c)
+    pad = n_blocks * c - (T + 1)
+
+    def blocks(a):
+        a = jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)])
+        return a.reshape(n_blocks, c * B, a.shape[-1])
+
+    J = J.reshape(T + 1, B, R + n_out, d)
     Jr, Jy = J[:, :, :R], J[:, :, R:]
 
     def backward(lam_next, inputs):
@@ -360,26 +378,19 @@ def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str
     lam_T = jnp.einsum("bo,bod->bd", G[T], Jy[T])
     _, mus = jax.lax.scan(backward, lam_T, (Jr[:T], Jy[:T], G[:T]), reverse=True)
     mus = jnp.concatenate([mus, jnp.zeros((1, B, R), X.dtype)])  # μ_T = 0: r_T is never used
-
-    c = max(1, min(T + 1, block_elements // max(1, B * K)))
-    n_blocks = math.ceil((T + 1) / c)
-    pad = n_blocks * c - (T + 1)
-
-    def blocks(a):
-        a = jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)])
-        return a.reshape(n_blocks, c * B, a.shape[-1])
+    VZ = jnp.concatenate([V, Z], axis=1)
 
     def accumulate(acc, blk):
-        kap, mu, gs = blk
+        kap, mg = blk  # mg = (μ_s, g_{s−1})
         ph, dph = _value_and_slope(phi, kap @ A.T)  # (c·B, K)
-        coef = dph * (mu @ V.T + gs @ Z.T)
-        gA, gV, gZ = acc
-        return (gA + coef.T @ kap, gV + ph.T @ mu, gZ + ph.T @ gs), None
+        coef = dph * (mg @ VZ.T)
+        gA, gVZ = acc
+        return (gA + coef.T @ kap, gVZ + ph.T @ mg), None
 
-    zeros = (jnp.zeros((K, d), X.dtype), jnp.zeros((K, R), X.dtype),
-             jnp.zeros((K, n_out), X.dtype))
-    (gA, gV, gZ), _ = jax.lax.scan(accumulate, zeros, (blocks(kappas), blocks(mus), blocks(G)))
-    return loss, jnp.concatenate([gA, gV, gZ], axis=1)
+    zeros = (jnp.zeros((K, d), X.dtype), jnp.zeros((K, R + n_out), X.dtype))
+    mg = jnp.concatenate([mus, G], axis=-1)
+    (gA, gVZ), _ = jax.lax.scan(accumulate, zeros, (blocks(kappas), blocks(mg)))
+    return loss, jnp.concatenate([gA, gVZ], axis=1)
 
 
 def _optimizer(name: str, eta) -> optax.GradientTransformation:
@@ -391,7 +402,36 @@ def _optimizer(name: str, eta) -> optax.GradientTransformation:
     raise ConfigError(f"unknown optimizer {name!r}; valid: gd, adam")
 
 
+def _mirror_half(X0, weights, spec: NetworkSpec) -> int | None:
+    """Number of simulated nodes when the run can use the mirror symmetry, else None.
+
+    For odd φ the node map is odd, F_t(−X) = −F_t(X): with h_k → −h_k every population sum
+    Σ_k w_k (v_k, z_k) φ(h_k) is unchanged and every node gradient flips sign, under GD and
+    Adam alike (THEORY §8). A symmetric tensor Gauss–Hermite rule lists node k and its mirror
+    −X_k at rows k and K−1−k (and, for odd K, the origin in the middle, which never moves), so
+    the first ⌊K/2⌋ rows with doubled weights carry the whole run at half the cost.
+    """
+    if not spec.nonlinearity.odd:
+        return None
+    X0n, wn = np.asarray(X0), np.asarray(weights)
+    K = wn.shape[0]
+    if K < 2:
+        return None
+    scale = max(1.0, float(np.max(np.abs(X0n))))
+    mirrored = np.all(np.abs(X0n[::-1] + X0n) <= 1e-13 * scale)
+    same_w = np.all(np.abs(wn[::-1] - wn) <= 1e-13 * np.max(np.abs(wn)))
+    return K // 2 if (mirrored and same_w) else None
+
+
+def _unfold(Xh, K: int):
+    """The full node set from its first ⌊K/2⌋ rows (`_mirror_half`): [X_h | 0 | −X_h reversed]."""
+    middle = jnp.zeros((K - 2 * Xh.shape[0], Xh.shape[1]), Xh.dtype)
+    return jnp.concatenate([Xh, middle, -Xh[::-1]])
+
+
 def _snapshot(X, X0, weights, bases) -> GaussianityStats:
+    if X.shape[0] != X0.shape[0]:  # a folded run (`_mirror_half`)
+        X = _unfold(X, X0.shape[0])
     snap = gaussianity_stats(X, X0, weights)
     if bases is not None:  # tensor rule: Q-Q of the interpolated node map (see QQ_SAMPLES)
         snap = snap._replace(qq_corr=qq_correlation(interpolate_nodes(X, bases)))
@@ -408,8 +448,10 @@ class _Carry(NamedTuple):
     jax.jit,
     static_argnames=("spec", "task", "loss_kind", "optimizer", "chunk", "every"),
 )
-def _particle_chunk(carry, epoch0, total, X0, weights, bases, eta, seed, *, spec, task,
-                    loss_kind, optimizer, chunk, every):
+def _particle_chunk(carry, epoch0, total, X0, weights, run_weights, bases, eta, seed, *, spec,
+                    task, loss_kind, optimizer, chunk, every):
+    # X0, weights: the full rule (for the statistics); the carry's X and run_weights: the nodes
+    # actually simulated (the first half of a mirror-symmetric rule, weights doubled).
     opt = _optimizer(optimizer, eta)
 
     def step(st, epoch):
@@ -417,9 +459,9 @@ def _particle_chunk(carry, epoch0, total, X0, weights, bases, eta, seed, *, spec
         batch = jax.tree_util.tree_map(
             lambda a: a.astype(X.dtype), batch_for_epoch(task, seed, epoch)
         )
-        loss, node_grad = particle_value_and_grad(X, weights, batch, spec, loss_kind)
+        loss, node_grad = particle_value_and_grad(X, run_weights, batch, spec, loss_kind)
         updates, opt_state = opt.update(node_grad, st.opt_state, X)
-        sigma = (weights[:, None] * X).T @ X
+        sigma = (run_weights[:, None] * X).T @ X
         track = st.track
         if every:
             def record(tr):
@@ -450,6 +492,7 @@ def learn_particles(
     progress: bool = False,
     desc: str = "limit",
     dtype=jnp.float64,
+    fold: bool = True,
 ) -> LoopResult:
     """Learn weighted nodes (quadrature or Monte-Carlo) by node-wise GD (or Adam).
 
@@ -461,6 +504,8 @@ def learn_particles(
         track_every: record `GaussianityStats` every this many epochs (and at the end);
             with a tensor rule (`nodes.grid`), qq_corr is that of the interpolated node map
             at `QQ_SAMPLES` seeded Gaussian points.
+        fold: for odd φ and a mirror-symmetric rule (every tensor Gauss–Hermite rule),
+            simulate half of the nodes (`_mirror_half`): the same numbers at half the cost.
 
     Returns:
         `LoopResult` with loss (E+1,), sigma = Σ_k w_k X_kᵀX_k (E+1, P, P), and state a
@@ -488,13 +533,18 @@ def learn_particles(
         jnp.full((n_track, P), jnp.nan, dtype), jnp.full((n_track, P), jnp.nan, dtype),
         jnp.full((n_track,), jnp.nan, dtype),
     )
-    carry = _Carry(X0, _optimizer(optimizer, eta_arr).init(X0), track)
+    half = _mirror_half(X0, weights, spec) if fold else None
+    X_run, run_weights = (X0, weights) if half is None else (X0[:half], 2.0 * weights[:half])
+    carry = _Carry(X_run, _optimizer(optimizer, eta_arr).init(X_run), track)
     runner = functools.partial(
-        _particle_chunk, X0=X0, weights=weights, bases=bases, eta=eta_arr, seed=seed, spec=spec,
-        task=task, loss_kind=loss, optimizer=optimizer, chunk=chunk, every=every,
+        _particle_chunk, X0=X0, weights=weights, run_weights=run_weights, bases=bases,
+        eta=eta_arr, seed=seed, spec=spec, task=task, loss_kind=loss, optimizer=optimizer,
+        chunk=chunk, every=every,
     )
     result = run_epochs(runner, carry, epochs, chunk, progress=progress, desc=desc)
     final = result.state
+    if half is not None:
+        final = final._replace(X=_unfold(final.X, X0.shape[0]))
     gauss = None
     if every:
         last = jax.tree_util.tree_map(np.asarray, _snapshot(final.X, X0, weights, bases))
