@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._effective import overlap_loss
+from ._effective import overlap_loss, overlap_value_and_grad
 from ._network import NetworkSpec
 
 __all__ = [
@@ -268,7 +268,9 @@ def value_and_grad_for(task, spec: NetworkSpec, loss_kind: str):
     then either keeps them or computes the stepped `overlap_loss` and its gradient instead
     (nothing is differentiated through the cond, so the untaken branch costs nothing).
     """
-    stepped = jax.value_and_grad(lambda s, b: overlap_loss(s, b, spec, loss_kind))
+    def stepped(sigma, batch):
+        return overlap_value_and_grad(sigma, batch, spec, loss_kind)
+
     if not closed_form_applies(task, spec, loss_kind):
         return stepped
 
