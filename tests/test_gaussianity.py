@@ -85,3 +85,27 @@ def test_out_of_span_fraction_exact():
     stats = gaussianity_stats(X, X0)
     np.testing.assert_allclose(stats.out_of_span, frac, rtol=1e-12)
     assert np.all(np.isnan(gaussianity_stats(X).out_of_span))
+
+
+def test_compare_tracks_gaussianity_of_theta_space_adam():
+    # compare with track_every runs θ-space Adam on the node engine (ε scaled by N): the same
+    # run as train_theta, plus the statistics.
+    import overlapflow as of
+
+    raw = {
+        "network": {"N": 40, "rank": 1, "phi": "tanh", "dt": 0.1},
+        "task": {"kind": "noise_filter", "t_max": 2.0, "batch_size": 2},
+        "loss": {"kind": "masked_mean"},
+        "train": {"optimizer": "adam", "eta": 0.01, "epochs": 6, "modes": ["theta"],
+                  "track_every": 2},
+    }
+    cfg = of.config_from_dict(raw)
+    comp = of.run_comparison(cfg, progress=False)
+    theta = comp.runs["theta"]
+    ref = of.train_theta(of.initial_vectors(cfg), cfg.task, cfg.network, loss="masked_mean",
+                         optimizer="adam", eta=0.01, epochs=6, seed=cfg.task_seed)
+    np.testing.assert_allclose(theta.loss, ref.loss, rtol=1e-10, atol=0)
+    track = theta.state.gaussianity
+    assert list(track.epochs) == [0, 2, 4, 6]
+    kurt = np.asarray(track.stats.kurtosis)
+    assert kurt.shape == (4, cfg.network.P) and np.all(np.isfinite(kurt))

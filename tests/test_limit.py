@@ -62,6 +62,20 @@ def test_particles_with_equal_weights_are_theta_space_gd():
     np.testing.assert_allclose(pa.state.X, th.state[0], rtol=0, atol=1e-10)
 
 
+def test_particles_with_scaled_eps_are_theta_space_adam():
+    # θ-space Adam (train_theta: optax.adam on ∂L/∂X) = node-wise Adam on N·∂L/∂X with ε·N.
+    spec = of.NetworkSpec(N=60, phi="tanh", dt=0.1)
+    task = _noise_task()
+    X0 = of.random_vectors(spec, seed=5)
+    th = of.train_theta(X0, task, spec, loss="masked_mean", optimizer="adam", eta=0.01,
+                        epochs=6)
+    pa = learn_particles(of.theta_nodes(X0), task, spec, loss="masked_mean", optimizer="adam",
+                         eta=0.01, epochs=6, adam_eps=1e-8 * spec.N)
+    assert _max_rel(pa.loss, th.loss) < 1e-10
+    np.testing.assert_allclose(pa.state.X, th.state[0], rtol=0, atol=1e-10)
+    assert np.max(np.abs(pa.state.X - np.asarray(X0))) > 1e-3
+
+
 def _fixed_task():
     # One fixed batch (deterministic): white noise in, a squashed leaky integral out.
     nf = _noise_task(t_max=1.5, batch=2)

@@ -63,11 +63,13 @@ def _run_mode(config: CompareConfig, mode: str, X0, sigma0, *, progress: bool) -
         return learn_limit(sigma0, config.task, config.network, optimizer=tr.optimizer,
                            nodes=tr.limit_nodes, check=tr.limit_check,
                            track_every=tr.track_every or None, **common)
-    if mode == "theta" and tr.track_every and tr.optimizer == "gd":
-        # The same GD (step N·η) on N nodes of weight 1/N, recording Gaussianity statistics.
+    if mode == "theta" and tr.track_every:
+        # The same optimizer on N nodes of weight 1/N (GD: step N·η; Adam: ε scaled by N so
+        # that it is θ-space Adam exactly), recording Gaussianity statistics.
         from ._limit import learn_particles, theta_nodes
 
         return learn_particles(theta_nodes(X0), config.task, config.network,
+                               optimizer=tr.optimizer, adam_eps=1e-8 * X0.shape[0],
                                track_every=tr.track_every, desc="theta", **common)
     if mode == "theta":
         return train_theta(X0, config.task, config.network, optimizer=tr.optimizer, **common)

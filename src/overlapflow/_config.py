@@ -69,7 +69,7 @@ class TrainConfig:
     flow_atol: float = 1e-10
     limit_nodes: int = 9  # mode "limit": Gauss–Hermite points per drive direction (§8)
     limit_check: bool = True  # mode "limit": also run a coarser rule, report the difference
-    track_every: int = 0  # mode "limit": Gaussianity statistics every k epochs (0: off)
+    track_every: int = 0  # modes "limit" and "theta": Gaussianity statistics every k epochs (0: off)
 
     def __post_init__(self):
         if self.optimizer not in ("gd", "adam"):

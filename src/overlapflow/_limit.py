@@ -393,12 +393,12 @@ def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str
     return loss, jnp.concatenate([gA, gVZ], axis=1)
 
 
-def _optimizer(name: str, eta) -> optax.GradientTransformation:
+def _optimizer(name: str, eta, adam_eps: float = 1e-8) -> optax.GradientTransformation:
     # Applied to the node-wise gradient (∂L/∂X_k)/w_k: GD is X_k ← X_k − η (∂L/∂X_k)/w_k.
     if name == "gd":
         return optax.sgd(eta)
     if name == "adam":
-        return optax.adam(eta)
+        return optax.adam(eta, eps=adam_eps)
     raise ConfigError(f"unknown optimizer {name!r}; valid: gd, adam")
 
 
@@ -446,13 +446,13 @@ class _Carry(NamedTuple):
 
 @functools.partial(
     jax.jit,
-    static_argnames=("spec", "task", "loss_kind", "optimizer", "chunk", "every"),
+    static_argnames=("spec", "task", "loss_kind", "optimizer", "chunk", "every", "adam_eps"),
 )
 def _particle_chunk(carry, epoch0, total, X0, weights, run_weights, bases, eta, seed, *, spec,
-                    task, loss_kind, optimizer, chunk, every):
+                    task, loss_kind, optimizer, chunk, every, adam_eps=1e-8):
     # X0, weights: the full rule (for the statistics); the carry's X and run_weights: the nodes
     # actually simulated (the first half of a mirror-symmetric rule, weights doubled).
-    opt = _optimizer(optimizer, eta)
+    opt = _optimizer(optimizer, eta, adam_eps)
 
     def step(st, epoch):
         X = st.X
@@ -493,6 +493,7 @@ def learn_particles(
     desc: str = "limit",
     dtype=jnp.float64,
     fold: bool = True,
+    adam_eps: float = 1e-8,
 ) -> LoopResult:
     """Learn weighted nodes (quadrature or Monte-Carlo) by node-wise GD (or Adam).
 
@@ -506,6 +507,9 @@ def learn_particles(
             at `QQ_SAMPLES` seeded Gaussian points.
         fold: for odd φ and a mirror-symmetric rule (every tensor Gauss–Hermite rule),
             simulate half of the nodes (`_mirror_half`): the same numbers at half the cost.
+        adam_eps: Adam's ε, compared with the node-wise gradient (∂L/∂X_k)/w_k. For the N rows
+            of a network (`theta_nodes`, w = 1/N) ε = N·1e-8 makes it exactly θ-space Adam
+            (`train_theta`, ε = 1e-8 on ∂L/∂X): Adam is invariant to the gradient's scale but ε.
 
     Returns:
         `LoopResult` with loss (E+1,), sigma = Σ_k w_k X_kᵀX_k (E+1, P, P), and state a
@@ -535,11 +539,11 @@ def learn_particles(
     )
     half = _mirror_half(X0, weights, spec) if fold else None
     X_run, run_weights = (X0, weights) if half is None else (X0[:half], 2.0 * weights[:half])
-    carry = _Carry(X_run, _optimizer(optimizer, eta_arr).init(X_run), track)
+    carry = _Carry(X_run, _optimizer(optimizer, eta_arr, adam_eps).init(X_run), track)
     runner = functools.partial(
         _particle_chunk, X0=X0, weights=weights, run_weights=run_weights, bases=bases,
         eta=eta_arr, seed=seed, spec=spec, task=task, loss_kind=loss, optimizer=optimizer,
-        chunk=chunk, every=every,
+        chunk=chunk, every=every, adam_eps=float(adam_eps),
     )
     result = run_epochs(runner, carry, epochs, chunk, progress=progress, desc=desc)
     final = result.state
