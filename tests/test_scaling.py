@@ -68,6 +68,11 @@ def test_scaling_cli_writes_consistent_results(tmp_path):
         np.max(np.abs(clo.loss / lim.loss - 1)), rel=1e-8)
     assert summary["closure_error"] > 0
     assert summary["vs_limit_median"][1] < summary["vs_limit_median"][0]
+    np.testing.assert_allclose(summary["closure_error_by_epoch"],
+                               np.abs(clo.loss / lim.loss - 1), rtol=1e-8, atol=1e-15)
+    with np.load(out / "curves.npz", allow_pickle=False) as curves:
+        np.testing.assert_allclose(curves["loss_limit"], lim.loss, rtol=1e-10)
+        assert curves["loss_theta"].shape == (2, 3, 4)
 
 
 def test_scaling_cli_rejects_bad_sizes(tmp_path, capsys):

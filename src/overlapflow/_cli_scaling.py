@@ -48,8 +48,8 @@ def _scaling(args) -> int:
     from pathlib import Path
 
     from ._config import load_config
-    from ._io import write_json_atomic
-    from ._scaling import QUICK, run_scaling, scaling_summary
+    from ._io import write_json_atomic, write_npz_atomic
+    from ._scaling import QUICK, run_scaling, scaling_curves, scaling_summary
 
     config = load_config(args.config)
     if args.quick:
@@ -65,6 +65,7 @@ def _scaling(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "scaling.json", summary)
+    write_npz_atomic(out / "curves.npz", **scaling_curves(result))
     from ._plots_nonlinear import plot_scaling
 
     plot_scaling(result, summary, out / "scaling.png")
@@ -75,5 +76,5 @@ def _scaling(args) -> int:
     print(f"slope vs limit {summary['slope_vs_limit']:.3g} [{lo:.3g}, {hi:.3g}]; "
           f"closure error {summary['closure_error']:.3g}; N for {args.tol:g}: "
           f"{summary['n_for_tol']}; quadrature error {summary['quadrature_error']}")
-    print(f"wrote {out}/scaling.json, scaling.png")
+    print(f"wrote {out}/scaling.json, curves.npz, scaling.png")
     return 0

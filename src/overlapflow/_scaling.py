@@ -165,6 +165,23 @@ def run_scaling(
     )
 
 
+def _rel_curve(a, ref) -> list:
+    a, ref = np.asarray(a), np.asarray(ref)
+    ok = np.isfinite(a) & np.isfinite(ref) & (ref != 0)
+    out = np.full(a.shape, np.nan)
+    out[ok] = np.abs(a[ok] / ref[ok] - 1.0)
+    return [None if not np.isfinite(v) else float(v) for v in out]
+
+
+def scaling_curves(result: ScalingResult) -> dict[str, np.ndarray]:
+    """The loss curves behind scaling.json, for curves.npz: epochs (E+1,), loss_limit,
+    loss_closure (E+1,), loss_theta (n_N, n_seeds, E+1), N, seeds."""
+    return {"epochs": np.asarray(result.epochs), "loss_limit": np.asarray(result.loss_limit),
+            "loss_closure": np.asarray(result.loss_closure),
+            "loss_theta": np.asarray(result.loss_theta), "N": np.asarray(result.N),
+            "seeds": np.asarray(result.seeds)}
+
+
 def scaling_summary(result: ScalingResult) -> dict:
     """The scaling.json content (keys listed in the issue, plus per-seed values and timings)."""
     med_lim = np.median(result.vs_limit, axis=1)
@@ -185,6 +202,8 @@ def scaling_summary(result: ScalingResult) -> dict:
         "slope_vs_closure": slope_c,
         "slope_vs_closure_ci": ci_c,
         "closure_error": _max_rel(result.loss_closure, result.loss_limit),
+        # |L_closure(e) / L_limit(e) − 1| at every epoch e: how the closure error grows
+        "closure_error_by_epoch": _rel_curve(result.loss_closure, result.loss_limit),
         "final_loss": {"limit": float(result.loss_limit[-1]),
                        "closure": float(result.loss_closure[-1])},
         "n_for_tol": min(below) if below else None,
