@@ -191,3 +191,15 @@ def test_cli_subprocess_exit_code_and_no_traceback(tmp_path):
 def test_config_from_dict_unknown_table():
     with pytest.raises(of.ConfigError, match="unknown key 'optim' in \\[top level\\]"):
         of.config_from_dict({"optim": {}})
+
+
+def test_every_example_config_loads():
+    # The shipped configs pass the boundary validation (files they name exist, keys valid).
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    configs = sorted(root.rglob("*.toml"))
+    assert len(configs) >= 7
+    for path in configs:
+        cfg = of.load_config(path)
+        assert cfg.train.epochs >= 1 and cfg.network.P >= 4, path
