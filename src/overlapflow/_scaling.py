@@ -61,9 +61,18 @@ class ScalingResult:
     wall_time_s: dict = field(default_factory=dict)
 
 
-def _max_rel(a: np.ndarray, ref: np.ndarray) -> float:
+def _rel_diff(a, ref) -> np.ndarray:
+    """|a / ref − 1| per entry, NaN where either is non-finite or ref is 0."""
+    a, ref = np.asarray(a), np.asarray(ref)
     ok = np.isfinite(a) & np.isfinite(ref) & (ref != 0)
-    return float(np.max(np.abs(a[ok] / ref[ok] - 1.0))) if ok.any() else float("nan")
+    out = np.full(a.shape, np.nan)
+    out[ok] = np.abs(a[ok] / ref[ok] - 1.0)
+    return out
+
+
+def _max_rel(a: np.ndarray, ref: np.ndarray) -> float:
+    diff = _rel_diff(a, ref)
+    return float(np.nanmax(diff)) if np.isfinite(diff).any() else float("nan")
 
 
 def fit_slope(N, values, *, n_boot: int = 2000, seed: int = 0):
@@ -166,11 +175,7 @@ def run_scaling(
 
 
 def _rel_curve(a, ref) -> list:
-    a, ref = np.asarray(a), np.asarray(ref)
-    ok = np.isfinite(a) & np.isfinite(ref) & (ref != 0)
-    out = np.full(a.shape, np.nan)
-    out[ok] = np.abs(a[ok] / ref[ok] - 1.0)
-    return [None if not np.isfinite(v) else float(v) for v in out]
+    return [None if not np.isfinite(v) else float(v) for v in _rel_diff(a, ref)]
 
 
 def scaling_curves(result: ScalingResult) -> dict[str, np.ndarray]:
