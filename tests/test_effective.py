@@ -93,3 +93,33 @@ def test_latent_adjoint_gradient_equals_autodiff(phi, rank, n_in, n_out, loss_ki
         jnp.stack([sigma, 1.1 * sigma]))
     np.testing.assert_allclose(np.asarray(both[1][0]), np.asarray(ref), rtol=0,
                                atol=1e-12 * float(jnp.max(jnp.abs(ref))))
+
+
+@pytest.mark.parametrize("phi, rank, loss_kind", [("erf", 1, "mean_t_dt"), ("tanh", 2, "masked_mean")])
+def test_many_networks_in_the_lanes_equal_autodiff_per_network(phi, rank, loss_kind):
+    # overlap_values_and_grads carries n networks side by side; each equals jax.grad of its own
+    # overlap_loss. Decision making has a 0/1 mask (fixation unscored), so the in-scan error
+    # term's masking is exercised.
+    from overlapflow._effective import overlap_loss, overlap_values_and_grads
+    from overlapflow._tasks import batch_for_epoch
+
+    spec = of.NetworkSpec(N=10, rank=rank, phi=phi, dt=0.1)
+    task = of.make_task("decision_making", dt=0.1, n_in=1, n_out=1, batch_size=6,
+                        fixation=0.5, stimulus=1.0, delay=0.5, response=1.0)
+    batch = batch_for_epoch(task, 3, 1)
+    assert 0.0 < float(jnp.mean(batch.mask)) < 1.0
+    rng = np.random.default_rng(rank)
+    sigmas = []
+    for _ in range(3):
+        A = rng.normal(size=(spec.P, spec.P))
+        sigmas.append(A @ A.T / spec.P + 0.3 * np.eye(spec.P))
+    sigmas = jnp.asarray(np.stack(sigmas))
+    loss, grad = jax.jit(overlap_values_and_grads, static_argnums=(2, 3))(sigmas, batch, spec,
+                                                                          loss_kind)
+    assert loss.shape == (3,) and grad.shape == (3, spec.P, spec.P)
+    for k in range(3):
+        ref_loss, ref = jax.value_and_grad(overlap_loss)(sigmas[k], batch, spec, loss_kind)
+        assert abs(float(loss[k]) / float(ref_loss) - 1.0) < 1e-13
+        scale = float(jnp.max(jnp.abs(ref)))
+        assert scale > 1e-6
+        assert float(jnp.max(jnp.abs(grad[k] - ref))) <= 1e-12 * scale

@@ -14,10 +14,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._losses import loss_from_outputs
+from ._losses import loss_from_outputs, squared_error_weight
 from ._network import NetworkSpec
 
-__all__ = ["effective_outputs", "effective_latents", "overlap_loss", "overlap_value_and_grad"]
+__all__ = [
+    "effective_outputs",
+    "effective_latents",
+    "overlap_loss",
+    "overlap_value_and_grad",
+    "overlap_values_and_grads",
+]
 
 
 def _blocks(sigma, spec: NetworkSpec):
@@ -76,28 +82,52 @@ def overlap_loss(sigma, batch, spec: NetworkSpec, loss_kind: str):
     return loss_from_outputs(effective_outputs(sigma, batch.x, spec), batch, loss_kind, spec.dt)
 
 
-def _matvec(S, kappa):
-    """S (r, d) times latents κ (..., d, B) → (..., r, B), unrolled over the d columns of S.
+def _lanes(block):
+    """Overlap block (n, r, d) of n networks → coefficients (r, d, n, 1) on the lane axes."""
+    return jnp.transpose(block, (1, 2, 0))[..., None]
 
-    Latents are stored (d, B), batch as the minor (contiguous) axis, so that every step
-    vectorises over the batch; and d is a handful, so the products fuse into one elementwise
-    loop instead of a matrix-multiply call per time step (a batched one under `vmap`).
+
+def _matvec(S, kappa):
+    """S (r, d, n, 1) times latents κ (..., d, n, B) → (..., r, n, B), unrolled over d.
+
+    Latents are stored (d, n, B): n networks × B trials on the two minor (contiguous) "lane"
+    axes, so every step vectorises over all trials of all networks at once; each network's
+    coefficients broadcast along its B trials. d is a handful, so the products fuse into one
+    elementwise loop instead of a (batched) matrix-multiply call per time step.
     """
-    out = S[:, 0:1] * kappa[..., 0:1, :]
+    out = S[:, 0] * kappa[..., 0:1, :, :]
     for j in range(1, S.shape[1]):
-        out = out + S[:, j : j + 1] * kappa[..., j : j + 1, :]
+        out = out + S[:, j] * kappa[..., j : j + 1, :, :]
     return out
 
 
 def _contract(a, b):
-    """Σ_{s,β} a[s, i, β] b[s, j, β] → (i, j) for a (S, i, B), b (S, j, B), as one fused
-    multiply-and-reduce (a matrix product over the long (S·B) axis with 1–4 rows is slow on
-    CPU)."""
-    return jnp.sum(a[:, :, None, :] * b[:, None, :, :], axis=(0, 3))
+    """Σ_{s,β} a[s, i, m, β] b[s, j, m, β] → (m, i, j) for a (S, i, n, B), b (S, j, n, B), as one
+    fused multiply-and-reduce (a matrix product over the long (S·B) axis with 1–4 rows is slow
+    on CPU)."""
+    return jnp.moveaxis(jnp.sum(a[:, :, None] * b[:, None], axis=(0, 4)), -1, 0)
 
 
 def overlap_value_and_grad(sigma, batch, spec: NetworkSpec, loss_kind: str):
     """L(Σ) and ∂L/∂Σ (P, P) of `overlap_loss` by a latent adjoint (equals autodiff to 1e-12).
+
+    Args:
+        sigma: (P, P) overlaps; batch: `TaskBatch` with x (B, T, n_in).
+
+    Returns:
+        (loss (), G (P, P)): G is the plain gradient (not symmetrised), like `jax.grad`.
+        See `overlap_values_and_grads` for the method and for many networks at once.
+    """
+    loss, G = overlap_values_and_grads(sigma[None], batch, spec, loss_kind)
+    return loss[0], G[0]
+
+
+def overlap_values_and_grads(sigmas, batch, spec: NetworkSpec, loss_kind: str):
+    """L(Σᵢ) and ∂L/∂Σᵢ for n networks on one shared batch, by a latent adjoint.
+
+    The n networks run side by side in the lanes (each step is one elementwise loop over
+    n × B trajectories), which on CPU is several times faster than `vmap` of the one-network
+    version. Equals `jax.grad(overlap_loss)` per network to 1e-12.
 
     Autodiff through the time loop costs a handful of small matrix products per step; here
     every step is elementwise over the batch, and the gradient is three contractions over
@@ -112,64 +142,77 @@ def overlap_value_and_grad(sigma, batch, spec: NetworkSpec, loss_kind: str):
     (sums over s and the batch), placed where `effective_latents` reads Σ.
 
     Args:
-        sigma: (P, P) overlaps; batch: `TaskBatch` with x (B, T, n_in).
+        sigmas: (n, P, P) overlaps of n networks; batch: `TaskBatch` with x (B, T, n_in),
+            the same for every network.
 
     Returns:
-        (loss (), G (P, P)): G is the plain gradient (not symmetrised), like `jax.grad`.
+        (loss (n,), G (n, P, P)): G is the plain gradient (not symmetrised), like `jax.grad`.
     """
-    s_vk, s_zk, s_kk = _blocks(sigma, spec)
+    s_vk, s_zk, s_kk = (_lanes(b) for b in jax.vmap(lambda s: _blocks(s, spec))(sigmas))
     dt, n_in, d = spec.dt, spec.n_in, spec.latent_dim
     linear = spec.is_linear
     gain = spec.nonlinearity.gain
+    n = sigmas.shape[0]
 
-    def gains(kappa):  # kappa (..., d, B) → g, g' (..., 1, B)
+    def gains(kappa):  # kappa (..., d, n, B) → g, g' (..., 1, n, B)
         if linear:
-            one = jnp.ones(kappa.shape[:-2] + (1,) + kappa.shape[-1:], kappa.dtype)
+            one = jnp.ones(kappa.shape[:-3] + (1,) + kappa.shape[-2:], kappa.dtype)
             return one, jnp.zeros_like(one)
-        delta = jnp.sum(_matvec(s_kk, kappa) * kappa, axis=-2, keepdims=True)
+        delta = jnp.sum(_matvec(s_kk, kappa) * kappa, axis=-3, keepdims=True)
         clipped = jnp.maximum(delta, 0.0)
         g, dg = jax.jvp(gain, (clipped,), (jnp.ones_like(clipped),))
         return g, jnp.where(delta > 0.0, dg, 0.0)
 
-    def forward(carry, x_t):
-        kappa, g = carry
+    # L = c Σ mask·(y − y*)² for every loss kind, so e = ∂L/∂y = 2c·mask·(y − y*) is formed
+    # in the forward scan, next to y, and the loss is summed there too.
+    weight = squared_error_weight(batch, loss_kind, dt, batch.x.shape[1])
+
+    def forward(carry, inputs):
+        kappa, g, sq = carry
+        x_t, target_t, mask_t = inputs
         k_in, k_rec = kappa[:n_in], kappa[n_in:]
         nxt = jnp.concatenate([k_in + dt * (x_t - k_in),
                                k_rec + dt * (g * _matvec(s_vk, kappa) - k_rec)], axis=0)
         g1, _ = gains(nxt)
-        return (nxt, g1), (nxt, g1 * _matvec(s_zk, nxt))
+        err = g1 * _matvec(s_zk, nxt) - target_t
+        sq = sq + jnp.sum(mask_t * err * err, axis=(0, 2))
+        return (nxt, g1, sq), (nxt, 2.0 * weight * mask_t * err)
 
-    x = jnp.transpose(batch.x, (1, 2, 0)).astype(sigma.dtype)  # (T, n_in, B)
-    kappa0 = jnp.zeros((d, x.shape[2]), sigma.dtype)
-    _, (kappas, ys) = jax.lax.scan(forward, (kappa0, gains(kappa0)[0]), x)
-    y = jnp.transpose(ys, (2, 0, 1))  # (B, T, n_out)
-    loss, e = jax.value_and_grad(lambda yy: loss_from_outputs(yy, batch, loss_kind, dt))(y)
-    states = jnp.concatenate([kappa0[None], kappas])  # κ_s (T + 1, d, B)
-    errors = jnp.transpose(e, (1, 2, 0))  # e_s for s = 1 … T: (T, n_out, B)
-    errors = jnp.concatenate([jnp.zeros_like(errors[:1]), errors])
+    def lanes(a):  # (B, T, k) → (T, k, 1, B)
+        return jnp.transpose(a, (1, 2, 0))[:, :, None, :].astype(sigmas.dtype)
 
-    # Everything that does not depend on the adjoint is computed for all steps at once,
-    # vectorised over (steps × batch); the reverse scan then carries only λ.
-    g, dg = gains(states)  # (T + 1, 1, B)
-    r, o, q = _matvec(s_vk, states), _matvec(s_zk, states), _matvec(s_kk, states)
-    eo = jnp.sum(errors * o, axis=1, keepdims=True)
-    pre = g * _matvec(s_zk.T, errors) + 2.0 * dg * eo * q
+    kappa0 = jnp.zeros((d, n, batch.x.shape[0]), sigmas.dtype)
+    init = (kappa0, gains(kappa0)[0], jnp.zeros(n, sigmas.dtype))
+    (_, _, sq), (kappas, errors) = jax.lax.scan(
+        forward, init, (lanes(batch.x), lanes(batch.y), lanes(batch.mask)))
+    loss = weight * sq
+    s_kv, s_kz = jnp.swapaxes(s_vk, 0, 1), jnp.swapaxes(s_zk, 0, 1)
 
-    def backward(lam_next, inputs):
-        g_s, k_s, r_s, q_s, pre_s = inputs
+    def outer_sum(a, b):  # Σ_β a[i, m, β] b[j, m, β] → (i, j, m)
+        return jnp.sum(a[:, None] * b[None], axis=-1)
+
+    # One reverse scan does everything per step, so the working set stays in cache (computing
+    # the per-step terms for all steps at once streams several (T, d, n, B) arrays through
+    # memory, which dominated the cost for many networks). κ_0 = 0 adds nothing to the
+    # gradient, so the scan covers s = T … 1 and starts from λ_{T+1} = 0.
+    def backward(carry, inputs):
+        lam_next, acc_zk, acc_vk, acc_kk = carry
+        k_s, e_s = inputs
+        g_s, dg_s = gains(k_s)
+        r_s, q_s = _matvec(s_vk, k_s), _matvec(s_kk, k_s)
         lam_rec = lam_next[n_in:]
-        lam = ((1.0 - dt) * lam_next + dt * g_s * _matvec(s_vk.T, lam_rec)
-               + k_s * jnp.sum(lam_rec * r_s, 0, keepdims=True) * q_s + pre_s)
-        return lam, lam_next
+        half_c = dg_s * (dt * jnp.sum(lam_rec * r_s, 0, keepdims=True)
+                         + jnp.sum(e_s * _matvec(s_zk, k_s), 0, keepdims=True))
+        lam = ((1.0 - dt) * lam_next + dt * g_s * _matvec(s_kv, lam_rec)
+               + g_s * _matvec(s_kz, e_s) + 2.0 * half_c * q_s)
+        acc = (acc_zk + outer_sum(g_s * e_s, k_s), acc_vk + outer_sum(dt * g_s * lam_rec, k_s),
+               acc_kk + outer_sum(half_c * k_s, k_s))
+        return (lam,) + acc, None
 
-    # λ_{T+1} = 0: there is no state after T. The scan returns λ_{s+1} for every state s.
-    _, lam_after = jax.lax.scan(backward, jnp.zeros_like(kappa0),
-                                (g, 2.0 * dt * dg, r, q, pre), reverse=True)
-    lam_rec = lam_after[:, n_in:]
-    half_c = dg * (dt * jnp.sum(lam_rec * r, axis=1, keepdims=True) + eo)
-    g_zk = _contract(g * errors, states)
-    g_vk = _contract(dt * g * lam_rec, states)
-    g_kk = _contract(half_c * states, states)
-    G = jnp.zeros_like(sigma)
-    G = G.at[spec.v, :d].add(g_vk).at[spec.z, :d].add(g_zk).at[:d, :d].add(g_kk)
+    zeros = lambda rows: jnp.zeros((rows, d, n), sigmas.dtype)  # noqa: E731
+    init = (jnp.zeros_like(kappa0), zeros(spec.n_out), zeros(spec.rank), zeros(d))
+    (_, g_zk, g_vk, g_kk), _ = jax.lax.scan(backward, init, (kappas, errors), reverse=True)
+    g_zk, g_vk, g_kk = (jnp.moveaxis(x, -1, 0) for x in (g_zk, g_vk, g_kk))
+    G = jnp.zeros_like(sigmas)
+    G = G.at[:, spec.v, :d].add(g_vk).at[:, spec.z, :d].add(g_zk).at[:, :d, :d].add(g_kk)
     return loss, G
