@@ -207,3 +207,19 @@ def test_mirror_fold_needs_odd_phi_and_a_symmetric_rule():
     spec = of.NetworkSpec(N=10, phi="erf")
     mc = sample_nodes(SIGMA0, spec, 64, seed=0)  # random rows: no mirror pairs
     assert _mirror_half(mc.X0, mc.weights, spec) is None
+
+
+@pytest.mark.parametrize("optimizer, eta", [("gd", 0.3), ("adam", 0.01)])
+def test_train_theta_adjoint_is_train_theta(optimizer, eta):
+    # The experiments' fast θ-space path against the autodiff reference, for both optimizers.
+    spec = of.NetworkSpec(N=50, rank=2, phi="erf", dt=0.1)
+    task = _noise_task()
+    X0 = of.random_vectors(spec, seed=6)
+    th = of.train_theta(X0, task, spec, loss="masked_mean", optimizer=optimizer, eta=eta,
+                        epochs=5, seed=2)
+    fast = of.train_theta_adjoint(X0, task, spec, loss="masked_mean", optimizer=optimizer,
+                                  eta=eta, epochs=5, seed=2)
+    assert _max_rel(fast.loss, th.loss) < 1e-10
+    np.testing.assert_allclose(fast.sigma, th.sigma, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fast.state.X, th.state[0], rtol=0, atol=1e-10)
+    assert np.max(np.abs(fast.state.X - np.asarray(X0))) > 1e-3

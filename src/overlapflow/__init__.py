@@ -47,6 +47,7 @@ from ._limit import limit_nodes as limit_nodes  # noqa: E402
 from ._limit import particle_outputs as particle_outputs  # noqa: E402
 from ._limit import sample_nodes as sample_nodes  # noqa: E402
 from ._limit import theta_nodes as theta_nodes  # noqa: E402
+from ._limit import train_theta_adjoint as train_theta_adjoint  # noqa: E402
 from ._loop import LoopResult as LoopResult  # noqa: E402
 from ._losses import LOSS_KINDS as LOSS_KINDS  # noqa: E402
 from ._losses import loss_from_outputs as loss_from_outputs  # noqa: E402

@@ -66,11 +66,10 @@ def _run_mode(config: CompareConfig, mode: str, X0, sigma0, *, progress: bool) -
     if mode == "theta" and tr.track_every:
         # The same optimizer on N nodes of weight 1/N (GD: step N·η; Adam: ε scaled by N so
         # that it is θ-space Adam exactly), recording Gaussianity statistics.
-        from ._limit import learn_particles, theta_nodes
+        from ._limit import train_theta_adjoint
 
-        return learn_particles(theta_nodes(X0), config.task, config.network,
-                               optimizer=tr.optimizer, adam_eps=1e-8 * X0.shape[0],
-                               track_every=tr.track_every, desc="theta", **common)
+        return train_theta_adjoint(X0, config.task, config.network, optimizer=tr.optimizer,
+                                   track_every=tr.track_every, **common)
     if mode == "theta":
         return train_theta(X0, config.task, config.network, optimizer=tr.optimizer, **common)
     tol = FlowTolerances(rtol=tr.flow_rtol, atol=tr.flow_atol)

@@ -65,6 +65,7 @@ __all__ = [
     "interpolate_nodes",
     "qq_bases",
     "learn_particles",
+    "train_theta_adjoint",
     "learn_limit",
     "theta_nodes",
     "limit_summary",
@@ -627,6 +628,27 @@ def theta_nodes(X) -> QuadratureNodes:
     """The N rows of a network's vectors X (N, P) as nodes of weight 1/N (θ-space GD)."""
     X = jnp.asarray(X)
     return QuadratureNodes(X, jnp.full((X.shape[0],), 1.0 / X.shape[0], X.dtype))
+
+
+def train_theta_adjoint(X0, task, spec: NetworkSpec, *, optimizer: str = "gd", desc: str = "theta",
+                        **kwargs) -> LoopResult:
+    """θ-space training of a network's rows X0 (N, P) by the node engine's hand-written adjoint.
+
+    The same run as `train_theta` (GD: X ← X − N·η ∂L/∂X; Adam with ε = 1e-8 on ∂L/∂X, here
+    ε = N·1e-8 on the node-wise gradient N·∂L/∂X), equal to it to ~1e-10 in loss and Σ, and
+    1.5–2× faster for nonlinear φ on CPU. `train_theta` (autodiff through the time loop) stays
+    the independent reference that the exactness tests use.
+
+    Args:
+        X0: (N, P) initial vectors; other arguments as `learn_particles` (loss, eta, epochs,
+            seed, track_every, chunk, progress, dtype).
+
+    Returns:
+        `LoopResult` whose state is a `LimitState` (final rows in `.X`).
+    """
+    X0 = jnp.asarray(X0)
+    return learn_particles(theta_nodes(X0), task, spec, optimizer=optimizer, desc=desc,
+                           adam_eps=1e-8 * X0.shape[0], fold=False, **kwargs)
 
 
 # -- hooks used by `compare` (summary numbers, arrays, the closure-error warning) ------------

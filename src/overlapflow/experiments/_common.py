@@ -276,6 +276,29 @@ def curve_diff(a, ref) -> float:
     return float(np.max(np.abs(a[ok] - ref[ok])) / abs(ref[0])) if ok.any() else float("nan")
 
 
+def transition_epoch(loss) -> int:
+    """First epoch whose loss is below half the initial loss (len(loss) if never)."""
+    below = np.flatnonzero(np.asarray(loss) < 0.5 * loss[0])
+    return int(below[0]) if below.size else len(loss)
+
+
+def plateau_diff(a, ref) -> float:
+    """`curve_diff` over the epochs before 90% of ref's `transition_epoch` (the plateau).
+
+    Flip-flop learning sits on a plateau and then drops sharply; across the drop the plain
+    `curve_diff` of two runs measures *when* each drops (a 1% shift of a sharp drop gives a
+    difference of half the initial loss), so the plateau and the drop time are checked apart.
+    """
+    end = max(1, int(0.9 * transition_epoch(ref)))
+    return curve_diff(np.asarray(a)[:end], np.asarray(ref)[:end])
+
+
+def transition_shift(a, ref) -> float:
+    """|transition_epoch(a) − transition_epoch(ref)| / transition_epoch(ref)."""
+    t_ref = transition_epoch(ref)
+    return abs(transition_epoch(a) - t_ref) / max(t_ref, 1)
+
+
 def out_of_span_fraction(X, X0) -> float:
     """‖(I − Π₀) X‖²_F / ‖X‖²_F, Π₀ the projection onto the column span of X0 (N, P).
 

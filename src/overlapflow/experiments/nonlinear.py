@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._limit import train_theta_adjoint
 from .._network import NetworkSpec, random_vectors
 from .._overlap_learning import learn_overlaps
 from .._overlaps import overlaps
 from .._tasks import make_task
-from .._theta import train_theta
 from ._common import (
     Check,
     Experiment,
@@ -23,8 +23,11 @@ from ._common import (
     curve_diff,
     moments,
     out_of_span_fraction,
+    plateau_diff,
     qq_points,
     register,
+    transition_epoch,
+    transition_shift,
 )
 from ._figures import draw_nonlinear
 from .fig1 import pair_arrays
@@ -32,9 +35,9 @@ from .fig1 import pair_arrays
 __all__ = ["compute", "gaussianity"]
 
 DEFAULTS = dict(N=1000, dt=0.025, t_max=20.0, batch_size=10, eta=5e-2, epochs=2000,
-                modes=["exact"], loss="masked_mean", track_tol=0.1)
+                modes=["exact"], loss="masked_mean", track_tol=0.02)
 # The quick run learns fast at small N (η·E = 30): its finite-N tracking error is larger.
-QUICK = dict(N=200, dt=0.05, t_max=12.0, eta=0.2, epochs=150, track_tol=0.25)
+QUICK = dict(N=200, dt=0.05, t_max=12.0, eta=0.2, epochs=150, track_tol=0.05)
 
 
 def flip_flop(params: dict):
@@ -49,12 +52,6 @@ def gaussianity(X, X0) -> dict:
     return {"skew": skew, "kurtosis": kurt, "out_of_span": out_of_span_fraction(X, X0)}
 
 
-def _transition_epoch(loss) -> int:
-    """First epoch whose loss is below half the initial loss (len(loss) if never)."""
-    below = np.flatnonzero(np.asarray(loss) < 0.5 * loss[0])
-    return int(below[0]) if below.size else len(loss)
-
-
 def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     """θ-space GD (N-dim, erf) and mean-field overlap modes on identical batches.
 
@@ -67,10 +64,10 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     X0 = random_vectors(spec, seed=seed)
     common = dict(loss=params["loss"], eta=params["eta"], epochs=int(params["epochs"]),
                   seed=seed + 1, progress=progress)
-    runs = {"theta": train_theta(X0, task, spec, **common)}
+    runs = {"theta": train_theta_adjoint(X0, task, spec, **common)}
     for mode in params["modes"]:
         runs[mode] = learn_overlaps(overlaps(X0), task, spec, mode=mode, **common)
-    Xf = np.asarray(runs["theta"].state[0])
+    Xf = np.asarray(runs["theta"].state.X)
     names, rows, cols, vis = pair_arrays(spec)
     arrays = {"epochs": np.arange(int(params["epochs"]) + 1), "names": names.astype(str),
               "visible": vis, "rows": rows, "cols": cols, "X0": np.asarray(X0), "X_final": Xf,
@@ -85,13 +82,18 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     th = runs["theta"]
     sd_skew, sd_kurt = np.sqrt(6.0 / N), np.sqrt(24.0 / N)
     checks = [Check.below("θ loss falls: final / initial", th.loss[-1] / th.loss[0], 0.9)]
-    transition = {m: _transition_epoch(r.loss) for m, r in runs.items()}
+    transition = {m: transition_epoch(r.loss) for m, r in runs.items()}
     for mode in params["modes"]:
-        checks.append(Check.below(f"mean-field {mode} vs θ: max |Δloss| / initial loss",
-                                  curve_diff(runs[mode].loss, th.loss), params["track_tol"]))
+        # The whole-curve difference is not a check: across flip-flop's sharp drop it measures
+        # the drop's timing, and after it the closure's own error (THEORY §8), which `scaling`
+        # measures against the N → ∞ limit. It is reported in `info`.
+        checks.append(Check.below(
+            f"mean-field {mode} vs θ on the plateau (before 90% of θ's loss-halving epoch): "
+            "max |Δloss| / initial loss", plateau_diff(runs[mode].loss, th.loss),
+            params["track_tol"]))
         checks.append(Check.below(
             f"mean-field {mode} vs θ: relative shift of the epoch where the loss halves",
-            abs(transition[mode] - transition["theta"]) / max(transition["theta"], 1), 0.05))
+            transition_shift(runs[mode].loss, th.loss), 0.05))
     checks += [
         Check.below("learned vectors: max |skewness| in units of its sampling sd √(6/N)",
                     np.max(np.abs(gf["skew"])) / sd_skew, 5.0),
@@ -101,6 +103,9 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
                     gf["out_of_span"], 1e-9),
     ]
     info = {"out_of_span_fraction": gf["out_of_span"], "loss_halving_epoch": transition,
+            "whole_curve_diff": {m: curve_diff(runs[m].loss, th.loss) for m in params["modes"]},
+            "final_loss_ratio_to_theta": {m: float(runs[m].loss[-1] / th.loss[-1])
+                                          for m in params["modes"]},
             "final_loss": {m: float(r.loss[-1]) for m, r in runs.items()},
             "initial_loss": {m: float(r.loss[0]) for m, r in runs.items()},
             "sampling_sd": {"skew": sd_skew, "kurtosis": sd_kurt}}
