@@ -13,7 +13,7 @@ from overlapflow._cli import main
 from overlapflow.experiments import EXPERIMENT_NAMES
 from overlapflow.experiments._common import Check, exact_rel_diff, impulse_task
 from overlapflow.experiments.metric import pushforward_metric
-from overlapflow.experiments.twins import PhaseTask, random_starts, run_phase
+from overlapflow.experiments.twins import PhaseRun, PhaseTask, random_starts, run_phase, run_phases
 
 NAMES = ("fig1", "rank2", "degeneracy", "memory", "adam", "nonlinear", "optimizers", "twins",
          "metric")
@@ -138,6 +138,23 @@ def test_twins_batched_runner_matches_learn_overlaps():
                                 epochs=6, seed=11)
         np.testing.assert_allclose(loss[k], ref.loss, rtol=1e-12)
         np.testing.assert_allclose(sig[k], ref.sigma[-1], atol=1e-13)
+
+
+def test_twins_groups_and_threads_do_not_change_the_numbers():
+    # Lane groups spread over threads: the same runs as one group on one thread, bit for bit
+    # up to the lanes' summation order (1e-13).
+    spec = of.NetworkSpec(N=100, rank=1, phi="erf", dt=0.1)
+    task = of.make_task("flip_flop", dt=0.1, t_max=6.0, n_in=1, n_out=1, batch_size=4,
+                        wait_min=1.0, wait_max=2.0)
+    starts = random_starts(5, seed=1, cross_sd=0.4, low=0.5, high=2.0)
+    runs = [PhaseRun(starts, PhaseTask(task), 0.05, 3), PhaseRun(starts[:2], PhaseTask(task), 0.1, 4)]
+    kw = dict(epochs=5, drop=5.0, below=-1.0, chunk=3, progress=False, desc="")
+    one = run_phases(runs, spec, group=8, workers=1, **kw)
+    many = run_phases(runs, spec, group=2, workers=2, **kw)
+    for a, b in zip(one, many):
+        np.testing.assert_allclose(b[1], a[1], rtol=1e-13)  # losses (S, E + 1)
+        np.testing.assert_allclose(b[0], a[0], rtol=0, atol=1e-13)  # final Σ
+        assert b[1].shape == (a[0].shape[0], 6)
 
 
 def test_twins_starts_are_psd_and_in_range():

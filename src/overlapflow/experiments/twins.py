@@ -12,13 +12,17 @@ history (flip-flop or decision making) from the 10 overlaps before and after C.
 
 Starts run side by side: a jitted `lax.scan` over epochs whose gradient step carries up to
 `GROUP` networks in the lanes of one adjoint pass; every start sees the same batch at a
-given epoch. Task C is built here (it is not a `_tasks` kind).
+given epoch. Lane groups, and the independent phases A and B, learn in parallel threads,
+one per core. Task C is built here (it is not a `_tasks` kind).
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -35,7 +39,16 @@ from ._common import Check, Experiment, Outcome, register
 from ._figures import draw_twins
 from .fig1 import pair_arrays
 
-__all__ = ["compute", "random_starts", "teacher_sigma", "run_phase", "PhaseTask", "decode"]
+__all__ = [
+    "compute",
+    "random_starts",
+    "teacher_sigma",
+    "run_phase",
+    "run_phases",
+    "PhaseRun",
+    "PhaseTask",
+    "decode",
+]
 
 TEACHER = {"zm": 0.5, "zu": 2.3, "vm": 2.0, "vu": 1.5, "mu": 1.6, "mm": 1.8, "uu": 2.2}
 
@@ -136,45 +149,102 @@ def _phase_chunk(state: TwinState, epoch0, total, eta, drop, below, seed, *, pha
 GROUP = 16
 
 
-def run_phase(sigma0, phase: PhaseTask, spec: NetworkSpec, *, epochs: int, eta: float,
-              drop: float, below: float, seed: int, chunk: int, progress: bool, desc: str,
-              group: int = GROUP):
-    """Learn one phase from sigma0 (S, P, P) for all starts (in ⌈S/group⌉ equal lane groups).
+@dataclass(frozen=True)
+class PhaseRun:
+    """One phase to learn: from sigma0 (S, P, P), on `phase`'s batches (seed), with rate eta."""
+
+    sigma0: np.ndarray
+    phase: PhaseTask
+    eta: float
+    seed: int
+
+
+def _workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _run_group(sigma0, run: PhaseRun, spec, *, epochs, drop, below, chunk, tick):
+    """All epochs of one lane group; returns (sigma, losses, bad, compiled s/epoch)."""
+    n = sigma0.shape[0]
+    state = TwinState(jnp.asarray(sigma0), jnp.zeros(n, bool), jnp.zeros(n, bool))
+    losses, done = [], 0
+    start = steady = time.perf_counter()
+    while done < epochs + 1:
+        state, loss = _phase_chunk(state, done, epochs, run.eta, drop, below, run.seed,
+                                   phase=run.phase, spec=spec, chunk=chunk)
+        take = min(chunk, epochs + 1 - done)
+        losses.append(np.asarray(loss[:, :take]))
+        tick(take)
+        done += take
+        if done == take:
+            steady = time.perf_counter()
+    n_steady = (len(losses) - 1) * chunk
+    per_epoch = ((time.perf_counter() - steady) / n_steady if n_steady
+                 else (time.perf_counter() - start) / chunk)
+    return (np.asarray(state.sigma), np.concatenate(losses, axis=1), np.asarray(state.bad),
+            per_epoch)
+
+
+def run_phases(runs, spec: NetworkSpec, *, epochs: int, drop: float, below: float, chunk: int,
+               progress: bool, desc: str, group: int = GROUP, workers: int | None = None):
+    """Learn independent phases at once: each split into ⌈S/group⌉ equal lane groups, and the
+    groups of all phases spread over `workers` threads (default: one per available core; XLA
+    runs each thread's computation on its own core, so the groups learn in parallel).
+
+    Args:
+        runs: `PhaseRun`s (independent of one another).
 
     Returns:
-        (sigma_final (S, P, P), losses (S, epochs + 1), diverged (S,) bool, seconds per
-        compiled epoch for all S starts (timed over the chunks after each group's first,
-        which includes compilation)).
+        Per run: (sigma_final (S, P, P), losses (S, epochs + 1), diverged (S,) bool, compiled
+        seconds per epoch summed over its groups, i.e. its cost on one core).
     """
-    S = sigma0.shape[0]
-    n_groups = -(-S // max(1, group))
-    bounds = np.linspace(0, S, n_groups + 1).round().astype(int)
-    sig_out, loss_out, bad_out = [], [], []
-    per_epoch = 0.0
-    with progress_bar(total=(epochs + 1) * n_groups, desc=desc, enabled=progress,
+    jobs = []  # (run index, lo, hi)
+    for r, run in enumerate(runs):
+        S = run.sigma0.shape[0]
+        n_groups = -(-S // max(1, group))
+        bounds = np.linspace(0, S, n_groups + 1).round().astype(int)
+        jobs += [(r, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    workers = min(len(jobs), workers or _workers())
+    lock = threading.Lock()
+    with progress_bar(total=(epochs + 1) * len(jobs), desc=desc, enabled=progress,
                       unit="ep") as bar:
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            n = hi - lo
-            state = TwinState(jnp.asarray(sigma0[lo:hi]), jnp.zeros(n, bool), jnp.zeros(n, bool))
-            losses, done = [], 0
-            start = steady = time.perf_counter()
-            while done < epochs + 1:
-                state, loss = _phase_chunk(state, done, epochs, eta, drop, below, seed,
-                                           phase=phase, spec=spec, chunk=chunk)
-                take = min(chunk, epochs + 1 - done)
-                losses.append(np.asarray(loss[:, :take]))
-                bar.update(take)
-                done += take
-                if done == take:
-                    steady = time.perf_counter()
-            n_steady = (len(losses) - 1) * chunk
-            per_epoch += ((time.perf_counter() - steady) / n_steady if n_steady
-                          else (time.perf_counter() - start) / chunk)
-            sig_out.append(np.asarray(state.sigma))
-            loss_out.append(np.concatenate(losses, axis=1))
-            bad_out.append(np.asarray(state.bad))
-    return (np.concatenate(sig_out), np.concatenate(loss_out), np.concatenate(bad_out),
-            per_epoch)
+        def tick(n):
+            with lock:
+                bar.update(n)
+
+        def work(job):
+            r, lo, hi = job
+            return _run_group(runs[r].sigma0[lo:hi], runs[r], spec, epochs=epochs, drop=drop,
+                              below=below, chunk=chunk, tick=tick)
+
+        if workers == 1:
+            outs = [work(job) for job in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                outs = list(pool.map(work, jobs))
+    results = []
+    for r in range(len(runs)):
+        mine = [o for (rr, _, _), o in zip(jobs, outs) if rr == r]
+        results.append((np.concatenate([o[0] for o in mine]), np.concatenate([o[1] for o in mine]),
+                        np.concatenate([o[2] for o in mine]), float(sum(o[3] for o in mine))))
+    return results
+
+
+def run_phase(sigma0, phase: PhaseTask, spec: NetworkSpec, *, epochs: int, eta: float,
+              drop: float, below: float, seed: int, chunk: int, progress: bool, desc: str,
+              group: int = GROUP, workers: int | None = None):
+    """Learn one phase from sigma0 (S, P, P) for all starts (see `run_phases`).
+
+    Returns:
+        (sigma_final (S, P, P), losses (S, epochs + 1), diverged (S,) bool, compiled seconds
+        per epoch on one core).
+    """
+    return run_phases([PhaseRun(np.asarray(sigma0), phase, eta, seed)], spec, epochs=epochs,
+                      drop=drop, below=below, chunk=chunk, progress=progress, desc=desc,
+                      group=group, workers=workers)[0]
 
 
 def decode(features, labels, *, splits: int, repeats: int, seed: int) -> np.ndarray:
@@ -222,10 +292,11 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
                            high=params["self_high"])
     common = dict(drop=params["eta_drop"], below=params["drop_below"], chunk=int(params["chunk"]),
                   progress=progress)
-    sig_a, loss_a, bad_a, t_a = run_phase(starts, PhaseTask(ff), spec, epochs=E, eta=params["eta"],
-                                          seed=seed + 1, desc="twins A: flip-flop", **common)
-    sig_b, loss_b, bad_b, t_b = run_phase(starts, PhaseTask(dm), spec, epochs=E, eta=params["eta"],
-                                          seed=seed + 2, desc="twins B: decision", **common)
+    # A and B are independent: their lane groups learn in parallel, then C's.
+    (sig_a, loss_a, bad_a, t_a), (sig_b, loss_b, bad_b, t_b) = run_phases(
+        [PhaseRun(starts, PhaseTask(ff), params["eta"], seed + 1),
+         PhaseRun(starts, PhaseTask(dm), params["eta"], seed + 2)],
+        spec, epochs=E, desc="twins A (flip-flop) and B (decision)", **common)
     sig_ab = np.concatenate([sig_a, sig_b])
     sig_c, loss_c, bad_c, t_c = run_phase(sig_ab, phase_c, spec, epochs=E, eta=params["eta_c"],
                                           seed=seed + 3, desc="twins C: teacher", **common)
