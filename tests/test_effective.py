@@ -123,3 +123,6 @@ def test_many_networks_in_the_lanes_equal_autodiff_per_network(phi, rank, loss_k
         scale = float(jnp.max(jnp.abs(ref)))
         assert scale > 1e-6
         assert float(jnp.max(jnp.abs(grad[k] - ref))) <= 1e-12 * scale
+    # one (P, P) matrix where n of them are expected: a project error naming the shapes
+    with pytest.raises(of.SigmaError, match=r"shape \(n, "):
+        overlap_values_and_grads(sigmas[0], batch, spec, loss_kind)

@@ -23,6 +23,7 @@ from ._config import load_config as load_config  # noqa: E402
 from ._effective import effective_latents as effective_latents  # noqa: E402
 from ._effective import effective_outputs as effective_outputs  # noqa: E402
 from ._effective import overlap_loss as overlap_loss  # noqa: E402
+from ._effective import overlap_values_and_grads as overlap_values_and_grads  # noqa: E402
 from ._errors import ConfigError as ConfigError  # noqa: E402
 from ._errors import InfeasibleError as InfeasibleError  # noqa: E402
 from ._errors import OverlapflowError as OverlapflowError  # noqa: E402

@@ -14,6 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ._errors import SigmaError
 from ._losses import loss_from_outputs, squared_error_weight
 from ._network import NetworkSpec
 
@@ -148,6 +149,9 @@ def overlap_values_and_grads(sigmas, batch, spec: NetworkSpec, loss_kind: str):
     Returns:
         (loss (n,), G (n, P, P)): G is the plain gradient (not symmetrised), like `jax.grad`.
     """
+    if jnp.ndim(sigmas) != 3 or tuple(jnp.shape(sigmas)[1:]) != (spec.P, spec.P):
+        raise SigmaError(f"sigmas must have shape (n, {spec.P}, {spec.P}) for this network, "
+                         f"got {tuple(jnp.shape(sigmas))}")
     s_vk, s_zk, s_kk = (_lanes(b) for b in jax.vmap(lambda s: _blocks(s, spec))(sigmas))
     dt, n_in, d = spec.dt, spec.n_in, spec.latent_dim
     linear = spec.is_linear
