@@ -13,6 +13,8 @@ plus closure_error = limit vs closure, which does not depend on N.
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -23,6 +25,7 @@ from ._config import CompareConfig
 from ._errors import ConfigError
 from ._limit import learn_limit, learn_particles, sample_nodes
 from ._overlap_learning import learn_overlaps
+from ._parallel import available_cores, map_threaded
 from ._progress import progress_bar
 
 __all__ = ["ScalingResult", "run_scaling", "scaling_summary", "fit_slope", "QUICK"]
@@ -43,7 +46,8 @@ class ScalingResult:
         vs_limit, vs_closure: (len(N), len(seeds)) max relative loss-curve differences.
         quadrature_error: the limit run's difference to a coarser rule.
         limit_nodes: number of nodes of the limit rule.
-        wall_time_s: {"theta": [per N], "limit": s, "closure": s}.
+        wall_time_s: {"theta": [seconds per N, summed over seeds], "limit": s, "closure": s,
+            "workers": threads that ran them}.
     """
 
     config: CompareConfig
@@ -116,6 +120,7 @@ def run_scaling(
     limit_nodes: int | None = None,
     max_epochs: int | None = None,
     progress: bool = True,
+    workers: int | None = None,
 ) -> ScalingResult:
     """θ-space at each N and seed against the N → ∞ limit and the overlap closure.
 
@@ -128,6 +133,7 @@ def run_scaling(
         tol: the agreement level for `n_for_tol`.
         limit_nodes: override of `config.train.limit_nodes`.
         max_epochs: cap on `config.train.epochs` (the quick mode).
+        workers: threads running the independent runs (default: one per available core).
     """
     if not N or any(not isinstance(n, int) or n < 1 for n in N):
         raise ConfigError(f"--N must list integers ≥ 1, got {N!r}")
@@ -142,27 +148,51 @@ def run_scaling(
     common = dict(loss=config.loss, eta=tr.eta, epochs=epochs, seed=config.task_seed,
                   dtype=dtype)
     nodes = limit_nodes or tr.limit_nodes
-    times: dict = {"theta": []}
     loss_theta = np.full((len(N), len(seeds), epochs + 1), np.nan)
-    with progress_bar(total=len(N) * len(seeds) + 2, desc="scaling", enabled=progress,
-                      unit="run") as bar:
-        start = time.perf_counter()
-        lim = learn_limit(sigma0, config.task, spec, nodes=nodes, check=True,
-                          optimizer=tr.optimizer, **common)
-        times["limit"] = time.perf_counter() - start
-        bar.update(1)
-        start = time.perf_counter()
-        clo = learn_overlaps(sigma0, config.task, spec, mode="exact", **common)
-        times["closure"] = time.perf_counter() - start
-        bar.update(1)
-        for i, n in enumerate(N):
+    theta_seconds = np.zeros((len(N), len(seeds)))
+
+    # Every run is independent: they go to a thread pool, one thread per core (XLA runs each
+    # thread's computation on its own core), largest first so that the cores finish together.
+    def limit_run():
+        return learn_limit(sigma0, config.task, spec, nodes=nodes, check=True,
+                           optimizer=tr.optimizer, **common)
+
+    def closure_run():
+        return learn_overlaps(sigma0, config.task, spec, mode="exact", **common)
+
+    def theta_run(i, j):
+        run = learn_particles(sample_nodes(sigma0, spec, N[i], seed=seeds[j]), config.task, spec,
+                              optimizer=tr.optimizer, desc=f"theta N={N[i]}", **common)
+        return run.loss
+
+    jobs = [("limit", limit_run), ("closure", closure_run)]
+    order = sorted(((i, j) for i in range(len(N)) for j in range(len(seeds))),
+                   key=lambda ij: -N[ij[0]])
+    jobs += [(ij, functools.partial(theta_run, *ij)) for ij in order]
+    workers = min(len(jobs), workers or available_cores())
+    with progress_bar(total=len(jobs), desc="scaling", enabled=progress, unit="run") as bar:
+        lock = threading.Lock()
+
+        def timed(job):
+            key, fn = job
             start = time.perf_counter()
-            for j, s in enumerate(seeds):
-                run = learn_particles(sample_nodes(sigma0, spec, n, seed=s), config.task, spec,
-                                      optimizer=tr.optimizer, desc=f"theta N={n}", **common)
-                loss_theta[i, j] = run.loss
+            out = fn()
+            with lock:
                 bar.update(1)
-            times["theta"].append(time.perf_counter() - start)
+            return key, out, time.perf_counter() - start
+
+        done = map_threaded(timed, jobs, workers)
+    times: dict = {}
+    for key, out, seconds in done:
+        if key == "limit":
+            lim, times["limit"] = out, seconds
+        elif key == "closure":
+            clo, times["closure"] = out, seconds
+        else:
+            loss_theta[key], theta_seconds[key] = out, seconds
+    # Seconds of θ-space runs per N (summed over seeds: the cost on one core).
+    times["theta"] = [float(t) for t in theta_seconds.sum(axis=1)]
+    times["workers"] = int(workers)
     vs_limit = np.array([[_max_rel(c, lim.loss) for c in row] for row in loss_theta])
     vs_closure = np.array([[_max_rel(c, clo.loss) for c in row] for row in loss_theta])
     return ScalingResult(

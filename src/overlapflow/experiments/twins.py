@@ -19,10 +19,8 @@ one per core. Task C is built here (it is not a `_tasks` kind).
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -33,6 +31,7 @@ import numpy as np
 from .._effective import effective_outputs, overlap_values_and_grads
 from .._errors import ConfigError
 from .._network import NetworkSpec
+from .._parallel import map_threaded
 from .._progress import progress_bar
 from .._tasks import Task, TaskBatch, batch_for_epoch, make_task
 from ._common import Check, Experiment, Outcome, register
@@ -159,13 +158,6 @@ class PhaseRun:
     seed: int
 
 
-def _workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _run_group(sigma0, run: PhaseRun, spec, *, epochs, drop, below, chunk, tick):
     """All epochs of one lane group; returns (sigma, losses, bad, compiled s/epoch)."""
     n = sigma0.shape[0]
@@ -207,7 +199,6 @@ def run_phases(runs, spec: NetworkSpec, *, epochs: int, drop: float, below: floa
         n_groups = -(-S // max(1, group))
         bounds = np.linspace(0, S, n_groups + 1).round().astype(int)
         jobs += [(r, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
-    workers = min(len(jobs), workers or _workers())
     lock = threading.Lock()
     with progress_bar(total=(epochs + 1) * len(jobs), desc=desc, enabled=progress,
                       unit="ep") as bar:
@@ -220,11 +211,7 @@ def run_phases(runs, spec: NetworkSpec, *, epochs: int, drop: float, below: floa
             return _run_group(runs[r].sigma0[lo:hi], runs[r], spec, epochs=epochs, drop=drop,
                               below=below, chunk=chunk, tick=tick)
 
-        if workers == 1:
-            outs = [work(job) for job in jobs]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                outs = list(pool.map(work, jobs))
+        outs = map_threaded(work, jobs, workers)
     results = []
     for r in range(len(runs)):
         mine = [o for (rr, _, _), o in zip(jobs, outs) if rr == r]
