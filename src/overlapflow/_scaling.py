@@ -153,6 +153,8 @@ def run_scaling(
 
     # Every run is independent: they go to a thread pool, one thread per core (XLA runs each
     # thread's computation on its own core), largest first so that the cores finish together.
+    # Large-N runs are memory-bound, so two at once are slower each: the THEORY §8 erf set-up
+    # (N = 250…16000, 4 seeds) took 1166 s on 2 threads against 1305 s on one.
     def limit_run():
         return learn_limit(sigma0, config.task, spec, nodes=nodes, check=True,
                            optimizer=tr.optimizer, **common)
