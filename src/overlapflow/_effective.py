@@ -102,13 +102,6 @@ def _matvec(S, kappa):
     return out
 
 
-def _contract(a, b):
-    """Σ_{s,β} a[s, i, m, β] b[s, j, m, β] → (m, i, j) for a (S, i, n, B), b (S, j, n, B), as one
-    fused multiply-and-reduce (a matrix product over the long (S·B) axis with 1–4 rows is slow
-    on CPU)."""
-    return jnp.moveaxis(jnp.sum(a[:, :, None] * b[:, None], axis=(0, 4)), -1, 0)
-
-
 def overlap_value_and_grad(sigma, batch, spec: NetworkSpec, loss_kind: str):
     """L(Σ) and ∂L/∂Σ (P, P) of `overlap_loss` by a latent adjoint (equals autodiff to 1e-12).
 

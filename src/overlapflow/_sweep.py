@@ -46,9 +46,10 @@ import numpy as np
 
 from ._closed_form import _lift, _mm, _t, closed_form_applies, impulse_loss_parts
 from ._config import _TABLES, ALL_MODES, CompareConfig, config_from_dict
+from ._effective import overlap_values_and_grads
 from ._errors import ConfigError, OverlapflowError
 from ._io import _atomic, write_json_atomic, write_npz_atomic
-from ._overlap_learning import FlowTolerances, learn_overlaps, overlap_gradient
+from ._overlap_learning import FlowTolerances, learn_overlaps
 from ._overlaps import realise_vectors
 from ._progress import progress_bar
 from ._tasks import batch_for_epoch, task_parameters
@@ -236,10 +237,9 @@ def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode,
     dtype = sigma0.dtype
     cf = closed_form_applies(task, spec, loss_kind)
 
-    def stepped(sig, batch):
-        loss, S = jax.vmap(lambda s: overlap_gradient(s, batch, spec, loss_kind),
-                           in_axes=2, out_axes=(0, 2))(sig)
-        return loss, S
+    def stepped(sig, batch):  # all runs in the lanes of one adjoint pass
+        loss, G = overlap_values_and_grads(jnp.moveaxis(sig, -1, 0), batch, spec, loss_kind)
+        return loss, jnp.moveaxis(0.5 * (G + jnp.swapaxes(G, 1, 2)), 0, -1)
 
     def closed(sig):
         def total(x):

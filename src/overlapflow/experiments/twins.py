@@ -31,6 +31,7 @@ import numpy as np
 from .._effective import effective_outputs, overlap_values_and_grads
 from .._errors import ConfigError
 from .._network import NetworkSpec
+from .._overlap_learning import exact_overlap_step
 from .._parallel import available_cores, map_threaded
 from .._progress import progress_bar
 from .._tasks import Task, TaskBatch, batch_for_epoch, make_task
@@ -131,8 +132,7 @@ def _phase_chunk(state: TwinState, epoch0, total, eta, drop, below, seed, *, pha
         loss, G = overlap_values_and_grads(st.sigma, batch, spec, "mean_t_dt")
         S = 0.5 * (G + jnp.swapaxes(G, 1, 2))
         eta_now = jnp.where(st.reduced, eta / drop, eta)
-        A = jnp.eye(S.shape[-1], dtype=S.dtype) - 2.0 * eta_now[:, None, None] * S
-        new = A @ st.sigma @ A  # `exact_overlap_step`, per start
+        new = exact_overlap_step(st.sigma, S, eta_now[:, None, None])  # batched over starts
         ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(new), axis=(1, 2))
         live = (epoch < total) & ok & ~st.bad
         nxt = TwinState(jnp.where(live[:, None, None], new, st.sigma),
