@@ -236,49 +236,53 @@ def _half_gain(delta):
 _SQRT_PI_2 = math.sqrt(math.pi) / 2.0
 
 
-# erfcx(y) = e^{y²} erfc(y) on y ∈ [0, ∞) as a degree-24 polynomial in s = 4/(2 + y) − 1 ∈ (−1, 1]
-# (least squares on 800 Chebyshev points of s, converted to monomials; all |coefficients| < 0.5).
-# Then erf(y) = sign(y) (1 − e^{−|y|²} erfcx(|y|)): absolute error ≤ 1e-15 for all y, measured
-# against scipy on 10⁶ points (tests/test_nonlinearity.py). The point of it: e^{−y²} is also
-# φ'(x), so φ and φ' cost one exp and one polynomial, all vectorisable mul/add, ~3× faster on CPU
-# than XLA's float64 erf (which evaluates several rational branches and selects).
+# erfcx(y) = e^{y²} erfc(y) on y ∈ [0, ∞) as a degree-16 polynomial in s = (2 − y)/(2 + y)
+# ∈ (−1, 1], fitted by least squares with weight e^{−y²} on 6000 Chebyshev points of y ∈ [0, 6.5]
+# (beyond, e^{−y²} < 5e-19: only the product e^{−y²}·erfcx = erfc has to be accurate, so the
+# far tail needs no terms). Then erf(y) = sign(y) (1 − e^{−y²} erfcx(|y|)): absolute error
+# ≤ 6e-16 for all y against scipy (tests/test_nonlinearity.py). The point of it: e^{−y²} is also
+# φ'(x), so φ and φ' cost one exp, one division and 17 multiply-adds, all vectorisable; the
+# polynomial runs as two interleaved Horner chains in s² (half the dependency depth). About
+# 1.5× faster on CPU than the unweighted degree-24 fit it replaces, ~3× than XLA's float64 erf.
 _ERFCX_POLY = (
-    0.2553956763105053,
-    0.42718584741396576,
-    0.24165819424248985,
-    0.07897858101519714,
-    0.003732892404430871,
-    -0.006997461725689795,
-    -0.0008471432642555035,
-    0.000981976860958652,
-    4.3555816833282056e-05,
-    -0.0001743600093868595,
-    2.7523580669556892e-05,
-    2.757481526183814e-05,
-    -1.3956103796944828e-05,
-    -1.3763871121674359e-06,
-    3.735041674442113e-06,
-    -1.2294219321987184e-06,
-    -3.8582902562250264e-07,
-    5.547917225273737e-07,
-    -1.7334428102444646e-07,
-    -1.1763927833138133e-07,
-    1.0534181287766264e-07,
-    9.89313158399248e-09,
-    -2.7381227406240395e-08,
-    3.93162410487197e-10,
-    3.184169552720391e-09,
+    0.2553956763105063,
+    0.4271858474139547,
+    0.24165819424186313,
+    0.07897858102630093,
+    0.0037328923585262263,
+    -0.006997462040171195,
+    -0.000847139336830468,
+    0.000981962340862836,
+    4.355563650883458e-05,
+    -0.00017414777333856548,
+    2.6558924130913062e-05,
+    2.9967245135290708e-05,
+    -1.7758041078973114e-05,
+    2.5698557110824363e-06,
+    1.2484489082492542e-06,
+    -6.403105737102327e-07,
+    9.369958408913664e-08,
 )
+
+
+def _erfcx_poly(s):
+    # Σ_j c_j s^j = E(s²) + s·O(s²): two independent Horner chains.
+    s2 = s * s
+    even, odd = _ERFCX_POLY[0::2], _ERFCX_POLY[1::2]
+    e = jnp.full_like(s, even[-1])
+    for c in even[-2::-1]:
+        e = e * s2 + c
+    o = jnp.full_like(s, odd[-1])
+    for c in odd[-2::-1]:
+        o = o * s2 + c
+    return e + s * o
 
 
 def _erf_value_and_slope(x):
     y = _SQRT_PI_2 * x
     z = jnp.abs(y)
     e = jnp.exp(-z * z)  # = φ'(x) = exp(−π x²/4)
-    s = 4.0 / (2.0 + z) - 1.0
-    g = jnp.full_like(s, _ERFCX_POLY[-1])
-    for c in _ERFCX_POLY[-2::-1]:
-        g = g * s + c
+    g = _erfcx_poly((2.0 - z) / (2.0 + z))
     return jnp.sign(y) * (1.0 - e * g), e
 
 
