@@ -191,3 +191,31 @@ def test_dask_local_cluster_equals_in_process_and_survives_killed_worker(config,
     np.testing.assert_array_equal(_runs(tmp_path / "k")["loss_exact"],
                                   _runs(tmp_path / "ref")["loss_exact"])
     assert ref.ran and res.ran
+
+
+@pytest.mark.parametrize("kind", ["impulse_exp", "noise_filter"])
+def test_lane_groups_and_threads_equal_one_group(kind):
+    # closed form (impulse) and stepped loss alike: 7 runs in groups of 3 (the last padded)
+    # on 2 threads give the numbers of all 7 in one group on one thread.
+    spec = of.NetworkSpec(N=40, rank=1, dt=0.1)
+    task = of.make_task(kind, dt=0.1, t_max=2.0, n_in=1, n_out=1)
+    sig = np.stack([(lambda X: X.T @ X / 40)(np.asarray(of.random_vectors(spec, seed=s)))
+                    for s in range(7)])
+    kw = dict(spec=spec, task=task, loss_kind="sum_dt", mode="exact", epochs=15)
+    one = _sweep.batched_overlap_runs(sig, 2e-2, 0, lanes=7, threads=1, **kw)
+    grouped = _sweep.batched_overlap_runs(sig, 2e-2, 0, lanes=3, threads=2, **kw)
+    assert [a.shape for a in grouped] == [(16, 7), (16, 4, 4, 7), (16, 7)]
+    np.testing.assert_allclose(grouped[0], one[0], rtol=1e-13, atol=0)
+    np.testing.assert_allclose(grouped[1], one[1], rtol=0, atol=1e-13)
+    assert not grouped[2].any()
+    assert one[0][-1].max() < 0.9 * one[0][0].min()  # the runs learn
+
+
+def test_lanes_per_group_fits_the_closed_form_in_cache():
+    spec1 = of.NetworkSpec(N=40, rank=1, dt=0.1)
+    exp = of.make_task("impulse_exp", dt=0.1, t_max=2.0, n_in=1, n_out=1)
+    assert _sweep.lanes_per_group(spec1, exp, "sum_dt") == 128  # K̃ = 3: 8·27·128 = 27 KiB
+    spec2 = of.NetworkSpec(N=40, rank=2, dt=0.1)
+    cos = of.make_task("impulse_damped_cos", dt=0.1, t_max=2.0, n_in=1, n_out=1)
+    assert _sweep.lanes_per_group(spec2, cos, "sum_dt") == 32  # K̃ = 5: 8·125·32 = 31 KiB
+    assert _sweep.lanes_per_group(spec1, exp, "masked_mean") == _sweep.STEPPED_LANES

@@ -5,10 +5,11 @@ A sweep takes a comparison config (TOML, see `_config`), a grid of overrides (`t
 (`init.seed`): run (g, s) starts from `random_vectors(spec_g, seed=s)` (or the realisation of
 `init.sigma` with seed s). Per grid point the seeds are cut into chunks of `chunk_size` runs:
 
-- overlap-space modes exact / euler / direct run all seeds of a chunk at once, `vmap`ped inside
-  one jitted `lax.scan` over epochs (float64); impulse tasks on linear networks use the
-  T-independent closed form (`_closed_form`), falling back to stepping for the whole chunk in
-  an epoch where any member's closed form is flagged (a `lax.cond` on the chunk, so the batch
+- overlap-space modes exact / euler / direct run the seeds of a chunk in cache-sized lane
+  groups (`lanes_per_group`), each one jitted `lax.scan` over epochs (float64) with the runs in
+  the SIMD lanes, the groups on one thread per core; impulse tasks on linear networks use the
+  T-independent closed form (`_closed_form`), falling back to stepping for a whole group in
+  an epoch where any member's closed form is flagged (a `lax.cond` on the group, so a group
   never pays for both branches);
 - θ-space runs are `vmap`ped in sub-batches sized to `theta_memory_bytes`;
 - `flow` runs one seed at a time (adaptive steps differ per run).
@@ -51,6 +52,7 @@ from ._errors import ConfigError, OverlapflowError
 from ._io import _atomic, write_json_atomic, write_npz_atomic
 from ._overlap_learning import FlowTolerances, learn_overlaps
 from ._overlaps import realise_vectors
+from ._parallel import map_threaded
 from ._progress import progress_bar
 from ._tasks import batch_for_epoch, task_parameters
 from ._theta import _optimizer, _theta_chunk
@@ -64,6 +66,7 @@ __all__ = [
     "run_sweep",
     "load_sweep_config",
     "batched_overlap_runs",
+    "lanes_per_group",
     "SCHEDULERS",
 ]
 
@@ -216,13 +219,36 @@ def _direct_t(sig, S, eta):
 _STEPS_T = {"exact": _exact_t, "euler": _euler_t, "direct": _direct_t}
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "task", "loss_kind", "mode", "epochs"))
-def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode, epochs):
-    """Overlap-space learning of n runs at once: one jitted `lax.scan` over epochs.
+#: Lanes per group for the stepped loss (the latent adjoint's stored states stay in cache).
+STEPPED_LANES = 16
+#: Bytes of one (K̃, K̃, K̃, lanes) closed-form intermediate that still fit the L1 data cache.
+_L1_BYTES = 32 * 1024
 
-    The batch is carried as (P, P, n), batch axis last, so the small-matrix algebra of every run
-    vectorises across runs. Updates as `exact_overlap_step` / `euler_overlap_step` /
-    `direct_overlap_step` (THEORY §4).
+
+def lanes_per_group(spec, task, loss_kind: str) -> int:
+    """Runs per jitted call of `batched_overlap_runs`: the largest group that stays in cache.
+
+    The closed form's Smith doubling forms (K̃, K̃, K̃, n) broadcast products; once they outgrow
+    the L1 cache every one of its ~300 small operations streams through L2 and the cost per run
+    triples (measured on the Figure-1 config, K̃ = 3: 0.8 µs per run-epoch at 64–128 lanes,
+    2.6 µs at 256, 8.3 µs at 1024). So: the largest power of two with 8·K̃³·lanes ≤ 32 KiB,
+    between 8 and 128. The stepped loss keeps (T, d, lanes) states: 16 lanes.
+    """
+    if not closed_form_applies(task, spec, loss_kind):
+        return STEPPED_LANES
+    k = spec.latent_dim + (2 if task.kind == "impulse_damped_cos" else 1)
+    lanes = _L1_BYTES // (8 * k**3)
+    return int(min(128, max(8, 1 << max(0, lanes.bit_length() - 1))))
+
+
+def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode, epochs,
+                         lanes: int | None = None, threads: int | None = None):
+    """Overlap-space learning of n runs: lane groups of jitted `lax.scan`s, one thread per core.
+
+    The runs are cut into groups of `lanes` (default `lanes_per_group`; the last group is
+    padded by repeating its last run, so every group has one compiled shape). Each group is one
+    jitted scan over epochs (`_batched_group`) whose runs sit in the SIMD lanes; groups run on
+    `threads` threads (default: one per available core; XLA runs each on its own core).
 
     Args:
         sigma0: (n, P, P) initial overlaps.
@@ -230,8 +256,32 @@ def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode,
         mode: "exact", "euler" or "direct".
 
     Returns:
-        (loss (E+1, n), sigma (E+1, P, P, n), bad (E+1, n)); entry e is the state before
+        numpy (loss (E+1, n), sigma (E+1, P, P, n), bad (E+1, n)); entry e is the state before
         update e; a run whose loss or state turns non-finite stops updating (bad marks it).
+    """
+    sigma0 = jnp.asarray(sigma0)
+    n = sigma0.shape[0]
+    size = min(n, lanes or lanes_per_group(spec, task, loss_kind))
+    groups = []
+    for i in range(0, n, size):
+        g = sigma0[i : i + size]
+        if g.shape[0] < size:
+            g = jnp.concatenate([g, jnp.broadcast_to(g[-1:], (size - g.shape[0],) + g.shape[1:])])
+        groups.append(g)
+    run = functools.partial(_batched_group, eta=eta, task_seed=task_seed, spec=spec, task=task,
+                            loss_kind=loss_kind, mode=mode, epochs=epochs)
+    outs = map_threaded(lambda g: jax.tree_util.tree_map(np.asarray, run(g)), groups, threads)
+    return tuple(np.concatenate([o[j] for o in outs], axis=-1)[..., :n] for j in range(3))
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "task", "loss_kind", "mode", "epochs"))
+def _batched_group(sigma0, eta, task_seed, *, spec, task, loss_kind, mode, epochs):
+    """One lane group of `batched_overlap_runs`: a jitted `lax.scan` over epochs.
+
+    The batch is carried as (P, P, n), batch axis last, so the small-matrix algebra of every run
+    vectorises across runs. Updates as `exact_overlap_step` / `euler_overlap_step` /
+    `direct_overlap_step` (THEORY §4). Returns (loss (E+1, n), sigma (E+1, P, P, n),
+    bad (E+1, n)).
     """
     update = _STEPS_T[mode]
     dtype = sigma0.dtype
@@ -253,7 +303,7 @@ def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode,
         if not cf:
             return stepped(sig, batch)
         loss, S, ok = closed(sig)
-        # Decided for the whole batch, so that no run ever pays for both branches.
+        # Decided for the whole group, so that no run ever pays for both branches.
         return jax.lax.cond(jnp.all(ok), lambda: (loss, S), lambda: stepped(sig, batch))
 
     def body(sig, epoch):
@@ -323,15 +373,16 @@ def _invariant_drift(cfg: CompareConfig, sigma):
 
 
 def run_sweep_chunk(raw: dict, base_dir: str, point: dict, seeds: Sequence[int], modes: Sequence[str],
-                    *, pad_to: int | None = None,
-                    theta_memory_bytes: float = 2**30) -> dict[str, np.ndarray]:
+                    *, pad_to: int | None = None, theta_memory_bytes: float = 2**30,
+                    threads: int | None = None) -> dict[str, np.ndarray]:
     """Run one chunk (one grid point, a block of seeds, every mode); pure, picklable arguments.
 
     Returns a dict of arrays: seeds (n,), and per mode `loss_<mode>` (n, E+1),
     `sigma_final_<mode>` (n, P, P), `diverged_<mode>` (n,) (−1: no), `wall_s_<mode>` (n,),
     `drift_<mode>` (n,) invariant drift, and against θ when it ran `max_rel_loss_diff_<mode>`,
     `max_abs_sigma_diff_<mode>` (n,). `pad_to` pads the batch (repeating the last seed) so
-    every chunk of a sweep has one compiled shape.
+    every chunk of a sweep has one compiled shape. `threads`: threads for the lane groups of
+    the batched modes (default: one per core; Dask workers, one per core already, use 1).
     """
     cfg = _point_config(raw, Path(base_dir), point, modes)
     seeds = [int(s) for s in seeds]
@@ -347,10 +398,10 @@ def run_sweep_chunk(raw: dict, base_dir: str, point: dict, seeds: Sequence[int],
         if mode in BATCHED_MODES:
             loss, sigma, bad = batched_overlap_runs(
                 sigma0, jnp.asarray(tr.eta, dtype), cfg.task_seed, spec=cfg.network,
-                task=cfg.task, loss_kind=cfg.loss, mode=mode, epochs=tr.epochs)
-            loss = np.asarray(loss).T[:n]
-            sigma = np.moveaxis(np.asarray(sigma), -1, 0)[:n]
-            bad = np.asarray(bad).T[:n]
+                task=cfg.task, loss_kind=cfg.loss, mode=mode, epochs=tr.epochs, threads=threads)
+            loss = loss.T[:n]
+            sigma = np.moveaxis(sigma, -1, 0)[:n]
+            bad = bad.T[:n]
         elif mode == "theta":
             loss, sigma, bad = _theta_runs(cfg, X0[:n], dtype, theta_memory_bytes)
         elif mode == "flow":
@@ -573,7 +624,7 @@ def run_sweep(
 
                 futures = {
                     client.submit(run_sweep_chunk, raw, str(base_dir), c.point, c.seeds, modes,
-                                  pure=False, **kwargs): c
+                                  pure=False, threads=1, **kwargs): c
                     for c in todo
                 }
                 try:
