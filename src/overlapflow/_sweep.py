@@ -538,7 +538,7 @@ def run_sweep(
         grid: "table.key=v1,v2" strings or parsed [(key, values)].
         seeds: initial-condition seeds.
         scheduler: "local", "dask-local" or "tcp://HOST:PORT"; or pass a Dask `client`.
-        chunk_size: runs per chunk (the vmapped batch of the overlap modes).
+        chunk_size: runs per chunk (cut into lane groups for the overlap modes).
         on_chunk: called as on_chunk(chunk_id, done, total) after each chunk is written.
 
     Returns:
