@@ -17,9 +17,10 @@ O(T·B·K) residuals of autodiff through the time loop, and about half the CPU t
 Cost: (φ, φ') is evaluated twice per (node, step, sample) and epoch (forward scan, then the
 node-gradient blocks), so one epoch costs ~2·K·B·T evaluations; for odd φ (erf, tanh, linear)
 only half of a mirror-symmetric rule is simulated (`_mirror_half`). Measured on this project's
-2-core CPU (THEORY §8 setup, K = 9⁴, B = 8, T = 4000, 60 epochs): 25 s for tanh, 51 s for erf
-(erf's φ and φ' share one exp, `_nonlinearity._erf_value_and_slope`, but its erfcx polynomial
-still costs about as much again as tanh).
+2-core CPU (THEORY §8 setup, K = 9⁴, B = 8, T = 4000, 60 epochs): 26 s for tanh, 44 s for erf
+(erf's φ and φ' share one exp, `_nonlinearity._erf_value_and_slope`, but the exp, a division
+and a 17-term polynomial still cost 1.7× tanh per element). About half of an epoch is the
+forward scan, half the node-gradient blocks.
 
 Choice of the quadrature (`limit_nodes`). Write X(0) = [ξ_d F_d | ξ_d F_d B + ξ_r F_r] with
 ξ ~ N(0, I): the first d = n_in + R standard coordinates ξ_d generate the *drive* loadings
