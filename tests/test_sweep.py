@@ -209,6 +209,8 @@ def test_lane_groups_and_threads_equal_one_group(kind):
     np.testing.assert_allclose(grouped[1], one[1], rtol=0, atol=1e-13)
     assert not grouped[2].any()
     assert one[0][-1].max() < 0.9 * one[0][0].min()  # the runs learn
+    with pytest.raises(of.ConfigError, match="lanes must be a positive integer"):
+        _sweep.batched_overlap_runs(sig, 2e-2, 0, lanes=0, **kw)
 
 
 def test_lanes_per_group_fits_the_closed_form_in_cache():

@@ -259,6 +259,8 @@ def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode,
         numpy (loss (E+1, n), sigma (E+1, P, P, n), bad (E+1, n)); entry e is the state before
         update e; a run whose loss or state turns non-finite stops updating (bad marks it).
     """
+    if lanes is not None and (isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1):
+        raise ConfigError(f"lanes must be a positive integer or None, got {lanes!r}")
     sigma0 = jnp.asarray(sigma0)
     n = sigma0.shape[0]
     size = min(n, lanes or lanes_per_group(spec, task, loss_kind))
