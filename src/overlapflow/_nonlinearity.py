@@ -242,8 +242,8 @@ _SQRT_PI_2 = math.sqrt(math.pi) / 2.0
 # far tail needs no terms). Then erf(y) = sign(y) (1 − e^{−y²} erfcx(|y|)): absolute error
 # ≤ 6e-16 for all y against scipy (tests/test_nonlinearity.py). The point of it: e^{−y²} is also
 # φ'(x), so φ and φ' cost one exp, one division and 17 multiply-adds, all vectorisable; the
-# polynomial runs as two interleaved Horner chains in s² (half the dependency depth). About
-# 1.5× faster on CPU than the unweighted degree-24 fit it replaces, ~3× than XLA's float64 erf.
+# polynomial runs as two interleaved Horner chains in s² (half the dependency depth). Measured
+# against the unweighted degree-24 fit it replaces: 1.2–1.4× per element, 1.1× per limit epoch.
 _ERFCX_POLY = (
     0.2553956763105063,
     0.4271858474139547,
@@ -265,17 +265,18 @@ _ERFCX_POLY = (
 )
 
 
+def _horner(coefficients, x):
+    """Σ_j c_j x^j by Horner's rule (coefficients in increasing order)."""
+    acc = jnp.full_like(x, coefficients[-1])
+    for c in coefficients[-2::-1]:
+        acc = acc * x + c
+    return acc
+
+
 def _erfcx_poly(s):
     # Σ_j c_j s^j = E(s²) + s·O(s²): two independent Horner chains.
     s2 = s * s
-    even, odd = _ERFCX_POLY[0::2], _ERFCX_POLY[1::2]
-    e = jnp.full_like(s, even[-1])
-    for c in even[-2::-1]:
-        e = e * s2 + c
-    o = jnp.full_like(s, odd[-1])
-    for c in odd[-2::-1]:
-        o = o * s2 + c
-    return e + s * o
+    return _horner(_ERFCX_POLY[0::2], s2) + s * _horner(_ERFCX_POLY[1::2], s2)
 
 
 def _erf_value_and_slope(x):

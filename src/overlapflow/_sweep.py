@@ -225,6 +225,13 @@ STEPPED_LANES = 16
 _L1_BYTES = 32 * 1024
 
 
+def _pad_rows(a, size: int):
+    """`a` (m, ...) padded to (size, ...) by repeating its last row: one compiled shape."""
+    if a.shape[0] >= size:
+        return a
+    return jnp.concatenate([a, jnp.broadcast_to(a[-1:], (size - a.shape[0],) + a.shape[1:])])
+
+
 def lanes_per_group(spec, task, loss_kind: str) -> int:
     """Runs per jitted call of `batched_overlap_runs`: the largest group that stays in cache.
 
@@ -264,12 +271,7 @@ def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode,
     sigma0 = jnp.asarray(sigma0)
     n = sigma0.shape[0]
     size = min(n, lanes or lanes_per_group(spec, task, loss_kind))
-    groups = []
-    for i in range(0, n, size):
-        g = sigma0[i : i + size]
-        if g.shape[0] < size:
-            g = jnp.concatenate([g, jnp.broadcast_to(g[-1:], (size - g.shape[0],) + g.shape[1:])])
-        groups.append(g)
+    groups = [_pad_rows(sigma0[i : i + size], size) for i in range(0, n, size)]
     run = functools.partial(_batched_group, eta=eta, task_seed=task_seed, spec=spec, task=task,
                             loss_kind=loss_kind, mode=mode, epochs=epochs)
     outs = map_threaded(lambda g: jax.tree_util.tree_map(np.asarray, run(g)), groups, threads)
@@ -339,9 +341,7 @@ def _theta_runs(cfg: CompareConfig, X0, dtype, memory_bytes):
     outs = []
     n = X0.shape[0]
     for i in range(0, n, size):
-        Xb = X0[i : i + size]
-        if Xb.shape[0] < size and n > size:  # pad: one compiled shape
-            Xb = jnp.concatenate([Xb, jnp.broadcast_to(Xb[-1:], (size - Xb.shape[0],) + Xb.shape[1:])])
+        Xb = X0[i : i + size] if n <= size else _pad_rows(X0[i : i + size], size)
         state = jax.vmap(lambda X: (X, opt.init(X)))(Xb)
         rec, bad = vrun(state)
         m = min(size, n - i)
