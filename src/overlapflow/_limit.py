@@ -14,13 +14,12 @@ The same engine with N random rows and w_k = 1/N *is* θ-space GD with step N·�
 adjoint (`particle_value_and_grad`): memory O(T·B·(n_in+R)) plus one block instead of the
 O(T·B·K) residuals of autodiff through the time loop, and about half the CPU time.
 
-Cost: (φ, φ') is evaluated twice per (node, step, sample) and epoch (forward scan, then the
-node-gradient blocks), so one epoch costs ~2·K·B·T evaluations; for odd φ (erf, tanh, linear)
-only half of a mirror-symmetric rule is simulated (`_mirror_half`). Measured on this project's
-2-core CPU (THEORY §8 setup, K = 9⁴, B = 8, T = 4000, 60 epochs): 26 s for tanh, 44 s for erf
-(erf's φ and φ' share one exp, `_nonlinearity._erf_value_and_slope`, but the exp, a division
-and a 17-term polynomial still cost 1.7× tanh per element). About half of an epoch is the
-forward scan, half the node-gradient blocks.
+Cost: φ is evaluated twice per (node, step, sample) and epoch (forward scan, then the reverse
+block pass) and φ' once, so one epoch costs ~2·K·B·T evaluations; for odd φ (erf, tanh,
+linear) only half of a mirror-symmetric rule is simulated (`_mirror_half`), and the final
+record of a run needs the forward scan only. Measured on this project's 2-core CPU (THEORY §8
+set-up, K = 9⁴, B = 8, T = 4000, 60 epochs): 24 s for tanh, 27 s for erf; an erf epoch is
+~0.19 s of forward scan and ~0.24 s of reverse block pass.
 
 Choice of the quadrature (`limit_nodes`). Write X(0) = [ξ_d F_d | ξ_d F_d B + ξ_r F_r] with
 ξ ~ N(0, I): the first d = n_in + R standard coordinates ξ_d generate the *drive* loadings
@@ -303,31 +302,69 @@ def _value_and_slope(phi, h):
     return jax.jvp(phi, (h,), (jnp.ones_like(h),))
 
 
+def _thin_product(a, b):
+    """a bᵀ for a (n, d), b (K, d) with tiny d (here d ≤ n_in + R + n_out), as d broadcast
+    multiply-adds: XLA fuses them into the elementwise kernel that consumes the (n, K) result
+    instead of writing it out from a matrix product with inner dimension d."""
+    out = a[:, :1] * b[None, :, 0]
+    for j in range(1, b.shape[1]):
+        out = out + a[:, j : j + 1] * b[None, :, j]
+    return out
+
+
+def _latent_forward(X, weights, batch, spec: NetworkSpec, loss_kind: str):
+    """Forward scan in latent space: (loss, g = ∂L/∂y (B, T, n_out), κ_s (T+1, B, d)).
+
+    h_{k,s} = A_k · κ_s with A = [M | U], κ_s = (κ^in_s, κ^rec_s) (THEORY §3); each step
+    evaluates φ only and reduces it at once to r_s = Σ_k w_k v_k φ(h_{k,s}) and the readout.
+    """
+    M, U, V, Z = split_vectors(X, spec)
+    n_in, R, d = spec.n_in, spec.rank, spec.latent_dim
+    A = jnp.concatenate([M, U], axis=1)  # (K, d)
+    WR = weights.astype(X.dtype)[:, None] * jnp.concatenate([V, Z], axis=1)  # (K, R + n_out)
+    phi = spec.nonlinearity.phi
+    dt = spec.dt
+    x = batch.x.astype(X.dtype)
+    B = x.shape[0]
+
+    def forward(kappa, x_t):
+        ry = phi(_thin_product(kappa, A)) @ WR  # r_s and the output y_{s−1} read at state s
+        a, b = kappa[:, :n_in], kappa[:, n_in:]
+        nxt = jnp.concatenate([a + dt * (x_t - a), b + dt * (ry[:, :R] - b)], axis=1)
+        return nxt, (kappa, ry[:, R:])
+
+    xs = jnp.concatenate([jnp.swapaxes(x, 0, 1), jnp.zeros((1, B, n_in), X.dtype)])
+    _, (kappas, y_read) = jax.lax.scan(forward, jnp.zeros((B, d), X.dtype), xs)  # s = 0 … T
+    y = jnp.swapaxes(y_read[1:], 0, 1)  # (B, T, n_out)
+    loss, g = jax.value_and_grad(lambda yy: loss_from_outputs(yy, batch, loss_kind, dt))(y)
+    return loss, g, kappas
+
+
 def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str, *,
                             block_elements: int = 1 << 19):
     """Loss and node-wise gradient (∂L/∂X_k)/w_k of the weighted-node network, by a latent adjoint.
 
     h_{k,t} = A_k · κ_t with A = [M | U] and κ_t = (κ^in_t, κ^rec_t) (THEORY §3, exact for
-    every node set), so the backward pass runs in latent space. Three passes:
+    every node set), so the backward pass runs in latent space. Two passes:
 
-    1. forward scan over time: φ(h_{k,t}) and φ'(h_{k,t}) per step (one pass: for erf and tanh
-       φ' is a by-product of φ), reduced at once to the recurrent input
-       r_t = Σ_k w_k v_k φ(h_{k,t}), the output, and the Jacobians ∂r_t/∂κ_t, ∂y_{t−1}/∂κ_t =
-       Σ_k w_k φ'(h_{k,t}) (v_k, z_k) ⊗ A_k; it stores κ_t (B, n_in + R) and those (small);
-    2. a reverse scan in latent space gives the adjoints μ_t = ∂L/∂r_t;
-    3. node gradients, as matrix products over blocks of time steps (large vectorised blocks
-       instead of one small step at a time):
+    1. forward scan over time (`_latent_forward`): φ(h_{k,t}) per step, reduced at once to
+       the recurrent input r_t = Σ_k w_k v_k φ(h_{k,t}) and the output; it stores κ_t only;
+    2. a reverse pass over blocks of time steps, last block first. Each block evaluates
+       (φ, φ') at all its (step, sample, node) entries once, then, while they are in cache:
+       the Jacobians ∂(r_t, y_{t−1})/∂κ_t = Σ_k w_k φ'(h_{k,t}) (v_k, z_k) ⊗ A_k (one matrix
+       product), the latent adjoint λ_t through the block (μ_t = ∂L/∂r_t), and the node
+       gradients as matrix products over the block:
 
         ∂L/∂v_k = w_k Σ_{t,b} φ(h_{k,t}) μ_t,   ∂L/∂z_k = w_k Σ_{t,b} φ(h_{k,t}) g_{t−1},
         ∂L/∂A_k = w_k Σ_{t,b} φ'(h_{k,t}) (v_k·μ_t + z_k·g_{t−1}) κ_t,    g_t = ∂L/∂y_t.
 
     Equals `jax.grad(particle_loss)` divided by w (tested to 1e-10), with memory O(T·B·(n_in+R))
-    plus one block; (φ, φ') is evaluated twice per (node, step, sample).
+    plus one block; φ is evaluated twice per (node, step, sample), φ' once.
 
     Args:
         X: (K, P) loadings; weights: (K,); batch: a `TaskBatch` with x (B, T, n_in).
         block_elements: about how many (step × sample × node) entries one block holds
-            (default 2¹⁹, 4 MiB of float64: blocks stay in cache).
+            (default 2¹⁹, 4 MiB of float64, measured fastest on this project's CPU).
 
     Returns:
         (loss (), G (K, P)) with G_k = (∂L/∂X_k) / w_k.
@@ -335,28 +372,13 @@ def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str
     M, U, V, Z = split_vectors(X, spec)
     K = X.shape[0]
     n_in, R, n_out, d = spec.n_in, spec.rank, spec.n_out, spec.latent_dim
-    w = weights.astype(X.dtype)
     A = jnp.concatenate([M, U], axis=1)  # (K, d)
-    WR = w[:, None] * jnp.concatenate([V, Z], axis=1)  # (K, R + n_out)
+    WR = weights.astype(X.dtype)[:, None] * jnp.concatenate([V, Z], axis=1)  # (K, R + n_out)
     WJ = (WR[:, :, None] * A[:, None, :]).reshape(K, -1)  # (K, (R + n_out)·d)
     phi = spec.nonlinearity.phi
     dt = spec.dt
-    x = batch.x.astype(X.dtype)
-    B, T, _ = x.shape
-
-    def forward(kappa, x_t):
-        ph, dph = _value_and_slope(phi, kappa @ A.T)  # (B, K)
-        ry = ph @ WR  # (B, R + n_out): r_s and the output y_{s−1} read at state s
-        J = dph @ WJ  # (B, (R + n_out)·d): ∂(r_s, y_{s−1})/∂κ_s
-        a, b = kappa[:, :n_in], kappa[:, n_in:]
-        nxt = jnp.concatenate([a + dt * (x_t - a), b + dt * (ry[:, :R] - b)], axis=1)
-        return nxt, (kappa, ry[:, R:], J)
-
-    xs = jnp.concatenate([jnp.swapaxes(x, 0, 1), jnp.zeros((1, B, n_in), X.dtype)])
-    kappa0 = jnp.zeros((B, d), X.dtype)
-    _, (kappas, y_read, J) = jax.lax.scan(forward, kappa0, xs)  # states s = 0 … T
-    y = jnp.swapaxes(y_read[1:], 0, 1)  # (B, T, n_out)
-    loss, g = jax.value_and_grad(lambda yy: loss_from_outputs(yy, batch, loss_kind, dt))(y)
+    B, T = batch.x.shape[:2]
+    loss, g, kappas = _latent_forward(X, weights, batch, spec, loss_kind)
     G = jnp.concatenate([jnp.zeros((1, B, n_out), X.dtype), jnp.swapaxes(g, 0, 1)])  # (T+1, …)
 
     c = max(1, min(T + 1, block_elements // max(1, B * K)))
@@ -367,31 +389,36 @@ def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str
         a = jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)])
         return a.reshape(n_blocks, c * B, a.shape[-1])
 
-    J = J.reshape(T + 1, B, R + n_out, d)
-    Jr, Jy = J[:, :, :R], J[:, :, R:]
-
-    def backward(lam_next, inputs):
-        Jr_s, Jy_s, G_s = inputs
-        mu = dt * lam_next[:, n_in:]  # ∂L/∂r_s
-        lam = (1.0 - dt) * lam_next + jnp.einsum("br,brd->bd", mu, Jr_s) \
-            + jnp.einsum("bo,bod->bd", G_s, Jy_s)
-        return lam, mu
-
-    lam_T = jnp.einsum("bo,bod->bd", G[T], Jy[T])
-    _, mus = jax.lax.scan(backward, lam_T, (Jr[:T], Jy[:T], G[:T]), reverse=True)
-    mus = jnp.concatenate([mus, jnp.zeros((1, B, R), X.dtype)])  # μ_T = 0: r_T is never used
     VZ = jnp.concatenate([V, Z], axis=1)
 
-    def accumulate(acc, blk):
-        kap, mg = blk  # mg = (μ_s, g_{s−1})
-        ph, dph = _value_and_slope(phi, kap @ A.T)  # (c·B, K)
-        coef = dph * (mg @ VZ.T)
-        gA, gVZ = acc
-        return (gA + coef.T @ kap, gVZ + ph.T @ mg), None
+    def reverse_block(carry, blk):
+        # One block of c states, last block first: (φ, φ') once, then the block's Jacobians,
+        # its piece of the latent adjoint, and its node gradients, while (φ, φ') are in cache.
+        lam, gA, gVZ = carry  # lam = λ_{s+1} of the block's last state s
+        kap, G_blk = blk  # (c·B, d), (c·B, n_out)
+        ph, dph = _value_and_slope(phi, _thin_product(kap, A))  # (c·B, K)
+        J = (dph @ WJ).reshape(c, B, R + n_out, d)  # ∂(r_s, y_{s−1})/∂κ_s
 
-    zeros = (jnp.zeros((K, d), X.dtype), jnp.zeros((K, R + n_out), X.dtype))
-    mg = jnp.concatenate([mus, G], axis=-1)
-    (gA, gVZ), _ = jax.lax.scan(accumulate, zeros, (blocks(kappas), blocks(mg)))
+        def adjoint(lam_next, inputs):
+            J_s, G_s = inputs
+            mu = dt * lam_next[:, n_in:]  # ∂L/∂r_s
+            lam = (1.0 - dt) * lam_next + jnp.einsum("br,brd->bd", mu, J_s[:, :R]) \
+                + jnp.einsum("bo,bod->bd", G_s, J_s[:, R:])
+            return lam, mu
+
+        lam, mus = jax.lax.scan(adjoint, lam, (J, G_blk.reshape(c, B, n_out)), reverse=True)
+        mg = jnp.concatenate([mus.reshape(c * B, R), G_blk], axis=1)  # (μ_s, g_{s−1})
+        # ∂L/∂A_k = Σ_j VZ_kj Σ_n φ'(h_kn) mg_nj κ_n: one product with φ' (no (c·B, K) temporary)
+        mk = (mg[:, :, None] * kap[:, None, :]).reshape(c * B, -1)  # (c·B, (R + n_out)·d)
+        dA = (dph.T @ mk).reshape(K, R + n_out, d)
+        return (lam, gA + jnp.einsum("kj,kjd->kd", VZ, dA), gVZ + ph.T @ mg), None
+
+    # λ_{T+1} = 0 makes μ_T = 0 (r_T is never used) and λ_T = g_{T−1}·∂y_{T−1}/∂κ_T; padded
+    # states after T have G = 0, so λ stays 0 through them and they add nothing.
+    zeros = (jnp.zeros((B, d), X.dtype), jnp.zeros((K, d), X.dtype),
+             jnp.zeros((K, R + n_out), X.dtype))
+    (_, gA, gVZ), _ = jax.lax.scan(reverse_block, zeros, (blocks(kappas), blocks(G)),
+                                   reverse=True)
     return loss, jnp.concatenate([gA, gVZ], axis=1)
 
 
@@ -469,7 +496,17 @@ def _particle_chunk(carry, epoch0, total, X0, weights, run_weights, bases, eta, 
         batch = jax.tree_util.tree_map(
             lambda a: a.astype(X.dtype), batch_for_epoch(task, seed, epoch)
         )
-        loss, node_grad = particle_value_and_grad(X, run_weights, batch, spec, loss_kind)
+        # Only epochs < total are updated: the final record needs the loss alone, and the
+        # padding of the last chunk nothing (its records are dropped by `run_epochs`).
+        loss, node_grad = jax.lax.cond(
+            epoch < total,
+            lambda: particle_value_and_grad(X, run_weights, batch, spec, loss_kind),
+            lambda: (jax.lax.cond(
+                epoch == total,
+                lambda: _latent_forward(X, run_weights, batch, spec, loss_kind)[0],
+                lambda: jnp.zeros((), X.dtype),
+            ), jnp.zeros_like(X)),
+        )
         updates, opt_state = opt.update(node_grad, st.opt_state, X)
         sigma = (run_weights[:, None] * X).T @ X
         track = st.track
