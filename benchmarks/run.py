@@ -3,6 +3,7 @@
     python benchmarks/run.py            # full sizes (a few minutes on 2 cores)
     python benchmarks/run.py --quick    # tiny sizes, seconds (checks that every row runs)
     python benchmarks/run.py --limit    # also group 6: the N → ∞ limit mode (issue 6, ~8 min)
+    python benchmarks/run.py --limit-only   # group 6 alone
 
 Every row is timed after one compiling call; the median of `--reps` (≥ 5) timed calls (more
 for short rows, until they add up to 1 s) is reported, with the ratio against the baseline row
@@ -88,6 +89,31 @@ class Table:
         print("\n".join(lines))
 
 
+def limit_rows(table, q: bool) -> None:
+    """Group 6 / issue 6: the limit mode on the THEORY §8 set-up (erf unfolded, erf, tanh)."""
+    from overlapflow._limit import learn_particles, limit_nodes
+
+    base = None  # seconds per epoch of the baseline: erf on all nodes
+    for phi, fold in (("erf", False), ("erf", True), ("tanh", True)):
+        lcfg = of.load_config(ROOT / "examples" / "theory8" / f"theory8_{phi}.toml")
+        # 60 epochs (the goal's length); the slow baseline is timed on 20 (same work/epoch)
+        E_lim = 3 if q else (lcfg.train.epochs if fold else 20)
+        rule = limit_nodes(lcfg.init_sigma, lcfg.network, nodes=3 if q else 9)
+        K = rule.weights.shape[0]
+
+        def run(rule=rule, lcfg=lcfg, fold=fold, E_lim=E_lim):
+            return learn_particles(rule, lcfg.task, lcfg.network, loss=lcfg.loss,
+                                   eta=lcfg.train.eta, epochs=E_lim, fold=fold).loss
+
+        n_runs = 1 if q else 3
+        t = median_time(run, n_runs)
+        label = "all nodes" if not fold else "mirror fold (half the nodes)"
+        table.add("6", f"limit {phi}, K = {K} nodes, {label}, {E_lim} ep ({n_runs} runs)", t,
+                  t / E_lim, "s/epoch", "≤ 30 s for 60 ep" if fold else "(baseline)",
+                  None if base is None else base * E_lim)
+        base = base or t / E_lim
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
@@ -95,6 +121,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-dask", action="store_true", help="skip the dask-local row")
     ap.add_argument("--limit", action="store_true",
                     help="add group 6: limit mode, 9⁴ nodes, THEORY §8 set-up (3 runs per row)")
+    ap.add_argument("--limit-only", action="store_true", help="group 6 alone")
     args = ap.parse_args(argv)
     reps = max(5, args.reps)
     q = args.quick
@@ -107,6 +134,10 @@ def main(argv=None) -> int:
     theta_E = {n: (5 if q else max(5, min(100, 100_000 // n))) for n in theta_N}  # 100, 20, 5
     t_long = 50.0 if q else 500.0  # T = 10 000 steps
     table = Table()
+    if args.limit_only:
+        limit_rows(table, q)
+        table.print()
+        return 0
     print(f"overlapflow {of.__version__}, jax {jax.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, devices {jax.devices()}", file=sys.stderr)
 
@@ -204,29 +235,8 @@ def main(argv=None) -> int:
     table.add("5", f"  stepped loss, T = {tk.n_steps} steps, {E} ep (reference)", t, t / E * 1e6,
               "µs/epoch", "", base)
 
-    # -- 6 / issue 6: the limit mode on the THEORY §8 set-up --------------------------------
     if args.limit:
-        from overlapflow._limit import learn_particles, limit_nodes
-
-        base = None  # seconds per epoch of the baseline: erf on all nodes
-        for phi, fold in (("erf", False), ("erf", True), ("tanh", True)):
-            lcfg = of.load_config(ROOT / "examples" / "theory8" / f"theory8_{phi}.toml")
-            # 60 epochs (the goal's length); the slow baseline is timed on 20 (same work/epoch)
-            E_lim = 3 if q else (lcfg.train.epochs if fold else 20)
-            rule = limit_nodes(lcfg.init_sigma, lcfg.network, nodes=3 if q else 9)
-            K = rule.weights.shape[0]
-
-            def run(rule=rule, lcfg=lcfg, fold=fold, E_lim=E_lim):
-                return learn_particles(rule, lcfg.task, lcfg.network, loss=lcfg.loss,
-                                       eta=lcfg.train.eta, epochs=E_lim, fold=fold).loss
-
-            n_runs = 1 if q else 3
-            t = median_time(run, n_runs)
-            label = "all nodes" if not fold else "mirror fold (half the nodes)"
-            table.add("6", f"limit {phi}, K = {K} nodes, {label}, {E_lim} ep ({n_runs} runs)", t,
-                      t / E_lim, "s/epoch", "≤ 30 s for 60 ep" if fold else "(baseline)",
-                      None if base is None else base * E_lim)
-            base = base or t / E_lim
+        limit_rows(table, q)
 
     table.print()
     return 0
