@@ -682,7 +682,7 @@ def train_theta_adjoint(X0, task, spec: NetworkSpec, *, optimizer: str = "gd", d
 
     The same run as `train_theta` (GD: X ← X − N·η ∂L/∂X; Adam with ε = 1e-8 on ∂L/∂X, here
     ε = N·1e-8 on the node-wise gradient N·∂L/∂X), equal to it to ~1e-10 in loss and Σ, and
-    1.5–2× faster for nonlinear φ on CPU. `train_theta` (autodiff through the time loop) stays
+    about 5× faster for erf and tanh on CPU (flip-flop, N = 1000). `train_theta` (autodiff through the time loop) stays
     the independent reference that the exactness tests use.
 
     Args:
