@@ -312,19 +312,25 @@ def _thin_product(a, b):
     return out
 
 
-def _latent_forward(X, weights, batch, spec: NetworkSpec, loss_kind: str):
+def _drive_and_readout(X, weights, spec: NetworkSpec):
+    """A = [M | U] (K, d), the loadings φ sees, and WR = w·[V | Z] (K, R + n_out), its readers."""
+    M, U, V, Z = split_vectors(X, spec)
+    A = jnp.concatenate([M, U], axis=1)
+    WR = weights.astype(X.dtype)[:, None] * jnp.concatenate([V, Z], axis=1)
+    return A, WR
+
+
+def _latent_forward(A, WR, batch, spec: NetworkSpec, loss_kind: str):
     """Forward scan in latent space: (loss, g = ∂L/∂y (B, T, n_out), κ_s (T+1, B, d)).
 
     h_{k,s} = A_k · κ_s with A = [M | U], κ_s = (κ^in_s, κ^rec_s) (THEORY §3); each step
     evaluates φ only and reduces it at once to r_s = Σ_k w_k v_k φ(h_{k,s}) and the readout.
+    A, WR: from `_drive_and_readout`.
     """
-    M, U, V, Z = split_vectors(X, spec)
     n_in, R, d = spec.n_in, spec.rank, spec.latent_dim
-    A = jnp.concatenate([M, U], axis=1)  # (K, d)
-    WR = weights.astype(X.dtype)[:, None] * jnp.concatenate([V, Z], axis=1)  # (K, R + n_out)
     phi = spec.nonlinearity.phi
     dt = spec.dt
-    x = batch.x.astype(X.dtype)
+    x = batch.x.astype(A.dtype)
     B = x.shape[0]
 
     def forward(kappa, x_t):
@@ -333,8 +339,8 @@ def _latent_forward(X, weights, batch, spec: NetworkSpec, loss_kind: str):
         nxt = jnp.concatenate([a + dt * (x_t - a), b + dt * (ry[:, :R] - b)], axis=1)
         return nxt, (kappa, ry[:, R:])
 
-    xs = jnp.concatenate([jnp.swapaxes(x, 0, 1), jnp.zeros((1, B, n_in), X.dtype)])
-    _, (kappas, y_read) = jax.lax.scan(forward, jnp.zeros((B, d), X.dtype), xs)  # s = 0 … T
+    xs = jnp.concatenate([jnp.swapaxes(x, 0, 1), jnp.zeros((1, B, n_in), A.dtype)])
+    _, (kappas, y_read) = jax.lax.scan(forward, jnp.zeros((B, d), A.dtype), xs)  # s = 0 … T
     y = jnp.swapaxes(y_read[1:], 0, 1)  # (B, T, n_out)
     loss, g = jax.value_and_grad(lambda yy: loss_from_outputs(yy, batch, loss_kind, dt))(y)
     return loss, g, kappas
@@ -369,16 +375,15 @@ def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str
     Returns:
         (loss (), G (K, P)) with G_k = (∂L/∂X_k) / w_k.
     """
-    M, U, V, Z = split_vectors(X, spec)
+    _, _, V, Z = split_vectors(X, spec)
     K = X.shape[0]
     n_in, R, n_out, d = spec.n_in, spec.rank, spec.n_out, spec.latent_dim
-    A = jnp.concatenate([M, U], axis=1)  # (K, d)
-    WR = weights.astype(X.dtype)[:, None] * jnp.concatenate([V, Z], axis=1)  # (K, R + n_out)
+    A, WR = _drive_and_readout(X, weights, spec)  # (K, d), (K, R + n_out)
     WJ = (WR[:, :, None] * A[:, None, :]).reshape(K, -1)  # (K, (R + n_out)·d)
     phi = spec.nonlinearity.phi
     dt = spec.dt
     B, T = batch.x.shape[:2]
-    loss, g, kappas = _latent_forward(X, weights, batch, spec, loss_kind)
+    loss, g, kappas = _latent_forward(A, WR, batch, spec, loss_kind)
     G = jnp.concatenate([jnp.zeros((1, B, n_out), X.dtype), jnp.swapaxes(g, 0, 1)])  # (T+1, …)
 
     c = max(1, min(T + 1, block_elements // max(1, B * K)))
@@ -496,16 +501,17 @@ def _particle_chunk(carry, epoch0, total, X0, weights, run_weights, bases, eta, 
         batch = jax.tree_util.tree_map(
             lambda a: a.astype(X.dtype), batch_for_epoch(task, seed, epoch)
         )
-        # Only epochs < total are updated: the final record needs the loss alone, and the
-        # padding of the last chunk nothing (its records are dropped by `run_epochs`).
-        loss, node_grad = jax.lax.cond(
-            epoch < total,
-            lambda: particle_value_and_grad(X, run_weights, batch, spec, loss_kind),
-            lambda: (jax.lax.cond(
-                epoch == total,
-                lambda: _latent_forward(X, run_weights, batch, spec, loss_kind)[0],
-                lambda: jnp.zeros((), X.dtype),
-            ), jnp.zeros_like(X)),
+        # Only epochs < total are updated: the final record (epoch == total) needs the loss
+        # alone, and the padding of the last chunk nothing (`run_epochs` drops its records).
+        def loss_only():
+            A, WR = _drive_and_readout(X, run_weights, spec)
+            return _latent_forward(A, WR, batch, spec, loss_kind)[0], jnp.zeros_like(X)
+
+        loss, node_grad = jax.lax.switch(
+            jnp.clip(epoch - total + 1, 0, 2),
+            [lambda: particle_value_and_grad(X, run_weights, batch, spec, loss_kind),
+             loss_only,
+             lambda: (jnp.zeros((), X.dtype), jnp.zeros_like(X))],
         )
         updates, opt_state = opt.update(node_grad, st.opt_state, X)
         sigma = (run_weights[:, None] * X).T @ X
@@ -682,8 +688,8 @@ def train_theta_adjoint(X0, task, spec: NetworkSpec, *, optimizer: str = "gd", d
 
     The same run as `train_theta` (GD: X ← X − N·η ∂L/∂X; Adam with ε = 1e-8 on ∂L/∂X, here
     ε = N·1e-8 on the node-wise gradient N·∂L/∂X), equal to it to ~1e-10 in loss and Σ, and
-    about 5× faster for erf and tanh on CPU (flip-flop, N = 1000). `train_theta` (autodiff through the time loop) stays
-    the independent reference that the exactness tests use.
+    about 5× faster for erf and tanh on CPU (flip-flop, N = 1000). `train_theta` (autodiff
+    through the time loop) stays the independent reference that the exactness tests use.
 
     Args:
         X0: (N, P) initial vectors; other arguments as `learn_particles` (loss, eta, epochs,
