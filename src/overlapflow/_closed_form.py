@@ -33,8 +33,13 @@ taken from the square-root form of the same iteration, L = dt ‖R_T Ξ‖² wit
 (R_{2n} = qr_R([R_n; R_n Ãⁿ]), Householder), which is as accurate as stepping; the gradient
 comes from JAX autodiff of the Gramian form (same function, smooth everywhere).
 
-Fall-back. `value_and_grad_for` / `loss_fn_for` choose the stepped `overlap_loss` inside jit (`lax.cond`) whenever the
-closed form is not trustworthy: a non-finite value (overflow at ρ(A)^T beyond float range), or
+T-free rank-1 form. For rank-1 networks on impulse_exp, `_closed_form_rank1` evaluates the
+same loss in a Newton basis of the three modes (α, d, r) at a cost that does not depend on T
+at all; `closed_form_value_and_grad` uses it wherever its error bound allows and the doubling
+below otherwise (a `lax.cond`, decided once per batch of runs).
+
+Fall-back. `value_and_grad_for` / `loss_fn_for` choose the stepped `overlap_loss` inside jit
+(`lax.cond`) whenever the doubling closed form is not trustworthy: a non-finite value (overflow at ρ(A)^T beyond float range), or
 the Gramian and square-root values disagreeing by more than `CANCEL_TOL`·(dt(Σy² + Σk²))
 (a direct measurement of the cancellation error the gradient can carry).
 """
@@ -47,6 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._closed_form_rank1 import rank1_form_applies, rank1_loss_parts
 from ._effective import overlap_loss, overlap_value_and_grad
 from ._network import NetworkSpec
 
@@ -55,6 +61,7 @@ __all__ = [
     "closed_form_applies",
     "impulse_loss_parts",
     "impulse_closed_form_loss",
+    "closed_form_value_and_grad",
     "loss_fn_for",
     "value_and_grad_for",
 ]
@@ -230,9 +237,56 @@ def impulse_loss_parts(sigma, spec: NetworkSpec, task):
     return loss, jax.lax.stop_gradient(ok), jax.lax.stop_gradient(scale)
 
 
+def _closed_form_loss(sigma, spec: NetworkSpec, task):
+    """(loss, ok): the T-free rank-1 form where it applies and is trusted, else the doubling.
+
+    With trailing batch axes the choice is made for the whole batch (one `lax.cond`).
+    """
+    def doubling(x):
+        loss, ok, _ = impulse_loss_parts(x, spec, task)
+        return loss, ok
+
+    if not rank1_form_applies(task, spec):
+        return doubling(sigma)
+    loss, ok = rank1_loss_parts(sigma, spec, task)
+    return jax.lax.cond(jnp.all(ok), lambda x: (loss, ok), doubling, sigma)
+
+
+def closed_form_value_and_grad(sigma, spec: NetworkSpec, task):
+    """(loss, ∂loss/∂Σ, ok) of the closed form: T-free rank-1 form, else the doubling form.
+
+    `sigma` is (P, P) or (P, P, *b) (batch axes trail; the loss is summed over the batch
+    for the gradient, so each run gets its own gradient). The rank-1 form
+    (`_closed_form_rank1`) is evaluated first; where any run's is untrusted, a `lax.cond`
+    evaluates the doubling form instead (nothing is differentiated through the cond).
+    `ok` flags runs whose closed form must not be trusted at all (caller falls back to
+    stepping).
+    """
+    def value_and_grad(parts):
+        def total(x):
+            loss, ok = parts(x)
+            return jnp.sum(loss), (loss, ok)
+
+        (_, (loss, ok)), grad = jax.value_and_grad(total, has_aux=True)(sigma)
+        return loss, grad, ok
+
+    def doubling(x):
+        loss, ok, _ = impulse_loss_parts(x, spec, task)
+        return loss, ok
+
+    if not rank1_form_applies(task, spec):
+        return value_and_grad(doubling)
+    fast = value_and_grad(lambda x: rank1_loss_parts(x, spec, task))
+    return jax.lax.cond(jnp.all(fast[2]), lambda: fast, lambda: value_and_grad(doubling))
+
+
 def impulse_closed_form_loss(sigma, spec: NetworkSpec, task):
-    """Closed-form L(Σ) (no fall-back): dt Σ_{t<T} ‖C̃ Ãᵗ Ξ‖², cost O(log T). See module doc."""
-    return impulse_loss_parts(sigma, spec, task)[0]
+    """Closed-form L(Σ) (no stepping fall-back): dt Σ_{t<T} ‖C̃ Ãᵗ Ξ‖². See module doc.
+
+    T-free for rank-1 networks on impulse_exp where that form is trusted
+    (`_closed_form_rank1`), O(log T) doubling otherwise.
+    """
+    return _closed_form_loss(sigma, spec, task)[0]
 
 
 def loss_fn_for(task, spec: NetworkSpec, loss_kind: str):
@@ -249,7 +303,7 @@ def loss_fn_for(task, spec: NetworkSpec, loss_kind: str):
         return lambda sigma, batch: overlap_loss(sigma, batch, spec, loss_kind)
 
     def loss(sigma, batch):
-        value, ok, _ = impulse_loss_parts(sigma, spec, task)
+        value, ok = _closed_form_loss(sigma, spec, task)
         return jax.lax.cond(
             ok,
             lambda s, v: v,
@@ -264,9 +318,10 @@ def loss_fn_for(task, spec: NetworkSpec, loss_kind: str):
 def value_and_grad_for(task, spec: NetworkSpec, loss_kind: str):
     """Return `f(sigma, batch) -> (L, ∂L/∂Σ)`: closed form where it applies, else stepping.
 
-    The closed form's value and gradient are computed first; a `lax.cond` on its trust flag
-    then either keeps them or computes the stepped `overlap_loss` and its gradient instead
-    (nothing is differentiated through the cond, so the untaken branch costs nothing).
+    The closed form's value and gradient are computed first (`closed_form_value_and_grad`);
+    a `lax.cond` on its trust flag then either keeps them or computes the stepped
+    `overlap_loss` and its gradient instead (nothing is differentiated through the cond, so
+    the untaken branch costs nothing).
     """
     def stepped(sigma, batch):
         return overlap_value_and_grad(sigma, batch, spec, loss_kind)
@@ -274,12 +329,8 @@ def value_and_grad_for(task, spec: NetworkSpec, loss_kind: str):
     if not closed_form_applies(task, spec, loss_kind):
         return stepped
 
-    def parts(sigma):
-        loss, ok, _ = impulse_loss_parts(sigma, spec, task)
-        return loss, ok
-
     def f(sigma, batch):
-        (loss, ok), grad = jax.value_and_grad(parts, has_aux=True)(sigma)
+        loss, grad, ok = closed_form_value_and_grad(sigma, spec, task)
         return jax.lax.cond(ok, lambda: (loss, grad), lambda: stepped(sigma, batch))
 
     return f

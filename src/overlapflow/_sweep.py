@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._closed_form import _lift, _mm, _t, closed_form_applies, impulse_loss_parts
+from ._closed_form import _lift, _mm, _t, closed_form_applies, closed_form_value_and_grad
 from ._config import _TABLES, ALL_MODES, CompareConfig, config_from_dict
 from ._effective import overlap_values_and_grads
 from ._errors import ConfigError, OverlapflowError
@@ -296,11 +296,7 @@ def _batched_group(sigma0, eta, task_seed, *, spec, task, loss_kind, mode, epoch
         return loss, jnp.moveaxis(0.5 * (G + jnp.swapaxes(G, 1, 2)), 0, -1)
 
     def closed(sig):
-        def total(x):
-            loss, ok, _ = impulse_loss_parts(x, spec, task)
-            return jnp.sum(loss), (loss, ok)
-
-        (_, (loss, ok)), g = jax.value_and_grad(total, has_aux=True)(sig)
+        loss, g, ok = closed_form_value_and_grad(sig, spec, task)
         return loss, 0.5 * (g + _t(g)), ok
 
     def grads(sig, batch):
