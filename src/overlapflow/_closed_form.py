@@ -237,6 +237,17 @@ def impulse_loss_parts(sigma, spec: NetworkSpec, task):
     return loss, jax.lax.stop_gradient(ok), jax.lax.stop_gradient(scale)
 
 
+def impulse_batch(task, dtype):
+    """The impulse task's batch (deterministic: the same every epoch), built where it is used.
+
+    The closed form is a function of the task, not of the `batch` its callers pass; the stepped
+    fall-back branch builds the batch itself, so that an untaken branch moves no (B, T, ·)
+    arrays through every epoch's `lax.cond`.
+    """
+    batch = task.sample(None)
+    return type(batch)(*(a.astype(dtype) for a in batch))
+
+
 def _closed_form_loss(sigma, spec: NetworkSpec, task):
     """(loss, ok): the T-free rank-1 form where it applies and is trusted, else the doubling.
 
@@ -307,7 +318,8 @@ def loss_fn_for(task, spec: NetworkSpec, loss_kind: str):
         return jax.lax.cond(
             ok,
             lambda s, v: v,
-            lambda s, v: overlap_loss(s, batch, spec, loss_kind).astype(v.dtype),
+            lambda s, v: overlap_loss(s, impulse_batch(task, s.dtype), spec,
+                                      loss_kind).astype(v.dtype),
             sigma,
             value,
         )
@@ -331,6 +343,7 @@ def value_and_grad_for(task, spec: NetworkSpec, loss_kind: str):
 
     def f(sigma, batch):
         loss, grad, ok = closed_form_value_and_grad(sigma, spec, task)
-        return jax.lax.cond(ok, lambda: (loss, grad), lambda: stepped(sigma, batch))
+        return jax.lax.cond(ok, lambda: (loss, grad),
+                            lambda: stepped(sigma, impulse_batch(task, sigma.dtype)))
 
     return f

@@ -45,7 +45,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._closed_form import _lift, _mm, _t, closed_form_applies, closed_form_value_and_grad
+from ._closed_form import (
+    _lift,
+    _mm,
+    _t,
+    closed_form_applies,
+    closed_form_value_and_grad,
+    impulse_batch,
+)
 from ._config import _TABLES, ALL_MODES, CompareConfig, config_from_dict
 from ._effective import overlap_values_and_grads
 from ._errors import ConfigError, OverlapflowError
@@ -304,7 +311,8 @@ def _batched_group(sigma0, eta, task_seed, *, spec, task, loss_kind, mode, epoch
             return stepped(sig, batch)
         loss, S, ok = closed(sig)
         # Decided for the whole group, so that no run ever pays for both branches.
-        return jax.lax.cond(jnp.all(ok), lambda: (loss, S), lambda: stepped(sig, batch))
+        return jax.lax.cond(jnp.all(ok), lambda: (loss, S),
+                            lambda: stepped(sig, impulse_batch(task, dtype)))
 
     def body(sig, epoch):
         batch = jax.tree_util.tree_map(lambda a: a.astype(dtype), batch_for_epoch(task, task_seed, epoch))
