@@ -39,9 +39,10 @@ at all; `closed_form_value_and_grad` uses it wherever its error bound allows and
 below otherwise (a `lax.cond`, decided once per batch of runs).
 
 Fall-back. `value_and_grad_for` / `loss_fn_for` choose the stepped `overlap_loss` inside jit
-(`lax.cond`) whenever the doubling closed form is not trustworthy: a non-finite value (overflow at ρ(A)^T beyond float range), or
-the Gramian and square-root values disagreeing by more than `CANCEL_TOL`·(dt(Σy² + Σk²))
-(a direct measurement of the cancellation error the gradient can carry).
+(`lax.cond`) whenever the doubling closed form is not trustworthy: a non-finite value
+(overflow at ρ(A)^T beyond float range), or the Gramian and square-root values disagreeing by
+more than `CANCEL_TOL`·(dt(Σy² + Σk²)) (a direct measurement of the cancellation error the
+gradient can carry).
 """
 
 from __future__ import annotations
@@ -248,19 +249,22 @@ def impulse_batch(task, dtype):
     return type(batch)(*(a.astype(dtype) for a in batch))
 
 
+def _doubling_loss(sigma, spec: NetworkSpec, task):
+    """(loss, ok) of the doubling form (`impulse_loss_parts` without its scale)."""
+    loss, ok, _ = impulse_loss_parts(sigma, spec, task)
+    return loss, ok
+
+
 def _closed_form_loss(sigma, spec: NetworkSpec, task):
     """(loss, ok): the T-free rank-1 form where it applies and is trusted, else the doubling.
 
     With trailing batch axes the choice is made for the whole batch (one `lax.cond`).
     """
-    def doubling(x):
-        loss, ok, _ = impulse_loss_parts(x, spec, task)
-        return loss, ok
-
     if not rank1_form_applies(task, spec):
-        return doubling(sigma)
+        return _doubling_loss(sigma, spec, task)
     loss, ok = rank1_loss_parts(sigma, spec, task)
-    return jax.lax.cond(jnp.all(ok), lambda x: (loss, ok), doubling, sigma)
+    return jax.lax.cond(jnp.all(ok), lambda x: (loss, ok),
+                        lambda x: _doubling_loss(x, spec, task), sigma)
 
 
 def closed_form_value_and_grad(sigma, spec: NetworkSpec, task):
@@ -282,8 +286,7 @@ def closed_form_value_and_grad(sigma, spec: NetworkSpec, task):
         return loss, grad, ok
 
     def doubling(x):
-        loss, ok, _ = impulse_loss_parts(x, spec, task)
-        return loss, ok
+        return _doubling_loss(x, spec, task)
 
     if not rank1_form_applies(task, spec):
         return value_and_grad(doubling)
