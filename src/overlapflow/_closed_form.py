@@ -33,10 +33,13 @@ taken from the square-root form of the same iteration, L = dt ‖R_T Ξ‖² wit
 (R_{2n} = qr_R([R_n; R_n Ãⁿ]), Householder), which is as accurate as stepping; the gradient
 comes from JAX autodiff of the Gramian form (same function, smooth everywhere).
 
-T-free rank-1 form. For rank-1 networks on impulse_exp, `_closed_form_rank1` evaluates the
-same loss in a Newton basis of the three modes (α, d, r) at a cost that does not depend on T
-at all; `closed_form_value_and_grad` uses it wherever its error bound allows and the doubling
-below otherwise (a `lax.cond`, decided once per batch of runs).
+T-free forms. For rank-1 networks on impulse_exp, `_closed_form_rank1` evaluates the same
+loss in a Newton basis of the three modes (α, d, r) at a cost that does not depend on T at
+all; `_closed_form_newton` does the same for both impulse tasks up to rank 3 (exp) or 2
+(damped cosine), with complex nodes: the network's eigenvalues and the target's modes, and
+is used from `NEWTON_MIN_STEPS` steps on (below that the doubling is faster). `closed_form_value_and_grad` uses
+them wherever their error bounds allow and the doubling below otherwise (a `lax.cond`,
+decided once per batch of runs).
 
 Fall-back. `value_and_grad_for` / `loss_fn_for` choose the stepped `overlap_loss` inside jit
 (`lax.cond`) whenever the doubling closed form is not trustworthy: a non-finite value
@@ -53,6 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._closed_form_newton import newton_form_applies, newton_loss_parts
 from ._closed_form_rank1 import rank1_form_applies, rank1_loss_parts
 from ._effective import overlap_loss, overlap_value_and_grad
 from ._network import NetworkSpec
@@ -68,6 +72,13 @@ __all__ = [
 ]
 
 IMPULSE_KINDS = ("impulse_exp", "impulse_damped_cos")
+
+#: Shortest task (steps) for which `_closed_form_newton` replaces the doubling. Its cost is
+#: flat in T but, as ~160 small XLA kernels per evaluation, about 2.5× the doubling's at
+#: T = 400 on a CPU (43 against 16 µs per epoch, rank 2, damped cosine); the doubling grows
+#: by ~2 µs per doubling of T and reaches it near 2¹⁶ steps. So the cost of an epoch is
+#: bounded independently of T, and neither form is used where the other is faster.
+NEWTON_MIN_STEPS = 1 << 16
 
 #: Trust threshold, in units of eps(dtype): the closed form is used when
 #: |L_gramian − L_sqrt| ≤ CANCEL_TOL · eps · dt(Σy² + Σk²) (f64: ≈ 2e-10 of the output scale).
@@ -255,27 +266,41 @@ def _doubling_loss(sigma, spec: NetworkSpec, task):
     return loss, ok
 
 
+def _t_free_parts(task, spec: NetworkSpec):
+    """The T-free form for this task and architecture, `parts(sigma) -> (loss, ok)`, or None.
+
+    Rank-1 impulse_exp: `_closed_form_rank1` (real arithmetic); other impulse tasks of small
+    rank (`newton_form_applies`) with T ≥ `NEWTON_MIN_STEPS`: `_closed_form_newton`.
+    """
+    if rank1_form_applies(task, spec):
+        return lambda x: rank1_loss_parts(x, spec, task)
+    if newton_form_applies(task, spec) and int(task.n_steps) >= NEWTON_MIN_STEPS:
+        return lambda x: newton_loss_parts(x, spec, task)
+    return None
+
+
 def _closed_form_loss(sigma, spec: NetworkSpec, task):
-    """(loss, ok): the T-free rank-1 form where it applies and is trusted, else the doubling.
+    """(loss, ok): the T-free form where it applies and is trusted, else the doubling.
 
     With trailing batch axes the choice is made for the whole batch (one `lax.cond`).
     """
-    if not rank1_form_applies(task, spec):
+    fast = _t_free_parts(task, spec)
+    if fast is None:
         return _doubling_loss(sigma, spec, task)
-    loss, ok = rank1_loss_parts(sigma, spec, task)
+    loss, ok = fast(sigma)
     return jax.lax.cond(jnp.all(ok), lambda x: (loss, ok),
                         lambda x: _doubling_loss(x, spec, task), sigma)
 
 
 def closed_form_value_and_grad(sigma, spec: NetworkSpec, task):
-    """(loss, ∂loss/∂Σ, ok) of the closed form: T-free rank-1 form, else the doubling form.
+    """(loss, ∂loss/∂Σ, ok) of the closed form: T-free form, else the doubling form.
 
     `sigma` is (P, P) or (P, P, *b) (batch axes trail; the loss is summed over the batch
-    for the gradient, so each run gets its own gradient). The rank-1 form
-    (`_closed_form_rank1`) is evaluated first; where any run's is untrusted, a `lax.cond`
-    evaluates the doubling form instead (nothing is differentiated through the cond).
-    `ok` flags runs whose closed form must not be trusted at all (caller falls back to
-    stepping).
+    for the gradient, so each run gets its own gradient). The T-free form
+    (`_closed_form_rank1`, `_closed_form_newton`) is evaluated first; where any run's is
+    untrusted, a `lax.cond` evaluates the doubling form instead (nothing is differentiated
+    through the cond). `ok` flags runs whose closed form must not be trusted at all (caller
+    falls back to stepping).
     """
     def value_and_grad(parts):
         def total(x):
@@ -288,17 +313,18 @@ def closed_form_value_and_grad(sigma, spec: NetworkSpec, task):
     def doubling(x):
         return _doubling_loss(x, spec, task)
 
-    if not rank1_form_applies(task, spec):
+    fast_parts = _t_free_parts(task, spec)
+    if fast_parts is None:
         return value_and_grad(doubling)
-    fast = value_and_grad(lambda x: rank1_loss_parts(x, spec, task))
+    fast = value_and_grad(fast_parts)
     return jax.lax.cond(jnp.all(fast[2]), lambda: fast, lambda: value_and_grad(doubling))
 
 
 def impulse_closed_form_loss(sigma, spec: NetworkSpec, task):
     """Closed-form L(Σ) (no stepping fall-back): dt Σ_{t<T} ‖C̃ Ãᵗ Ξ‖². See module doc.
 
-    T-free for rank-1 networks on impulse_exp where that form is trusted
-    (`_closed_form_rank1`), O(log T) doubling otherwise.
+    T-free where that form applies and is trusted (`_closed_form_rank1`,
+    `_closed_form_newton`), O(log T) doubling otherwise.
     """
     return _closed_form_loss(sigma, spec, task)[0]
 
