@@ -75,10 +75,11 @@ IMPULSE_KINDS = ("impulse_exp", "impulse_damped_cos")
 
 #: Shortest task (steps) for which `_closed_form_newton` replaces the doubling. Its cost is
 #: flat in T but, as ~160 small XLA kernels per evaluation, about 2.5× the doubling's at
-#: T = 400 on a CPU (43 against 16 µs per epoch, rank 2, damped cosine); the doubling grows
-#: by ~2 µs per doubling of T and reaches it near 2¹⁶ steps. So the cost of an epoch is
-#: bounded independently of T, and neither form is used where the other is faster.
-NEWTON_MIN_STEPS = 1 << 16
+#: T = 400 on a CPU (rank 2, damped cosine: 43 against 17 µs per epoch); the doubling grows
+#: by ~2.2 µs per doubling of T (29 µs at T = 10⁴), which extrapolates to equal cost near
+#: 2¹⁹ steps. So the cost of an epoch is bounded independently of T, and neither form is used
+#: far from where it is the faster.
+NEWTON_MIN_STEPS = 1 << 19
 
 #: Trust threshold, in units of eps(dtype): the closed form is used when
 #: |L_gramian − L_sqrt| ≤ CANCEL_TOL · eps · dt(Σy² + Σk²) (f64: ≈ 2e-10 of the output scale).
