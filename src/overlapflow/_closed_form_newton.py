@@ -261,7 +261,7 @@ def _newton_gram(mu, u, kappa_u, eps: float):
 
 
 def newton_loss_parts(sigma, spec: NetworkSpec, task):
-    """T-free "sum_dt" loss of an impulse task on a linear network of rank ≤ MAX_RANK.
+    """T-free "sum_dt" loss of an impulse task on a linear network of small rank.
 
     Args:
         sigma: (P, P) overlaps, or (P, P, *b) with trailing batch axes; float64.
