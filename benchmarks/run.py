@@ -253,7 +253,7 @@ def main(argv=None) -> int:
         table.add("5", f"overlap exact, closed form, T = {n} steps, {E} ep (interleaved)", t,
                   t / E * 1e6, "µs/epoch", "flat in T", times[0])
     base = times[0]
-    # rank 2 / damped cosine: the O(log T) Smith doubling (the default below 2^19 steps)
+    # rank 2 / damped cosine: the O(log T) Smith doubling (the default below 2^24 steps)
     # against the T-free Newton form (forced on here; traced while the threshold is 0)
     from overlapflow import _closed_form as cf
 

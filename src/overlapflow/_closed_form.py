@@ -36,8 +36,8 @@ comes from JAX autodiff of the Gramian form (same function, smooth everywhere).
 T-free forms. For rank-1 networks on impulse_exp, `_closed_form_rank1` evaluates the same
 loss in a Newton basis of the three modes (α, d, r) at a cost that does not depend on T at
 all; `_closed_form_newton` does the same for both impulse tasks up to rank 3 (exp) or 2
-(damped cosine), with complex nodes: the network's eigenvalues and the target's modes, and
-is used from `NEWTON_MIN_STEPS` steps on (below that the doubling is faster). `closed_form_value_and_grad` uses
+(damped cosine), with complex nodes: the network's eigenvalues and the target's modes; it is
+used from `NEWTON_MIN_STEPS` steps on (below that the doubling is faster). `closed_form_value_and_grad` uses
 them wherever their error bounds allow and the doubling below otherwise (a `lax.cond`,
 decided once per batch of runs).
 
@@ -74,12 +74,12 @@ __all__ = [
 IMPULSE_KINDS = ("impulse_exp", "impulse_damped_cos")
 
 #: Shortest task (steps) for which `_closed_form_newton` replaces the doubling. Its cost is
-#: flat in T but, as ~160 small XLA kernels per evaluation, about 2.5× the doubling's at
-#: T = 400 on a CPU (rank 2, damped cosine: 43 against 17 µs per epoch); the doubling grows
-#: by ~2.2 µs per doubling of T (29 µs at T = 10⁴), which extrapolates to equal cost near
-#: 2¹⁹ steps. So the cost of an epoch is bounded independently of T, and neither form is used
-#: far from where it is the faster.
-NEWTON_MIN_STEPS = 1 << 19
+#: flat in T but, as ~160 small XLA kernels per evaluation, higher than the doubling's at every
+#: T measured on a CPU (rank 2, damped cosine, µs per epoch of the exact map: 55 against 16 at
+#: T = 400, 57 against 37 at 2²¹); the doubling grows by ~2 µs per doubling of T. From 2²⁴
+#: steps on (doubling ≈ 43 µs) the Newton form bounds the cost of an epoch independently of
+#: T, at most ~1.3× the doubling's there. Set to 0 to use it everywhere it applies.
+NEWTON_MIN_STEPS = 1 << 24
 
 #: Trust threshold, in units of eps(dtype): the closed form is used when
 #: |L_gramian − L_sqrt| ≤ CANCEL_TOL · eps · dt(Σy² + Σk²) (f64: ≈ 2e-10 of the output scale).
