@@ -57,6 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._closed_form_rank1 import _TINY, _newton_gram, _phi1, _psi, _safe
 from ._network import NetworkSpec
 
 __all__ = ["newton_form_applies", "newton_loss_parts", "GRAD_TOL", "MAX_NODES", "REL_TOL"]
@@ -78,9 +79,7 @@ GRAD_TOL = 1e-8
 #: Figure-12 scales), and the table of multisets grows as 3^R (eigensolver for R > 2).
 MAX_NODES = 5
 
-_SMALL = 1e-5  # below this |z|, φ₁ and ψ are evaluated from their Taylor series
 _COINCIDENT = 1e-8  # eigenvalues of S closer than this are treated as one (R ≥ 2: untrusted)
-_TINY = 1e-100  # denominators below this are replaced (the candidate is then never chosen)
 
 
 def newton_form_applies(task, spec: NetworkSpec) -> bool:
@@ -125,20 +124,6 @@ def _eigenvalues(S):
     return [ev[..., j] for j in range(R)]
 
 
-def _phi1(z):
-    """(e^z − 1)/z, smooth through z = 0 (complex)."""
-    small = jnp.abs(z) < _SMALL
-    zs = jnp.where(small, 1.0, z)
-    return jnp.where(small, 1.0 + z * (0.5 + z * (1.0 / 6.0 + z / 24.0)), jnp.expm1(zs) / zs)
-
-
-def _psi(s):
-    """log(1 + s)/s, smooth through s = 0 (complex, |1 + s| ≤ 1)."""
-    small = jnp.abs(s) < _SMALL
-    ss = jnp.where(small, 1.0, s)
-    return jnp.where(small, 1.0 + s * (-0.5 + s * (1.0 / 3.0 - s / 4.0)), jnp.log1p(ss) / ss)
-
-
 def _pair(x, y, T: int):
     """([x, y]^T, κ): two-node divided difference of x ↦ x^T and its relative error (eps units).
 
@@ -153,10 +138,6 @@ def _pair(x, y, T: int):
     value = jnp.exp((T - 1) * log_hi) * T * _phi1(T * ell) * _psi(s)
     kappa = 8.0 + T * (jnp.abs(log_hi) + jnp.abs(ell))
     return value, kappa
-
-
-def _safe(den):
-    return jnp.where(jnp.abs(den) < _TINY, 1.0, den)
 
 
 def _multiset_plan(top):
@@ -219,45 +200,6 @@ def _difference_table(values, diffs, top, T: int):
         table[size] = (jnp.take_along_axis(value, best, axis=1)[:, 0],
                        jnp.take_along_axis(kappa, best, axis=1)[:, 0])
     return index, table
-
-
-def _newton_gram(mu, u, kappa_u, eps: float):
-    """G (n×n nested lists, complex symmetric) of the Newton basis, and a first-order bound
-    of its rounding error: G − J G Jᵀ = e₀e₀ᵀ − u uᵀ, J = diag(μ) + subdiagonal ones, i.e.
-
-        G_kl (1 − μ_k μ_l) = [k=l=0] − u_k u_l + μ_k G_{k,l−1} + μ_l G_{k−1,l} + G_{k−1,l−1}.
-
-    mu, u, kappa_u: n-lists of nodes, δ(T) and u's relative errors (eps units).
-    """
-    n = len(mu)
-    G = [[None] * n for _ in range(n)]
-    err = [[None] * n for _ in range(n)]
-    for k in range(n):
-        for j in range(k, n):
-            num = -u[k] * u[j]
-            mag = jnp.abs(num)
-            bound = mag * (1.0 + kappa_u[k] + kappa_u[j]) * eps
-            if k == 0 and j == 0:
-                num = num + 1.0
-                mag = mag + 1.0
-            terms = []
-            if j >= 1:
-                terms.append((mu[k], G[k][j - 1], err[k][j - 1]))
-            if k >= 1:
-                terms.append((mu[j], G[k - 1][j], err[k - 1][j]))
-            if k >= 1 and j >= 1:
-                terms.append((1.0, G[k - 1][j - 1], err[k - 1][j - 1]))
-            for c, g, e in terms:
-                num = num + c * g
-                mag = mag + jnp.abs(c * g)
-                bound = bound + jnp.abs(c) * e
-            prod = mu[k] * mu[j]
-            den = 1.0 - prod
-            G[k][j] = G[j][k] = num / den
-            e = (bound + 4.0 * eps * mag) / jnp.abs(den) \
-                + jnp.abs(G[k][j]) * eps * (2.0 + jnp.abs(prod) / jnp.abs(den))
-            err[k][j] = err[j][k] = e
-    return G, err
 
 
 def newton_loss_parts(sigma, spec: NetworkSpec, task):

@@ -67,14 +67,14 @@ def rank1_form_applies(task, spec: NetworkSpec) -> bool:
 
 
 def _phi1(z, xp=jnp):
-    """(e^z − 1)/z, smooth through z = 0."""
+    """(e^z − 1)/z, smooth through z = 0 (real or complex)."""
     small = xp.abs(z) < _SMALL
     zs = xp.where(small, 1.0, z)
     return xp.where(small, 1.0 + z * (0.5 + z * (1.0 / 6.0 + z / 24.0)), xp.expm1(zs) / zs)
 
 
 def _psi(s, xp=jnp):
-    """log(1 + s)/s, smooth through s = 0 (s > −1)."""
+    """log(1 + s)/s, smooth through s = 0 (real s > −1, or complex |1 + s| ≤ 1)."""
     small = xp.abs(s) < _SMALL
     ss = xp.where(small, 1.0, s)
     return xp.where(small, 1.0 + s * (-0.5 + s * (1.0 / 3.0 - s / 4.0)), xp.log1p(ss) / ss)
@@ -123,9 +123,11 @@ def _triple(alpha, d, r, T: int, p_ad, p_ar, p_dr):
 
 
 def _newton_gram(lam, u, kappa_u, eps: float):
-    """G (3×3 nested lists) of the Newton basis and a first-order bound of its rounding error.
+    """G (n×n nested lists, symmetric; complex for complex nodes) of the Newton basis, and a
+    first-order bound of its rounding error: G − J G Jᵀ = e₀e₀ᵀ − u uᵀ, J = diag(λ) +
+    subdiagonal ones (bilinear, no conjugation). Shared with `_closed_form_newton`.
 
-    lam, u, kappa_u: 3-lists of nodes, δ(T) and u's relative errors (units of eps).
+    lam, u, kappa_u: n-lists of nodes, δ(T) and u's relative errors (units of eps).
     """
     n = len(lam)
     G = [[None] * n for _ in range(n)]
