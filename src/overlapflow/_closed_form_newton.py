@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._closed_form_rank1 import _TINY, _newton_gram, _phi1, _psi, _safe
+from ._closed_form_rank1 import _TINY, _modulus, _newton_gram, _phi1, _psi, _safe
 from ._network import NetworkSpec
 
 __all__ = ["newton_form_applies", "newton_loss_parts", "GRAD_TOL", "MAX_NODES", "REL_TOL"]
@@ -124,19 +124,24 @@ def _eigenvalues(S):
     return [ev[..., j] for j in range(R)]
 
 
+def _abs2(z):
+    """|z|² (without the hypot of complex `abs`)."""
+    return jnp.real(z) ** 2 + jnp.imag(z) ** 2
+
+
 def _pair(x, y, T: int):
     """([x, y]^T, κ): two-node divided difference of x ↦ x^T and its relative error (eps units).
 
     With y the node of larger modulus and q = x/y (|q| ≤ 1):
     [x, y]^T = y^{T−1} Σ_{j<T} q^j = y^{T−1} · T · φ₁(T log q) · ψ(q − 1).
     """
-    swap = jnp.abs(x) > jnp.abs(y)
+    swap = _abs2(x) > _abs2(y)
     lo, hi = jnp.where(swap, y, x), jnp.where(swap, x, y)
     s = (lo - hi) / hi
     ell = jnp.log1p(s)
     log_hi = jnp.log(hi)
     value = jnp.exp((T - 1) * log_hi) * T * _phi1(T * ell) * _psi(s)
-    kappa = 8.0 + T * (jnp.abs(log_hi) + jnp.abs(ell))
+    kappa = 8.0 + T * (_modulus(log_hi) + _modulus(ell))
     return value, kappa
 
 
@@ -185,7 +190,7 @@ def _difference_table(values, diffs, top, T: int):
     index, levels = _multiset_plan(top)
     x, y = levels[2]
     table = {2: _pair(values[x], values[y], T)}
-    mags = jnp.abs(values)
+    mags = _modulus(values)
     for size in sorted(levels)[1:]:
         x, y, keep_x, keep_y = levels[size]
         prev, prev_kappa = table[size - 1]
@@ -194,8 +199,8 @@ def _difference_table(values, diffs, top, T: int):
         den = diffs[x, y]
         num = a - b
         value = num / _safe(den)
-        kappa = (jnp.abs(a) * ka + jnp.abs(b) * kb) / jnp.maximum(jnp.abs(num), _TINY) \
-            + (mags[x] + mags[y]) / jnp.maximum(jnp.abs(den), _TINY) + 2.0
+        kappa = (_modulus(a) * ka + _modulus(b) * kb) / jnp.maximum(_modulus(num), _TINY) \
+            + (mags[x] + mags[y]) / jnp.maximum(_modulus(den), _TINY) + 2.0
         best = jnp.argmin(kappa, axis=1)[:, None]
         table[size] = (jnp.take_along_axis(value, best, axis=1)[:, 0],
                        jnp.take_along_axis(kappa, best, axis=1)[:, 0])
@@ -275,8 +280,8 @@ def newton_loss_parts(sigma, spec: NetworkSpec, task):
                 residual = c  # Cayley–Hamilton: zero in exact arithmetic
                 break
             net.append(c)
-            net_size.append(jnp.abs(C_in * p)
-                            + jnp.sum(jnp.abs(C_U)[:, :, None] * jnp.abs(q)[None], axis=1))
+            net_size.append(_modulus(C_in * p)
+                            + jnp.sum(jnp.abs(C_U)[:, :, None] * _modulus(q)[None], axis=1))
             shift = excess(keys[order[k]])
             q = B * p + dt * jnp.sum(S[:, :, None] * q[None], axis=1) - shift * q
             p = -shift * p
@@ -286,7 +291,7 @@ def newton_loss_parts(sigma, spec: NetworkSpec, task):
             prod = jnp.asarray(gamma, cdt)
             for k in range(n):
                 tau[k] = tau[k] + prod
-                tau_size[k] = tau_size[k] + jnp.abs(prod)
+                tau_size[k] = tau_size[k] + _modulus(prod)
                 prod = prod * ((nu - alpha) - excess(keys[order[k]]))
         betas = [net[k] - tau[k] for k in range(n)]
         sizes = [net_size[k] + tau_size[k] for k in range(n)]
@@ -297,7 +302,7 @@ def newton_loss_parts(sigma, spec: NetworkSpec, task):
             prefixes.append((table[size][0][row], table[size][1][row]))
         log_first = jnp.log(nodes[0])
         u = [jnp.exp(T * log_first)] + [v for v, _ in prefixes]
-        kappa_u = [4.0 + T * jnp.abs(log_first)] + [k for _, k in prefixes]
+        kappa_u = [4.0 + T * _modulus(log_first)] + [k for _, k in prefixes]
         G, err = _newton_gram(nodes, u, kappa_u, eps)
         G, err = jnp.stack([stack(row) for row in G]), jnp.stack([stack(row) for row in err])
 
@@ -306,13 +311,13 @@ def newton_loss_parts(sigma, spec: NetworkSpec, task):
 
         betas = jnp.stack(betas)
         loss = jnp.sum(G * pairs(betas), axis=(0, 1))
-        bound = jnp.sum(err * pairs(jnp.abs(betas)), axis=(0, 1))
-        scale = jnp.sum(jnp.abs(G) * pairs(jnp.stack(sizes)), axis=(0, 1))
+        bound = jnp.sum(err * pairs(_modulus(betas)), axis=(0, 1))
+        scale = jnp.sum(_modulus(G) * pairs(jnp.stack(sizes)), axis=(0, 1))
         loss = dt * jnp.real(loss)
         bound, scale = dt * bound, dt * scale
         # The residual's mode is not in the basis; bound its effect with the norm of the last
         # basis function.
-        res = dt * jnp.abs(G[n - 1, n - 1]) * jnp.sum(jnp.abs(residual) ** 2, axis=(0, 1))
+        res = dt * _modulus(G[n - 1, n - 1]) * jnp.sum(_modulus(residual) ** 2, axis=(0, 1))
         bound = bound + 2.0 * jnp.sqrt(jnp.abs(loss) * res) + res
         floor = REL_TOL * loss + eps * jnp.sqrt(jnp.abs(loss) * scale)
         ok = jnp.isfinite(loss) & jnp.isfinite(bound)
@@ -329,6 +334,6 @@ def newton_loss_parts(sigma, spec: NetworkSpec, task):
         gap = jax.lax.stop_gradient(jnp.abs(loss - value))
         ok = ok & ok_dup & (gap <= floor) & (bound_dup <= GRAD_TOL * jnp.abs(value) + floor)
         for i, j in itertools.combinations(range(R), 2):  # coinciding eigenvalues: untrusted
-            ok = ok & (jnp.abs(s[i] - s[j]) > _COINCIDENT)
+            ok = ok & (_modulus(s[i] - s[j]) > _COINCIDENT)
         loss = loss + jax.lax.stop_gradient(value - loss)
     return loss, jax.lax.stop_gradient(ok)
