@@ -253,31 +253,36 @@ def main(argv=None) -> int:
         table.add("5", f"overlap exact, closed form, T = {n} steps, {E} ep (interleaved)", t,
                   t / E * 1e6, "µs/epoch", "flat in T", times[0])
     base = times[0]
-    # rank 2 / damped cosine: the O(log T) Smith doubling (the default below 2^24 steps)
-    # against the T-free Newton form (forced on here; traced while the threshold is 0)
+    # damped cosine: rank 1 uses the T-free Newton form at every T (the default); rank 2 the
+    # O(log T) Smith doubling below 2^18 steps, against the Newton form forced on (traced
+    # while its threshold is 0)
     from overlapflow import _closed_form as cf
 
-    spec2 = of.NetworkSpec(N=spec.N, rank=2, dt=spec.dt)
-    sig2 = _sigma0(spec2)
-    tasks2 = [of.make_task("impulse_damped_cos", dt=spec.dt, t_max=t_max, n_in=1, n_out=1)
-              for t_max in (cfg.task.t_max, t_long)]
-    runs2 = [_scan_runner(spec2, tk2, E, eta, closed_form=True) for tk2 in tasks2]
-    saved = cf.NEWTON_MIN_STEPS
-    cf.NEWTON_MIN_STEPS = 0
-    try:
-        newton = [_scan_runner(spec2, tk2, E, eta, closed_form=True) for tk2 in tasks2]
-        for run in newton:
-            jax.block_until_ready(run(sig2))
-    finally:
-        cf.NEWTON_MIN_STEPS = saved
-    times2 = interleaved_medians([lambda run=run: run(sig2) for run in runs2 + newton],
-                                 rounds=max(5, reps))
-    for n, t in zip(steps, times2[:2]):
-        table.add("5", f"  rank 2, damped cos (doubling), T = {n} steps, {E} ep (interleaved)", t,
-                  t / E * 1e6, "µs/epoch", "", times2[0])
-    for n, t in zip(steps, times2[2:]):
-        table.add("5", f"  rank 2, damped cos (T-free Newton), T = {n} steps, {E} ep", t,
-                  t / E * 1e6, "µs/epoch", "flat in T", times2[2])
+    cos_rows = []
+    for rank in (1, 2):
+        spec_r = of.NetworkSpec(N=spec.N, rank=rank, dt=spec.dt)
+        sig_r = _sigma0(spec_r)
+        tasks_r = [of.make_task("impulse_damped_cos", dt=spec.dt, t_max=t_max, n_in=1, n_out=1)
+                   for t_max in (cfg.task.t_max, t_long)]
+        label = "T-free Newton" if rank == 1 else "doubling"
+        cos_rows += [(rank, label, sig_r, _scan_runner(spec_r, tk_r, E, eta, closed_form=True))
+                     for tk_r in tasks_r]
+        if rank == 2:
+            saved = cf.NEWTON_MIN_STEPS[2]
+            cf.NEWTON_MIN_STEPS[2] = (0, 0)
+            try:
+                forced = [_scan_runner(spec_r, tk_r, E, eta, closed_form=True) for tk_r in tasks_r]
+                for run in forced:
+                    jax.block_until_ready(run(sig_r))
+            finally:
+                cf.NEWTON_MIN_STEPS[2] = saved
+            cos_rows += [(rank, "T-free Newton, forced", sig_r, run) for run in forced]
+    times_c = interleaved_medians([lambda r=r: r[3](r[2]) for r in cos_rows], rounds=max(5, reps))
+    for i, ((rank, label, _, _), t) in enumerate(zip(cos_rows, times_c)):
+        n = steps[i % 2]
+        table.add("5", f"  rank {rank}, damped cos ({label}), T = {n} steps, {E} ep (interleaved)",
+                  t, t / E * 1e6, "µs/epoch", "flat in T" if "Newton" in label else "",
+                  times_c[i - i % 2])
     tk = of.make_task("impulse_exp", dt=spec.dt, t_max=t_long, n_in=1, n_out=1, decay=0.2)
     run = _scan_runner(spec, tk, E, eta, closed_form=False)
     t = median_time(lambda: run(sig0), reps)

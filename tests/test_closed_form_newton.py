@@ -100,7 +100,7 @@ def test_gradient_is_exact_where_eigenvalues_nearly_coincide(bc, monkeypatch):
     # doubled fixed nodes keep it exact (trusted here down to 2e-3 apart). At bc = 0 (a
     # Jordan block) the doubled form has no usable recursion: it is untrusted, and the closed
     # form falls back to the doubling, exactly.
-    monkeypatch.setattr(cf, "NEWTON_MIN_STEPS", 0)
+    monkeypatch.setitem(cf.NEWTON_MIN_STEPS, 2, (0, 0))
     spec = of.NetworkSpec(N=100, rank=2, n_in=1, n_out=1, dt=0.05)
     task = _task("impulse_damped_cos", 1, 1, 20.0)
     sig = _sigma(spec, 3, S=[[0.3, 1.0], [bc, 0.3]])
@@ -148,7 +148,7 @@ def test_newton_form_learns_figure_12_and_keeps_relative_accuracy():
     ],
 )
 def test_untrusted_newton_form_falls_back_to_doubling(S, decay, monkeypatch):
-    monkeypatch.setattr(cf, "NEWTON_MIN_STEPS", 0)  # use the Newton form at T = 400
+    monkeypatch.setitem(cf.NEWTON_MIN_STEPS, 2, (0, 0))  # use the Newton form at T = 400
     spec = of.NetworkSpec(N=100, rank=2, n_in=1, n_out=2, dt=0.05)
     task = _task("impulse_damped_cos", 1, 2, 20.0, decay=decay)
     sig = _sigma(spec, seed=11, S=S)
@@ -166,11 +166,36 @@ def test_closed_form_uses_the_newton_form_from_its_threshold(monkeypatch):
     sig = _sigma(spec, seed=12)
     newton = _newton(sig, spec, task)[0]
     doubling = jax.jit(lambda s: cf.impulse_loss_parts(s, spec, task)[0])(sig)
-    assert float(jax.jit(lambda s: cf.impulse_closed_form_loss(s, spec, task))(sig)) \
-        == float(doubling)
-    monkeypatch.setattr(cf, "NEWTON_MIN_STEPS", task.n_steps)
-    assert float(jax.jit(lambda s: cf.impulse_closed_form_loss(s, spec, task))(sig)) \
-        == float(newton)
+    assert float(newton) != float(doubling)  # so the checks below can tell them apart
+    batch = jnp.stack([sig, sig], axis=-1)  # two runs in the lanes
+
+    def closed(s):
+        return jax.jit(lambda s: cf.impulse_closed_form_loss(s, spec, task))(s)
+
+    assert task.n_steps < cf.NEWTON_MIN_STEPS[2][0]  # rank 2 at T = 400: the doubling
+    assert float(closed(sig)) == float(doubling)
+    # one run and batched runs have their own thresholds
+    monkeypatch.setitem(cf.NEWTON_MIN_STEPS, 2, (task.n_steps, task.n_steps + 1))
+    assert float(closed(sig)) == float(newton)
+    assert np.all(np.asarray(closed(batch)) == float(doubling))
+    monkeypatch.setitem(cf.NEWTON_MIN_STEPS, 2, (task.n_steps + 1, task.n_steps))
+    assert float(closed(sig)) == float(doubling)
+    newton_lanes = jax.jit(lambda s: nw.newton_loss_parts(s, spec, task)[0])(batch)
+    assert np.all(np.asarray(closed(batch)) == np.asarray(newton_lanes))
+
+
+def test_rank1_damped_cosine_is_t_free_at_every_length():
+    # Rank 1: the Newton form is the default at any T (one run and batched).
+    spec = of.NetworkSpec(N=100, rank=1, n_in=1, n_out=1, dt=0.05)
+    sig = _sigma(spec, seed=13)
+    for t_max in (5.0, 20.0):
+        task = _task("impulse_damped_cos", 1, 1, t_max)
+        newton = _newton(sig, spec, task)
+        assert bool(newton[2])
+        loss, grad, ok = jax.jit(cf.closed_form_value_and_grad, static_argnums=(1, 2))(
+            sig, spec, task)
+        assert float(loss) == float(newton[0]) and bool(ok)
+        _close(loss, grad, _stepped(sig, spec, task))
 
 
 def test_newton_form_applies_where_it_is_built():

@@ -36,10 +36,10 @@ comes from JAX autodiff of the Gramian form (same function, smooth everywhere).
 T-free forms. For rank-1 networks on impulse_exp, `_closed_form_rank1` evaluates the same
 loss in a Newton basis of the three modes (α, d, r) at a cost that does not depend on T at
 all; `_closed_form_newton` does the same for both impulse tasks up to rank 3 (exp) or 2
-(damped cosine), with complex nodes: the network's eigenvalues and the target's modes; it is
-used from `NEWTON_MIN_STEPS` steps on (below that the doubling is faster). `closed_form_value_and_grad` uses
-them wherever their error bounds allow and the doubling below otherwise (a `lax.cond`,
-decided once per batch of runs).
+(damped cosine), with complex nodes: the network's eigenvalues and the target's modes. It is
+used at every T for rank 1 and from `NEWTON_MIN_STEPS[rank]` steps on for ranks 2 and 3
+(below that the doubling is faster). `closed_form_value_and_grad` uses them wherever their
+error bounds allow and the doubling otherwise (a `lax.cond`, decided once per batch of runs).
 
 Fall-back. `value_and_grad_for` / `loss_fn_for` choose the stepped `overlap_loss` inside jit
 (`lax.cond`) whenever the doubling closed form is not trustworthy: a non-finite value
@@ -73,13 +73,18 @@ __all__ = [
 
 IMPULSE_KINDS = ("impulse_exp", "impulse_damped_cos")
 
-#: Shortest task (steps) for which `_closed_form_newton` replaces the doubling. Its cost is
-#: flat in T but, as ~160 small XLA kernels per evaluation, higher than the doubling's at every
-#: T measured on a CPU (rank 2, damped cosine, µs per epoch of the exact map: 55 against 16 at
-#: T = 400, 57 against 37 at 2²¹); the doubling grows by ~2 µs per doubling of T. From 2²⁴
-#: steps on (doubling ≈ 43 µs) the Newton form bounds the cost of an epoch independently of
-#: T, at most ~1.3× the doubling's there. Set to 0 to use it everywhere it applies.
-NEWTON_MIN_STEPS = 1 << 24
+#: Shortest task (steps) from which `_closed_form_newton` replaces the doubling, by rank:
+#: (one run, runs batched in SIMD lanes). Both are exact; this is speed only. The Newton form
+#: costs the same at every T, the doubling ~1.5 µs more per doubling of T. Measured on a
+#: 2-core CPU, µs per epoch of the exact map (one run; per run-epoch in lanes):
+#:   rank 1, damped cos: Newton 10.5 at every T; doubling 10.8 at T = 2⁹, 20.7 at 2¹⁸
+#:     (lanes: 1.3 against 2.7 at 2⁹, 4.4 at 2¹⁴), so the Newton form throughout;
+#:   rank 2, damped cos: Newton 31; doubling 15 at 2⁹, 31 at 2¹⁸, 34 at 2²⁰ (lanes: 4.8
+#:     against 1.5 at 2⁹, 2.9 at 2¹⁸); exp: Newton 21, doubling 21 at 2¹⁸;
+#:   rank 3, exp (general eigensolver): Newton 57; doubling 34 at 2²⁰.
+#: From 2²⁴ steps on (the last two) it bounds the cost of an epoch independently of T at
+#: ≤ ~1.5× the doubling's there. Rank-1 impulse_exp always uses `_closed_form_rank1`.
+NEWTON_MIN_STEPS = {1: (0, 0), 2: (1 << 18, 1 << 24), 3: (1 << 24, 1 << 24)}
 
 #: Trust threshold, in units of eps(dtype): the closed form is used when
 #: |L_gramian − L_sqrt| ≤ CANCEL_TOL · eps · dt(Σy² + Σk²) (f64: ≈ 2e-10 of the output scale).
@@ -267,15 +272,17 @@ def _doubling_loss(sigma, spec: NetworkSpec, task):
     return loss, ok
 
 
-def _t_free_parts(task, spec: NetworkSpec):
+def _t_free_parts(task, spec: NetworkSpec, batched: bool):
     """The T-free form for this task and architecture, `parts(sigma) -> (loss, ok)`, or None.
 
     Rank-1 impulse_exp: `_closed_form_rank1` (real arithmetic); other impulse tasks of small
-    rank (`newton_form_applies`) with T ≥ `NEWTON_MIN_STEPS`: `_closed_form_newton`.
+    rank (`newton_form_applies`) with T ≥ `NEWTON_MIN_STEPS[rank][batched]`:
+    `_closed_form_newton`.
     """
     if rank1_form_applies(task, spec):
         return lambda x: rank1_loss_parts(x, spec, task)
-    if newton_form_applies(task, spec) and int(task.n_steps) >= NEWTON_MIN_STEPS:
+    if newton_form_applies(task, spec) \
+            and int(task.n_steps) >= NEWTON_MIN_STEPS[spec.rank][int(batched)]:
         return lambda x: newton_loss_parts(x, spec, task)
     return None
 
@@ -285,7 +292,7 @@ def _closed_form_loss(sigma, spec: NetworkSpec, task):
 
     With trailing batch axes the choice is made for the whole batch (one `lax.cond`).
     """
-    fast = _t_free_parts(task, spec)
+    fast = _t_free_parts(task, spec, sigma.ndim > 2)
     if fast is None:
         return _doubling_loss(sigma, spec, task)
     loss, ok = fast(sigma)
@@ -314,7 +321,7 @@ def closed_form_value_and_grad(sigma, spec: NetworkSpec, task):
     def doubling(x):
         return _doubling_loss(x, spec, task)
 
-    fast_parts = _t_free_parts(task, spec)
+    fast_parts = _t_free_parts(task, spec, sigma.ndim > 2)
     if fast_parts is None:
         return value_and_grad(doubling)
     fast = value_and_grad(fast_parts)
