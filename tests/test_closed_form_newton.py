@@ -185,7 +185,9 @@ def test_closed_form_uses_the_newton_form_from_its_threshold(monkeypatch):
 
 
 def test_rank1_damped_cosine_is_t_free_at_every_length():
-    # Rank 1: the Newton form is the default at any T (one run and batched).
+    # Rank 1: the Newton form is the default at any T, for one run and batched runs alike
+    # (checked here for one run, at T = 100 and 400).
+    assert cf.NEWTON_MIN_STEPS[1] == (0, 0)
     spec = of.NetworkSpec(N=100, rank=1, n_in=1, n_out=1, dt=0.05)
     sig = _sigma(spec, seed=13)
     for t_max in (5.0, 20.0):
