@@ -124,18 +124,13 @@ def _eigenvalues(S):
     return [ev[..., j] for j in range(R)]
 
 
-def _abs2(z):
-    """|z|² (without the hypot of complex `abs`)."""
-    return jnp.real(z) ** 2 + jnp.imag(z) ** 2
-
-
 def _pair(x, y, T: int):
     """([x, y]^T, κ): two-node divided difference of x ↦ x^T and its relative error (eps units).
 
     With y the node of larger modulus and q = x/y (|q| ≤ 1):
     [x, y]^T = y^{T−1} Σ_{j<T} q^j = y^{T−1} · T · φ₁(T log q) · ψ(q − 1).
     """
-    swap = _abs2(x) > _abs2(y)
+    swap = _modulus(x) > _modulus(y)
     lo, hi = jnp.where(swap, y, x), jnp.where(swap, x, y)
     s = (lo - hi) / hi
     ell = jnp.log1p(s)
