@@ -42,6 +42,12 @@ def _small(kind):
         return make_task(
             kind, dt=DT, n_in=2, n_out=1, x=rng.normal(size=(3, 7, 2)), y=rng.normal(size=(3, 7, 1))
         )
+    if kind == "teacher":
+        return make_task(
+            kind, dt=DT, t_max=3.0, n_in=2, n_out=1, phi="erf",
+            sigma=np.eye(6) + 0.1, source={"kind": "noise_filter", "batch_size": 3},
+            noise_sd=0.5, input_scale=2.0,
+        )
     raise AssertionError(kind)
 
 
@@ -169,7 +175,7 @@ def flip_flop_case():
 def test_flip_flop_structure(flip_flop_case):
     task, key, batch = flip_flop_case
     x, y, mask = (np.asarray(a[..., 0]) for a in batch)
-    n_steps, pulse, after = 400, 10, 40  # 20 s, 0.5 s pulses, mask 2 s after onset
+    n_steps, pulse, after = 400, 10, 50  # 20 s, 0.5 s pulses, mask to 2 s after the pulse
     drawn_onsets, drawn_signs = (np.asarray(a) for a in task.onsets_and_signs(key))
     assert drawn_onsets.max(axis=1).min() >= n_steps  # enough pulses drawn to cover T
     all_waits = []
@@ -184,8 +190,9 @@ def test_flip_flop_structure(flip_flop_case):
             seg = x[b, o : o + pulse]
             np.testing.assert_array_equal(seg, np.full(len(seg), s))
             assert o + pulse >= n_steps or x[b, o + pulse] == 0
-        # waits measured from the end of a pulse to the next onset: 1-2 s = 20-40 steps
-        waits = np.diff(onsets) - pulse
+        # waits measured from the end of the 2-s window after a pulse to the next onset:
+        # 1-2 s = 20-40 steps
+        waits = np.diff(onsets) - after
         all_waits.extend(waits)
         # target: 0.5 * sign of the last pulse begun, 0 before the first
         expected_y = np.zeros(n_steps)
@@ -215,11 +222,12 @@ def test_flip_flop_mask_window_lengths_paper_defaults():
         zero = mask[b] == 0
         starts = [t for t in range(400) if zero[t] and (t == 0 or not zero[t - 1])]
         ends = [t for t in range(400) if zero[t] and (t == 399 or not zero[t + 1])]
-        assert starts[0] == 0 and ends[0] == 10 + 40 - 1  # before the first pulse + 2 s
+        # before the first pulse, the pulse and the 2-s window after it
+        assert starts[0] == 0 and ends[0] == 10 + 50 - 1
         for o, s, e in zip(onsets[1:], starts[1:], ends[1:]):
             assert s == o - 1
-            assert e - s + 1 == min(41, 400 - s)
-        waits = np.diff(onsets) - 10
+            assert e - s + 1 == min(51, 400 - s)
+        waits = np.diff(onsets) - 50  # counted from the end of the window
         assert np.all((waits >= 80) & (waits <= 200))
 
 

@@ -92,10 +92,12 @@ CANCEL_TOL = 1e6
 
 
 def closed_form_applies(task, spec: NetworkSpec, loss_kind: str) -> bool:
-    """True when the closed form is exactly the loss: impulse task, linear φ, loss "sum_dt"."""
+    """True when the closed form is exactly the loss: impulse task without target noise,
+    linear φ, loss "sum_dt"."""
     return (
         task is not None
         and getattr(task, "kind", None) in IMPULSE_KINDS
+        and getattr(task, "target_noise", 0.0) == 0.0
         and spec.is_linear
         and loss_kind == "sum_dt"
     )

@@ -41,6 +41,7 @@ __all__ = [
     "NoiseFilterTask",
     "Task",
     "TaskBatch",
+    "TeacherTask",
     "batch_for_epoch",
     "make_task",
     "task_parameters",
@@ -134,19 +135,32 @@ class Task:
         n_out: number of output channels.
         n_steps: T, the number of steps (derived).
         batch_size: B, the number of trials per batch.
+        target_noise: sd of Gaussian noise added to every target entry, drawn afresh for
+            each batch from the batch's key (default 0: none). Any task accepts it; a task
+            whose batch is otherwise fixed (impulse responses, arrays) becomes random, so
+            the exact closed-form loss no longer applies and stepping is used. The noise
+            comes from its own stream (the key folded with a constant), so the inputs and
+            noise-free targets are those of the same task without it.
         deterministic: True when :meth:`sample` ignores its key (same batch every epoch).
     """
 
     kind: ClassVar[str] = "task"
-    deterministic: ClassVar[bool] = False
+    _fixed_batch: ClassVar[bool] = False
 
     dt: float
     t_max: float
     n_in: int
     n_out: int
+    target_noise: float = 0.0
+
+    @property
+    def deterministic(self) -> bool:
+        """True when every batch is the same (a fixed batch and no target noise)."""
+        return self._fixed_batch and self.target_noise == 0.0
 
     def __post_init__(self) -> None:
         k = self.kind
+        _set(self, "target_noise", _nonnegative(k, "target_noise", self.target_noise))
         _set(self, "dt", _positive(k, "dt", self.dt))
         if self.t_max is None:
             raise ConfigError(f"{k}: t_max is required")
@@ -194,7 +208,7 @@ class _ImpulseTask(Task):
     input channel i, and every output channel has the same target ``k((t+1)·dt)``.
     """
 
-    deterministic: ClassVar[bool] = True
+    _fixed_batch: ClassVar[bool] = True
 
     @property
     def batch_size(self) -> int:
@@ -324,24 +338,43 @@ class NoiseFilterTask(Task):
 
 @dataclass(frozen=True, kw_only=True)
 class FlipFlopTask(Task):
-    """One-bit flip-flop (THEORY.md §7). n_in = n_out = 1.
+    """One-bit flip-flop, timed as in the paper's generator (THEORY §7). n_in = n_out = 1.
 
-    Discretisation (all in whole steps): ``P = round(pulse_duration/dt)`` steps per pulse,
-    first onset at step ``round(first_pulse/dt)``, and onset_{k+1} = onset_k + P + W_k
-    where the wait W_k, measured from the *end* of pulse k to the onset of pulse k+1 (as
-    in the paper's code), is drawn uniformly from the integers
-    ``round(wait_min/dt) … round(wait_max/dt)`` (inclusive). Pulse k has sign s_k = ±1 with
-    probability 1/2 each and sets ``x = amplitude·s_k`` on steps onset_k … onset_k+P−1.
+    A trial is a train of pulses of random sign. Each pulse is followed by a *response
+    window* during which the loss is off (the network is allowed time to flip); the next
+    pulse comes a random wait after the end of that window. In whole steps of dt:
 
-    Target: ``target_scale·s_k`` where k is the last pulse with onset_k <= t (the input of
+    - ``P = round(pulse_duration/dt)`` steps per pulse, ``A = round(mask_after/dt)`` steps
+      of response window after each pulse;
+    - first onset at step ``round(first_pulse/dt)``, and
+      ``onset_{k+1} = onset_k + P + A + W_k`` with the wait ``W_k`` drawn uniformly from the
+      integers ``round(wait_min/dt) … round(wait_max/dt)`` (inclusive) — the wait counts
+      from the end of the response window, so with the defaults (0.5 s pulses, 2-s window,
+      waits 4–10 s) onsets are 6.5–12.5 s apart;
+    - pulse k has sign s_k = ±1 (probability 1/2 each) and sets ``x = amplitude·s_k`` on
+      steps onset_k … onset_k + P − 1.
+
+    Target: ``target_scale·s_k`` where k is the last pulse with onset_k ≤ t (the input of
     step t is seen by the readout of step t); 0 before the first onset.
 
-    Mask: 0 before the first onset, and on the steps ``onset_k − 1 ≤ t < onset_k + A``,
-    ``A = round(mask_after/dt)`` (a run of A+1 steps around each onset); 1 elsewhere.
+    Mask: 0 before the first onset and on the steps ``onset_k − 1 ≤ t < onset_k + P + A``
+    (from the step before each onset to the end of its response window, 2.5 s after the
+    onset with the defaults); 1 elsewhere.
 
-    Parameters: ``amplitude``, ``target_scale`` (finite reals); ``pulse_duration``,
-    ``wait_min`` > 0 (at least one step each); ``wait_max`` >= wait_min; ``first_pulse``,
-    ``mask_after`` >= 0; ``batch_size`` >= 1. ConfigError if the mask would be all zero.
+    Parameters (all durations in seconds):
+        amplitude: pulse height (input ×amplitude), finite; default 1.
+        target_scale: the held target is ±target_scale, finite; default 0.5.
+        pulse_duration: length of a pulse, > 0 (≥ one step); default 0.5.
+        first_pulse: onset of the first pulse, ≥ 0; default 0.5.
+        wait_min, wait_max: range of the uniform wait between the end of a response
+            window and the next onset, 0 < wait_min ≤ wait_max; default 4 and 10 (the
+            paper's twin study uses 1 and 2).
+        mask_after: length of the response window after each pulse, ≥ 0; default 2.
+        batch_size: trials per batch, ≥ 1; default 10.
+
+    Measured statistics (tested): with t_max 20, dt 0.05 and waits 1–2 s a trial has about
+    5.2 pulses and a supervised (mask = 1) fraction of about 0.33, as the paper's generator.
+    ConfigError if the mask would be all zero.
     """
 
     kind: ClassVar[str] = "flip_flop"
@@ -378,9 +411,10 @@ class FlipFlopTask(Task):
             raise ConfigError(
                 f"{k}: first_pulse={self.first_pulse!r} must come before t_max={self.t_max!r}"
             )
-        if self._first_step + self._mask_steps >= self.n_steps:
+        if self._first_step + self._pulse_steps + self._mask_steps >= self.n_steps:
             raise ConfigError(
-                f"{k}: the mask is zero everywhere (first_pulse + mask_after >= t_max={self.t_max!r})"
+                f"{k}: the mask is zero everywhere (first_pulse + pulse_duration + mask_after "
+                f">= t_max={self.t_max!r})"
             )
 
     @property
@@ -402,7 +436,7 @@ class FlipFlopTask(Task):
     @property
     def max_pulses(self) -> int:
         """K, the number of pulses drawn per trial: enough that pulse K−1 starts after T."""
-        shortest = self._pulse_steps + self._wait_steps[0]
+        shortest = self._pulse_steps + self._mask_steps + self._wait_steps[0]
         return 2 + max(0, -(-(self.n_steps - self._first_step) // shortest))
 
     def onsets_and_signs(self, key: Array) -> tuple[Array, Array]:
@@ -420,7 +454,7 @@ class FlipFlopTask(Task):
         gaps = jnp.concatenate(
             [
                 jnp.zeros((b, 1), waits.dtype),
-                jnp.cumsum(self._pulse_steps + waits, axis=1),
+                jnp.cumsum(self._pulse_steps + self._mask_steps + waits, axis=1),
             ],
             axis=1,
         )
@@ -443,7 +477,8 @@ class FlipFlopTask(Task):
         in_pulse = started & (t < last_onset + self._pulse_steps)
         x = jnp.where(in_pulse, self.amplitude * last_sign, 0.0)
         y = jnp.where(started, self.target_scale * last_sign, 0.0)
-        hidden = (~started) | (t < last_onset + self._mask_steps) | (t == next_onset - 1)
+        window = self._pulse_steps + self._mask_steps
+        hidden = (~started) | (t < last_onset + window) | (t == next_onset - 1)
         mask = jnp.where(hidden, 0.0, 1.0)
         return TaskBatch(
             x=x[..., None].astype(dtype),
@@ -548,6 +583,155 @@ class DecisionMakingTask(Task):
 
 
 # ---------------------------------------------------------------------------------------
+# imitate a teacher network
+
+
+def _teacher_sigma(kind: str, value: Any, spec: Any) -> tuple[tuple[float, ...], ...]:
+    """The teacher's full (P, P) Σ from a matrix or a {overlap name: value} table.
+
+    A table must give every loss-visible overlap of ``spec``; the missing (invisible)
+    entries do not change the teacher's output and are completed to a positive-definite
+    matrix: off-diagonal ones set to 0 and missing self-overlaps to the smallest power of
+    two ≥ 1 that makes Σ positive definite.
+    """
+    from ._errors import SigmaError
+    from ._overlaps import check_sigma, overlap_index, overlap_names, overlap_pairs
+    from ._visibility import visible_mask
+
+    P = spec.P
+    try:
+        if isinstance(value, dict):
+            sigma = np.full((P, P), np.nan)
+            for name, entry in value.items():
+                i, j = overlap_index(spec, str(name))
+                sigma[i, j] = sigma[j, i] = _real(kind, f"sigma.{name}", entry)
+            mask = visible_mask(spec)
+            missing = [n for n, (i, j) in zip(overlap_names(spec), overlap_pairs(spec))
+                       if mask[i, j] and np.isnan(sigma[i, j])]
+            if missing:
+                raise ConfigError(
+                    f"{kind}: sigma must give every loss-visible overlap; missing: "
+                    f"{', '.join(missing)}"
+                )
+            free_diag = [i for i in range(P) if np.isnan(sigma[i, i])]
+            sigma[np.isnan(sigma)] = 0.0
+            for c in 2.0 ** np.arange(0, 41):
+                sigma[free_diag, free_diag] = c
+                if np.linalg.eigvalsh(sigma)[0] > 0 or not free_diag:
+                    break
+        else:
+            sigma = np.asarray(value, dtype=np.float64)
+        sigma = check_sigma(sigma, spec, what=f"{kind}: sigma")
+    except SigmaError as err:
+        raise ConfigError(str(err)) from None
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{kind}: sigma must be a (P, P) matrix or a table of overlaps ({err})")
+    return tuple(tuple(float(v) for v in row) for row in sigma)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TeacherTask(Task):
+    """Imitate a teacher network: targets are its outputs on noisy inputs (THEORY §7, task C).
+
+    The teacher is an effective network (THEORY §3) given by its overlaps ``sigma``, its
+    nonlinearity ``phi`` and the task's ``dt`` (rank ``rank``, the task's n_in and n_out).
+    Inputs come from another task, the ``source`` (its targets and mask are not used):
+
+        x = input_scale · x_source + noise_sd · ξ,    ξ_t ~ N(0, 1) i.i.d. per step,
+        y = teacher outputs on x (readout after each update, THEORY §1),  mask = 1.
+
+    The paper's task C is ``source`` = the default flip-flop (waits 4–10 s, amplitude 1),
+    ``input_scale`` 2, ``noise_sd`` 1.5, ``phi`` "erf", and the teacher overlaps σ_zm 0.5,
+    σ_zu 2.3, σ_vm 2.0, σ_vu 1.5, σ_mu 1.6, σ_mm 1.8, σ_uu 2.2.
+
+    Parameters:
+        sigma: (P, P) overlap matrix, or a table {overlap name: value} giving at least the
+            loss-visible overlaps (the rest is completed, see below). Required.
+        phi: the teacher's nonlinearity name ("linear", "erf", …). Required.
+        rank: the teacher's rank R ≥ 1 (P = n_in + 2R + n_out); default 1.
+        source: the task supplying the inputs: a Task, or a table {kind = …, its
+            parameters} (it gets this task's dt, t_max and n_in; its n_out defaults to this
+            task's). Required. The batch size is the source's.
+        noise_sd: sd of the white noise added to the input per step, ≥ 0; default 0.
+        input_scale: factor on the source's input, finite; default 1.
+
+    Missing invisible overlaps of a table are set to 0 (self-overlaps: the smallest power
+    of two ≥ 1 that makes Σ positive definite); they do not change the teacher's output.
+    """
+
+    kind: ClassVar[str] = "teacher"
+    sigma: Any = None
+    phi: str | None = None
+    rank: int = 1
+    source: Any = None
+    noise_sd: float = 0.0
+    input_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        k = self.kind
+        from ._network import NetworkSpec
+
+        if self.phi is None or not isinstance(self.phi, str):
+            raise ConfigError(f"{k}: phi (the teacher's nonlinearity name, e.g. 'erf') is required")
+        _set(self, "rank", _count(k, "rank", self.rank))
+        try:
+            spec = NetworkSpec(N=max(self.n_in + 2 * self.rank + self.n_out, 1), rank=self.rank,
+                               n_in=self.n_in, n_out=self.n_out, phi=self.phi, dt=self.dt)
+        except ConfigError as err:
+            raise ConfigError(f"{k}: {err}") from None
+        if self.sigma is None:
+            raise ConfigError(f"{k}: sigma (the teacher's overlaps) is required")
+        _set(self, "sigma", _teacher_sigma(k, self.sigma, spec))
+        _set(self, "noise_sd", _nonnegative(k, "noise_sd", self.noise_sd))
+        _set(self, "input_scale", _real(k, "input_scale", self.input_scale))
+        source = self.source
+        if isinstance(source, dict):
+            params = dict(source)
+            src_kind = params.pop("kind", None)
+            if src_kind is None:
+                raise ConfigError(f"{k}: source needs kind = one of {', '.join(TASK_KINDS)}")
+            for name in ("dt", "t_max", "n_in"):
+                if name in params:
+                    raise ConfigError(f"{k}: source.{name} is this task's {name}; remove it")
+            n_out = params.pop("n_out", self.n_out)
+            source = make_task(src_kind, dt=self.dt, t_max=self.t_max, n_in=self.n_in,
+                               n_out=n_out, **params)
+        if not isinstance(source, Task):
+            raise ConfigError(f"{k}: source must be a task or a table with its kind (got {source!r})")
+        if source.n_in != self.n_in or source.n_steps != self.n_steps or source.dt != self.dt:
+            raise ConfigError(
+                f"{k}: source must share dt, n_steps and n_in with the teacher task (got "
+                f"dt={source.dt}, T={source.n_steps}, n_in={source.n_in}; want {self.dt}, "
+                f"{self.n_steps}, {self.n_in})"
+            )
+        _set(self, "source", source)
+
+    @property
+    def teacher_spec(self) -> Any:
+        """The teacher's `NetworkSpec` (its N is nominal: the effective network has none)."""
+        from ._network import NetworkSpec
+
+        return NetworkSpec(N=max(self.n_in + 2 * self.rank + self.n_out, 1), rank=self.rank,
+                           n_in=self.n_in, n_out=self.n_out, phi=self.phi, dt=self.dt)
+
+    @property
+    def batch_size(self) -> int:
+        """B, the source's batch size."""
+        return self.source.batch_size
+
+    def _sample(self, key: Array) -> TaskBatch:
+        """Return a random batch: x (B, T, n_in), y and mask (B, T, n_out)."""
+        from ._effective import effective_outputs
+
+        k_src, k_noise = jax.random.split(key)
+        x = self.source.sample(k_src).x
+        x = self.input_scale * x + self.noise_sd * jax.random.normal(k_noise, x.shape, x.dtype)
+        y = effective_outputs(jnp.asarray(self.sigma, x.dtype), x, self.teacher_spec)
+        return TaskBatch(x=x, y=y, mask=jnp.ones_like(y))
+
+
+# ---------------------------------------------------------------------------------------
 # user-provided arrays
 
 
@@ -584,7 +768,7 @@ class ArraysTask(Task):
     """
 
     kind: ClassVar[str] = "arrays"
-    deterministic: ClassVar[bool] = True
+    _fixed_batch: ClassVar[bool] = True
     t_max: float | None = None  # type: ignore[assignment]
     x: Any = field(default=None, compare=False, repr=False)
     y: Any = field(default=None, compare=False, repr=False)
@@ -673,6 +857,7 @@ _REGISTRY: dict[str, type[Task]] = {
         NoiseFilterTask,
         FlipFlopTask,
         DecisionMakingTask,
+        TeacherTask,
         ArraysTask,
     )
 }
@@ -681,9 +866,18 @@ TASK_KINDS: tuple[str, ...] = tuple(_REGISTRY)
 _COMMON = ("dt", "t_max", "n_in", "n_out")
 
 
+#: Folded into a batch's key to draw its target noise (a stream of its own).
+_TARGET_NOISE_STREAM = 0x7A4E
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def _sample_compiled(task: Task, key: Array | None) -> TaskBatch:
-    return task._sample(key)
+    batch = task._sample(None if task._fixed_batch else key)
+    if task.target_noise == 0.0:
+        return batch
+    k_noise = jax.random.fold_in(key, _TARGET_NOISE_STREAM)
+    noise = jax.random.normal(k_noise, batch.y.shape, batch.y.dtype)
+    return batch._replace(y=batch.y + task.target_noise * noise)
 
 
 def _task_class(kind: str) -> type[Task]:

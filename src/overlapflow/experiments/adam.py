@@ -6,6 +6,11 @@ X ↦ X A: (i) two networks with the *same* Σ (related by a rotation of R^N) fo
 overlap trajectories under Adam, while GD keeps them identical (and equal to the exact map);
 (ii) Adam moves the vectors out of the span of the initial ones; (iii) Adam breaks the
 invariant tr(ΣJ) = σ_zz + σ_vv − σ_mm − σ_uu that GD conserves to O(η²).
+
+Reproduces: the paper's Adam experiment (THEORY §7, "Adam" row: the same five-phase
+schedule and learning rate). Beyond the paper: the same-Σ pair and the out-of-span fraction
+make "leaves overlap space" a measured number. Differences from the paper's code: targets
+sampled at (t+1)·dt (THEORY §1); vectors drawn from our seed.
 """
 
 from __future__ import annotations

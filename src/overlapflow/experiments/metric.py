@@ -5,6 +5,9 @@ distinct overlaps) to −dσ/dt/η under gradient flow dΣ/dt = −2η (SΣ + Σ
 and S_ab = g_ab / 2 (`overlapflow.metric`). We check it against an independent construction: the push-forward of θ-space GD, G = N·J Jᵀ with J = ∂σ/∂X at
 realised vectors X (N, P). Its structurally zero entries (rank 1: 42 of 100) are the pairs of
 overlaps sharing no vector; only the columns of loss-visible overlaps act on the dynamics.
+
+Reproduces: no figure of the paper — the metric is the paper's central equation (THEORY §4)
+made explicit; this experiment checks it and shows its structure.
 """
 
 from __future__ import annotations
