@@ -56,7 +56,9 @@ from ._metric import metric as metric  # noqa: E402
 from ._metric import metric_structural_zeros as metric_structural_zeros  # noqa: E402
 from ._metric import sigma_gradient as sigma_gradient  # noqa: E402
 from ._network import NetworkSpec as NetworkSpec  # noqa: E402
+from ._network import balanced_vectors as balanced_vectors  # noqa: E402
 from ._network import network_outputs as network_outputs  # noqa: E402
+from ._network import network_outputs_noisy as network_outputs_noisy  # noqa: E402
 from ._network import random_vectors as random_vectors  # noqa: E402
 from ._network import split_vectors as split_vectors  # noqa: E402
 from ._network import stack_vectors as stack_vectors  # noqa: E402

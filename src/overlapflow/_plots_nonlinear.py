@@ -1,4 +1,5 @@
-"""Figures of nonlinear learning (THEORY §8): the two errors against N, and Gaussianity over epochs.
+"""Figures of nonlinear learning (THEORY §8): the two errors against N, Gaussianity over epochs,
+and the panels of the paper's Figures 4 and 8 (outputs on a long trial, loading histograms).
 
 Drawing only: every function takes computed results and writes a PNG.
 """
@@ -14,7 +15,7 @@ import numpy as np  # noqa: E402
 from ._io import save_figure_atomic  # noqa: E402
 from ._plots import MODE_LABELS, MODE_STYLES  # noqa: E402
 
-__all__ = ["plot_scaling", "plot_gaussianity"]
+__all__ = ["plot_scaling", "plot_gaussianity", "output_trial_panels", "loadings_histograms"]
 
 
 def plot_scaling(result, summary: dict, path) -> None:
@@ -117,3 +118,68 @@ def plot_gaussianity(comp, path) -> bool:
     save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
     return True
+
+
+def _shade_unsupervised(ax, t, mask) -> None:
+    """Grey background where the loss is off (mask 0), over the whole height of `ax`."""
+    ax.fill_between(t, 0, 1, where=np.asarray(mask) == 0, step="mid", color="0.88", linewidth=0,
+                    transform=ax.get_xaxis_transform(), zorder=0)
+
+
+def output_trial_panels(ax_in, ax_out, arrays: dict, curves) -> None:
+    """Input (top) and outputs (bottom) on one long flip-flop trial after learning.
+
+    Args:
+        ax_in, ax_out: two axes sharing time.
+        arrays: needs trial_time, trial_input, trial_target, trial_mask (each (T,)) and the
+            keys named in `curves`.
+        curves: [(key, label, plot kwargs)], drawn in order (the first, θ-space, underneath).
+
+    Legends sit outside the axes, to the right, so they cover no data.
+    """
+    t = arrays["trial_time"]
+    for ax in (ax_in, ax_out):
+        _shade_unsupervised(ax, t, arrays["trial_mask"])
+    ax_in.plot(t, arrays["trial_input"], color="0.3", linewidth=1, drawstyle="steps-mid")
+    ax_in.set_ylabel("input x")
+    ax_in.set_title("Flip-flop trial after learning (grey background: loss off, mask 0)",
+                    fontsize=10)
+    ax_out.plot(t, arrays["trial_target"], color="k", linewidth=0.9, drawstyle="steps-mid",
+                label="target y*")
+    for key, label, kw in curves:
+        if key in arrays:
+            ax_out.plot(t, arrays[key], label=label, **kw)
+    ax_out.set_xlabel("time (s)")
+    ax_out.set_ylabel("output y")
+    ax_out.set_xlim(t[0], t[-1])
+    ax_out.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0), borderaxespad=0)
+
+
+def loadings_histograms(axes, arrays: dict, runs, labels: dict, short: dict, colors) -> None:
+    """Histograms of the entries of each vector (one axis per column of X) per run.
+
+    Args:
+        axes: one axis per vector (P).
+        arrays: X0 (N, P), X_<run> (N, P), kurtosis_<run> (P,), vector_names (P,).
+        runs: run keys; labels: run key → legend text; short: run key → short name (titles);
+            colors: one per run.
+
+    The initial loadings are the grey filled histogram; each run's final loadings a line.
+    """
+    X0 = np.asarray(arrays["X0"])
+    names = [str(v) for v in arrays["vector_names"]]
+    for k, ax in enumerate(axes):
+        cols = [X0[:, k]] + [np.asarray(arrays[f"X_{r}"])[:, k] for r in runs]
+        lo = min(float(c.min()) for c in cols)
+        hi = max(float(c.max()) for c in cols)
+        bins = np.linspace(lo, hi, 41)
+        ax.hist(X0[:, k], bins=bins, density=True, histtype="stepfilled", color="0.75",
+                label="initial (balanced start)")
+        for r, color in zip(runs, colors):
+            ax.hist(np.asarray(arrays[f"X_{r}"])[:, k], bins=bins, density=True, histtype="step",
+                    linewidth=1.4, color=color, label=labels[r])
+        ax.set_yscale("log")
+        ax.set_xlabel(f"entry of {names[k]}")
+        ax.set_ylabel("density (log scale)")
+        kurt = ", ".join(f"{short[r]} {float(arrays[f'kurtosis_{r}'][k]):.2f}" for r in runs)
+        ax.set_title(f"{names[k]} — excess kurtosis: {kurt}", fontsize=9)

@@ -586,17 +586,32 @@ class DecisionMakingTask(Task):
 # imitate a teacher network
 
 
+def _read_overlaps(spec: Any) -> np.ndarray:
+    """(P, P) bool: the entries of Σ the effective network reads (THEORY §3, §5).
+
+    Σ_VM, Σ_VU, Σ_ZM, Σ_ZU always, and Σ_MM, Σ_MU, Σ_UU through the gain when φ is not
+    linear: exactly the loss-visible overlaps, found here from the structure of the dynamics.
+    """
+    read = np.zeros((spec.P, spec.P), bool)
+    mu = np.r_[np.arange(spec.P)[spec.m], np.arange(spec.P)[spec.u]]
+    for block in (spec.v, spec.z):
+        rows = np.arange(spec.P)[block]
+        read[np.ix_(rows, mu)] = read[np.ix_(mu, rows)] = True
+    if not spec.is_linear:
+        read[np.ix_(mu, mu)] = True
+    return read
+
+
 def _teacher_sigma(kind: str, value: Any, spec: Any) -> tuple[tuple[float, ...], ...]:
     """The teacher's full (P, P) Σ from a matrix or a {overlap name: value} table.
 
-    A table must give every loss-visible overlap of ``spec``; the missing (invisible)
-    entries do not change the teacher's output and are completed to a positive-definite
+    A table must give every overlap the teacher's output depends on (`_read_overlaps`);
+    the missing ones do not change its output and are completed to a positive-definite
     matrix: off-diagonal ones set to 0 and missing self-overlaps to the smallest power of
     two ≥ 1 that makes Σ positive definite.
     """
     from ._errors import SigmaError
     from ._overlaps import check_sigma, overlap_index, overlap_names, overlap_pairs
-    from ._visibility import visible_mask
 
     P = spec.P
     try:
@@ -605,9 +620,9 @@ def _teacher_sigma(kind: str, value: Any, spec: Any) -> tuple[tuple[float, ...],
             for name, entry in value.items():
                 i, j = overlap_index(spec, str(name))
                 sigma[i, j] = sigma[j, i] = _real(kind, f"sigma.{name}", entry)
-            mask = visible_mask(spec)
+            read = _read_overlaps(spec)
             missing = [n for n, (i, j) in zip(overlap_names(spec), overlap_pairs(spec))
-                       if mask[i, j] and np.isnan(sigma[i, j])]
+                       if read[i, j] and np.isnan(sigma[i, j])]
             if missing:
                 raise ConfigError(
                     f"{kind}: sigma must give every loss-visible overlap; missing: "

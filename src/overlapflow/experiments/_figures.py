@@ -94,33 +94,96 @@ def draw_rank2(outcome, folder) -> list[str]:
     return [_save(fig, folder, "rank2.png")]
 
 
+def _twin_lines(ax, t, y0, y1, *, identical: bool, labels=("original", "twin")):
+    """Original: thick translucent; twin: thin on top (dashed, legend says so, if identical)."""
+    ax.plot(t, y0, color="C0", lw=2.6, alpha=0.5, label=labels[0])
+    if identical:
+        ax.plot(t, y1, color="C3", lw=1.1, ls="--", label=f"{labels[1]} (identical: dashed on top)")
+    else:
+        ax.plot(t, y1, color="C3", lw=1.1, label=labels[1])
+
+
+def _degeneracy_trials(axes, a, p, info):
+    """Top row: outputs, hidden activity, noise and learning perturbations on one input."""
+    diffs = info["relative_output_difference"]
+    n_perturb = info["perturb_epochs"]
+    T = a["y_probe_0"].shape[1]
+    t = (np.arange(T) + 1) * p["dt"]
+    ax = axes[0]
+    _twin_lines(ax, t, a["y_probe_0"][0, :, 0], a["y_probe_1"][0, :, 0], identical=True)
+    ax.set_title("Before learning: outputs on one white-noise input\n"
+                 f"identical (max rel. difference {diffs['before_learning']:.1e})", fontsize=10)
+    ax.set_ylabel("network output y(t)")
+    ax = axes[1]
+    _twin_lines(ax, t, a["hu_0"], a["hu_1"], identical=False)
+    ax.set_title("...but hidden activity differs: h·u/N = σ_mu κ_in + σ_uu κ_rec\n"
+                 f"(reads the invisible σ_mu, σ_uu; rel. difference "
+                 f"{diffs['hidden_activity_along_u']:.2g})", fontsize=10)
+    ax.set_ylabel("activity along u, h(t)·u/N")
+    ax = axes[2]
+    ax.plot(t, a["y_probe_0"][0, :, 0], color="0.6", lw=1, label="without noise (both)")
+    _twin_lines(ax, t, a["y_noise_0"], a["y_noise_1"], identical=False,
+                labels=("original + noise", "twin + same noise"))
+    ax.plot(t, a["y_noise_frame"], color="k", lw=0.9, ls="--",
+            label="twin in original's frame (m, v, z shared)\n+ same noise: identical to original")
+    ax.set_title(f"Noise perturbation: the same noise (sd {p['state_noise_sd']:g} per step) on h\n"
+                 f"outputs differ (rel. difference {diffs['noise']:.2g})", fontsize=10)
+    ax.set_ylabel("network output y(t)")
+    ax = axes[3]
+    ax.plot(t, a["y_target_probe"], color="0.4", lw=1, ls=":", label="task: input ∗ exp(−ct)")
+    _twin_lines(ax, t, a["y_learned_0"], a["y_learned_1"], identical=False,
+                labels=(f"original after {n_perturb} epochs", f"twin after {n_perturb} epochs"))
+    ax.plot(t, a["y_learned_1"] - a["y_learned_0"], color="C2", lw=1,
+            label="difference: twin − original")
+    ax.set_title(f"Learning perturbation: outputs after {n_perturb} epochs of GD\n"
+                 f"differ (rel. difference {diffs['after_learning']:.2g})", fontsize=10)
+    ax.set_ylabel("network output y(t)")
+    for ax in axes:
+        ax.set_xlabel("time (same white-noise input everywhere)")
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
+
+
+def _degeneracy_summary(ax, info):
+    """Bar chart of the relative output differences (log scale), values written on the bars."""
+    d = info["relative_output_difference"]
+    n = info["perturb_epochs"]
+    bars = [("before_learning", "no perturbation\n(twin vs original)", "C2"),
+            ("noise", "same noise\n(twin vs original)", "C3"),
+            ("noise_same_sigma_control", "same noise, control:\n2nd realisation of Σ₀", "0.6"),
+            ("noise_same_frame_twin", "same noise, twin in\noriginal's frame", "0.3"),
+            ("after_learning", f"after {n} epochs\n(twin vs original)", "C1")]
+    vals = [max(d[k], 1e-17) for k, _, _ in bars]
+    ax.bar(range(len(bars)), vals, color=[c for _, _, c in bars])
+    for k, v in enumerate(vals):
+        ax.text(k, v, f"{d[bars[k][0]]:.1e}", ha="center", va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylim(1e-17, 30)
+    ax.set_xticks(range(len(bars)), [lab for _, lab, _ in bars], fontsize=7, rotation=25)
+    ax.set_ylabel("max |y_a − y_b| / max |y_b|")
+    ax.set_title("Relative output differences on the white-noise input\n(control: the noise "
+                 "exposes the vectors z, v, not σ_uu, σ_mu)", fontsize=10)
+
+
 def draw_degeneracy(outcome, folder) -> list[str]:
-    """degeneracy.png: equal outputs before learning; different loss curves and overlap paths."""
-    a, p = outcome.arrays, outcome.params
+    """degeneracy.png (the paper's Figure 2): identical outputs; activity, noise and learning
+    perturbations; loss curves and overlap paths of the twins; summary of output differences."""
+    a, p, info = outcome.arrays, outcome.params, outcome.info
     names, rows, cols, vis = a["names"], a["rows"], a["cols"], a["visible"].astype(bool)
     x = a["epochs"] + 1
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.6), constrained_layout=True)
-    ax = axes[0]
-    t = (np.arange(a["y_probe_0"].shape[1]) + 1) * p["dt"]
-    ax.plot(t, a["y_probe_0"][0, :, 0], color="C0", lw=2.5, alpha=0.5, label="original")
-    ax.plot(t, a["y_probe_1"][0, :, 0], color="C3", lw=1, ls="--", label="twin")
-    diff = np.max(np.abs(a["y_probe_0"] - a["y_probe_1"]))
-    ax.set_title(f"Before learning: outputs on white noise\nmax |difference| = {diff:.1e}")
-    ax.set_xlabel("time")
-    ax.set_ylabel("network output y(t)")
-    ax.legend(fontsize=8)
-    ax = axes[1]
+    n_perturb = info["perturb_epochs"]
+    fig, axes = plt.subplots(2, 4, figsize=(22, 9.5), constrained_layout=True)
+    _degeneracy_trials(axes[0], a, p, info)
+    ax = axes[1, 0]
     for k, (color, label) in enumerate((("C0", "original"), ("C3", "twin"))):
         ax.plot(x, a[f"loss_theta_{k}"], color=color, label=f"{label}: θ-space", **_style("theta"))
         ax.plot(x, a[f"loss_exact_{k}"], color=color, label=f"{label}: overlap exact map",
                 **_style("exact"))
-    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("epoch + 1")
     ax.set_ylabel("loss (sum·dt)")
-    ax.set_title("Same task, same GD: different learning")
+    ax.set_title("Same task, same GD: different learning\n(exact map dashed on θ-space)",
+                 fontsize=10)
     ax.legend(fontsize=7)
-    for ax, sel, label in ((axes[2], vis, "visible"), (axes[3], ~vis, "invisible")):
+    for ax, sel, label in ((axes[1, 1], vis, "visible"), (axes[1, 2], ~vis, "invisible")):
         handles = []
         for k, d in enumerate(np.flatnonzero(sel)):
             c = COLORS[k % 10]
@@ -130,13 +193,18 @@ def draw_degeneracy(outcome, folder) -> list[str]:
         handles += [Line2D([], [], color="gray", lw=2.2, alpha=0.5, label="original (θ)"),
                     Line2D([], [], color="gray", lw=1.2, ls="--", label="twin (θ)")]
         ax.legend(handles=handles, fontsize=7, ncol=2)
+        ax.set_ylabel("overlap value")
+        ax.set_title(f"Loss-{label} overlaps of the two twins", fontsize=10)
+    for ax in axes[1, :3]:
         ax.set_xscale("log")
         ax.set_xlabel("epoch + 1")
-        ax.set_ylabel("overlap value")
-        ax.set_title(f"Loss-{label} overlaps of the two twins")
-    fig.suptitle(f"Degeneracy: twins with equal visible and different invisible overlaps "
-                 f"(twin: σ_uu={p['twin_uu']:.3g}, σ_mu={p['twin_mu']}), N={p['N']}, "
-                 f"GD η={p['eta']}")
+        ax.axvline(n_perturb + 1, color="0.5", lw=0.8, ls=":")
+        ax.text(n_perturb + 1, 0.02, f" {n_perturb}", fontsize=7, color="0.4",
+                transform=ax.get_xaxis_transform())
+    _degeneracy_summary(axes[1, 3], info)
+    fig.suptitle(f"Degeneracy (paper Fig. 2): twins with equal visible and different invisible "
+                 f"overlaps (twin: σ_uu={p['twin_uu']:.3g}, σ_mu={p['twin_mu']}), rank-1 linear, "
+                 f"N={p['N']}, GD η={p['eta']}")
     return [_save(fig, folder, "degeneracy.png")]
 
 
@@ -156,14 +224,24 @@ def draw_memory(outcome, folder) -> list[str]:
     fig, axes = plt.subplots(1, 3, figsize=(18, 4.8), constrained_layout=True)
     ax = axes[0]
     after = slice(int(bounds[1]) + 1, None)  # distances are measured from the end of phase 1
-    for v, ls in (("gd_noise", "-"), ("gd_small", ":")):
+    # gd_small is gd_noise without the noise: the two coincide until the last phase, so
+    # gd_noise is thick and translucent and gd_small thin and dashed on top of it.
+    styles = {"gd_noise": dict(lw=2.6, alpha=0.5, label="{} (gd_noise: paper protocol)"),
+              "gd_small": dict(lw=1.0, ls="--", label="{} (gd_small: no noise; identical "
+                               "before the last phase)")}
+    for v, st in styles.items():
         if f"dist_vis_{v}" in a:
-            ax.plot(x[after], a[f"dist_vis_{v}"][after], color="C0", ls=ls, label=f"visible ({v})")
-            ax.plot(x[after], a[f"dist_inv_{v}"][after], color="C3", ls=ls,
-                    label=f"invisible ({v})")
+            st = dict(st)
+            label = st.pop("label")
+            ax.plot(x[after], a[f"dist_vis_{v}"][after], color="C0", label=label.format("visible"),
+                    **st)
+            ax.plot(x[after], a[f"dist_inv_{v}"][after], color="C3",
+                    label=label.format("invisible"), **st)
     ax.set_yscale("log")
     ax.set_ylim(bottom=1e-9)
     _phase_shading(ax, bounds, decays)
+    for text in ax.texts:  # the first phase is not shown here: keep its label inside the axes
+        text.set_clip_on(True)
     ax.set_xlabel("epoch (tasks in sequence; shaded: task B)")
     ax.set_ylabel("max |σ − σ after first A|")
     ax.set_title("Distance from the overlaps after the first A phase\n"
@@ -172,7 +250,11 @@ def draw_memory(outcome, folder) -> list[str]:
     ax = axes[1]
     variants = [v for v in info["retained"]]
     for k, v in enumerate(variants):
-        ax.plot(x, a[f"trace_inv_{v}"], color=COLORS[k], label=f"{v}: invisible")
+        # Each variant thinner than the previous one (gd_noise also dashed): variants that
+        # coincide over some phases (gd_noise = gd_small before its noise) stay visible.
+        note = " (= gd_small before the last phase)" if v == "gd_noise" else ""
+        ax.plot(x, a[f"trace_inv_{v}"], color=COLORS[k], lw=3.0 - 0.45 * k, alpha=0.75,
+                ls="--" if v == "gd_noise" else "-", label=f"{v}: invisible{note}")
         ax.plot(x, a[f"trace_vis_{v}"], color=COLORS[k], ls=":", lw=1)
     ax.set_yscale("log")
     ax.set_ylim(bottom=1e-9)
@@ -192,7 +274,12 @@ def draw_memory(outcome, folder) -> list[str]:
     ax.set_ylabel("retained = trace at end / peak trace")
     ax.set_title("History the invisible overlaps still carry at the end\n"
                  "(bar labels: trace at the end)", fontsize=10)
-    fig.suptitle("Memory in loss-invisible overlaps: rank-1 linear, tasks exp(−c t) in sequence")
+    p = outcome.params
+    start = info.get("start", p.get("start", "fig1"))
+    start_text = (f"start: the degenerate twin of the degeneracy experiment (σ_uu={p['twin_uu']:.3g},"
+                  f" σ_mu={p['twin_mu']:g})" if start == "twin" else "start: the Figure-1 start")
+    fig.suptitle("Memory in loss-invisible overlaps: rank-1 linear, N="
+                 f"{p.get('N', '?')}, tasks exp(−c t) in sequence; {start_text}")
     return [_save(fig, folder, "memory.png")]
 
 
@@ -247,98 +334,207 @@ def draw_adam(outcome, folder) -> list[str]:
 
 
 def _gaussianity_panels(ax_hist, ax_qq, X0, Xf, theo, qq, vec_names, label=""):
+    """Histograms (initial shaded, learned as lines) and normal Q-Q of the standardised entries."""
+    bins = np.linspace(-4, 4, 41)
     for k, name in enumerate(vec_names):
         z0 = (X0[:, k] - X0[:, k].mean()) / X0[:, k].std()
         zf = (Xf[:, k] - Xf[:, k].mean()) / Xf[:, k].std()
-        bins = np.linspace(-4, 4, 41)
         ax_hist.hist(zf, bins=bins, histtype="step", color=COLORS[k], density=True,
                      label=f"{name} learned")
         ax_hist.hist(z0, bins=bins, histtype="stepfilled", color=COLORS[k], alpha=0.12,
-                     density=True)
+                     density=True, label=f"{name} initial")
         ax_qq.plot(theo, qq[:, k], ".", ms=2, color=COLORS[k], label=name)
     g = np.linspace(-4, 4, 200)
-    ax_hist.plot(g, np.exp(-g**2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0,1)")
-    ax_hist.set_xlabel("standardised entry")
+    ax_hist.plot(g, np.exp(-g**2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0, 1)")
+    ax_hist.set_xlabel("standardised entry (entry − mean) / sd")
     ax_hist.set_ylabel("density")
     ax_hist.set_title(f"Entries of the vectors {label}\n(shaded: initial, lines: learned)",
                       fontsize=10)
-    ax_hist.legend(fontsize=7)
-    ax_qq.plot([-4, 4], [-4, 4], "k--", lw=1)
+    ax_hist.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax_qq.plot([-4, 4], [-4, 4], "k--", lw=1, label="Gaussian (y = x)")
     ax_qq.set_xlabel("normal quantile")
     ax_qq.set_ylabel("sorted standardised entries")
-    ax_qq.set_title(f"Normal Q-Q plot of the learned vectors {label}", fontsize=10)
-    ax_qq.legend(fontsize=7, markerscale=4)
+    ax_qq.set_title(f"Normal Q-Q plot of the learned vectors {label}\n(points on y = x: Gaussian)",
+                    fontsize=10)
+    ax_qq.legend(fontsize=7, markerscale=4, loc="upper left")  # Q-Q data never reach that corner
 
 
 def draw_nonlinear(outcome, folder) -> list[str]:
-    """nonlinear.png (loss, overlaps) and nonlinear_gaussianity.png (histograms, Q-Q)."""
+    """Figure 4: nonlinear.png (loss, visible and invisible overlaps, outputs on an 80-s trial)
+    and nonlinear_gaussianity.png (histograms, Q-Q of the learned loadings)."""
+    from .._plots_nonlinear import output_trial_panels
+
     a, p = outcome.arrays, outcome.params
-    modes = ["theta"] + list(p["modes"])
-    fig = _runs_panels(a, modes, f"erf rank-1 network, flip-flop: θ-space (N={p['N']}) vs "
-                       f"mean-field overlap space; GD η={p['eta']}, {p['epochs']} epochs, "
-                       "same batches")
-    names = [_save(fig, folder, "nonlinear.png")]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
+    modes = ["theta"] + [m for m in p["modes"] if f"loss_{m}" in a]
+    mode_color = {"theta": "k", "exact": "C3", "euler": "C2", "flow": "C1", "direct": "C4"}
+    names, rows, cols = a["names"], a["rows"], a["cols"]
+    vis = a["visible"].astype(bool)
+    x = a["epochs"]
+    trial = "trial_time" in a  # results written before the output trial existed have none
+    fig = plt.figure(figsize=(17, 10.5 if trial else 5.5), layout="constrained")
+    gs = fig.add_gridspec(3 if trial else 1, 3, height_ratios=[3.2, 0.8, 2.2] if trial else [1])
+    ax = fig.add_subplot(gs[0, 0])
+    for mode in modes:
+        ax.plot(x, a[f"loss_{mode}"], color=mode_color.get(mode), **_style(mode))
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"loss ({p['loss']}, on the epoch's batch)")
+    ax.set_title("Loss", fontsize=10)
+    for k, (sel, label) in enumerate(((vis, "Loss-visible"), (~vis, "Loss-invisible"))):
+        ax = fig.add_subplot(gs[0, 1 + k])
+        idx = np.flatnonzero(sel)
+        handles = []
+        for j, d in enumerate(idx):
+            color = COLORS[j % 10]
+            for mode in modes:
+                ax.plot(x, a[f"sigma_{mode}"][:, rows[d], cols[d]], color=color, **_style(mode))
+            handles.append(Line2D([], [], color=color, label=f"σ_{names[d]}"))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("overlap value")
+        ax.set_title(f"{label} overlaps ({len(idx)}); colour: overlap, line style: method",
+                     fontsize=10)
+        if handles:
+            ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                      borderaxespad=0)
+    method = [Line2D([], [], color=mode_color.get(m, "gray"), label=MODE_LABELS.get(m, m),
+                     **_style(m)) for m in modes]
+    fig.legend(handles=method, loc="outside lower center", ncol=len(method), fontsize=9,
+               title="line style = method (colours as here in the loss panel; the overlap "
+                     "panels colour by overlap)", title_fontsize=8)
+    if trial:
+        ax_in = fig.add_subplot(gs[1, :])
+        ax_out = fig.add_subplot(gs[2, :], sharex=ax_in)
+        curves = [("trial_theta", "θ-space network (final X)",
+                   dict(color="C0", linewidth=2.6, alpha=0.5))]
+        for mode in ("exact", "euler"):
+            style = dict(_style(mode), color=mode_color[mode])
+            if f"trial_{mode}" in a:
+                diff = np.sqrt(np.mean((a[f"trial_{mode}"] - a["trial_theta"]) ** 2)
+                               / np.mean(a["trial_theta"] ** 2))
+                curves.append((f"trial_{mode}", f"{MODE_LABELS[mode]}, final Σ "
+                               f"(‖Δy‖/‖y_θ‖ = {diff:.2g})", style))
+        output_trial_panels(ax_in, ax_out, a, curves)
+        T = len(a["trial_time"])
+        ax_out.set_title(f"Outputs on a {T * p['dt']:g}-s trial ({p['trial_factor']} × the "
+                         "training trial) after learning; overlap-space outputs broken lines on "
+                         "top of the θ-space line (where they coincide only the dashes show)",
+                         fontsize=10)
+        plt.setp(ax_in.get_xticklabels(), visible=False)
+    fig.suptitle(f"Fig. 4 — erf rank-1 network, flip-flop: θ-space (N={p['N']}) vs mean-field "
+                 f"overlap space; GD η={p['eta']}, {p['epochs']} epochs, same batches, "
+                 f"{'balanced' if p.get('balanced', True) else 'random'} start\nθ-space: thick "
+                 "translucent line; overlap methods: thin broken lines drawn on top of it (where "
+                 "they coincide, the broken line runs inside the thick one)")
+    names_out = [_save(fig, folder, "nonlinear.png")]
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.8), constrained_layout=True)
     _gaussianity_panels(axes[0], axes[1], a["X0"], a["X_final"], a["qq_theory"], a["qq_final"],
                         [str(v) for v in a["vector_names"]], f"(θ-space, N={p['N']})")
     fig.suptitle("Do the learned loadings stay Gaussian? (the overlap closure assumes so)")
-    names.append(_save(fig, folder, "nonlinear_gaussianity.png"))
-    return names
+    names_out.append(_save(fig, folder, "nonlinear_gaussianity.png"))
+    return names_out
 
 
 def draw_optimizers(outcome, folder) -> list[str]:
-    """optimizers.png: loss (θ vs mean-field exact map), closure error, Q-Q, summary bars."""
+    """Figure 8: optimizers.png (loss θ vs mean-field exact map, closure error, Q-Q, summary
+    bars), optimizers_outputs.png (outputs on a 60-s trial) and optimizers_loadings.png
+    (histograms of m, u, v, z per optimizer)."""
+    from .._plots_nonlinear import loadings_histograms, output_trial_panels
+
     a, p, info = outcome.arrays, outcome.params, outcome.info
     runs = [r for r in ("gd_small", "gd_large", "adam") if f"loss_{r}" in a]
-    labels = {"gd_small": f"GD η={p['eta_small']} (flow-like)",
+    labels = {"gd_small": f"GF: GD η={p['eta_small']} (small steps)",
               "gd_large": f"GD η={p['eta_large']} (large steps)", "adam": f"Adam lr={p['adam_lr']}"}
+    short = {"gd_small": "GF", "gd_large": "GD", "adam": "Adam"}
     x = a["epochs"] + 1
-    fig, axes = plt.subplots(1, 4, figsize=(21, 4.6), constrained_layout=True)
+    fig, axes = plt.subplots(1, 4, figsize=(21, 5.2), constrained_layout=True)
     ax = axes[0]
     for k, r in enumerate(runs):
-        ax.plot(x, a[f"loss_{r}"], color=COLORS[k], label=f"{labels[r]}: θ-space", **_style("theta"))
+        ax.plot(x, a[f"loss_{r}"], color=COLORS[k], label=f"{short[r]}: θ-space", **_style("theta"))
         if f"loss_exact_{r}" in a:
-            ax.plot(x, a[f"loss_exact_{r}"], color=COLORS[k], label=f"{labels[r]}: overlap exact map",
+            ax.plot(x, a[f"loss_exact_{r}"], color=COLORS[k], label=f"{short[r]}: overlap exact map",
                     **_style("exact"))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("epoch + 1")
     ax.set_ylabel(f"loss ({p['loss']})")
-    ax.set_title("Loss: θ-space vs mean-field overlap space")
-    ax.legend(fontsize=7)
+    ax.set_title("Loss: θ-space (thick) vs mean-field exact map (dashed on top)", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
     ax = axes[1]
     for k, r in enumerate(runs):
-        ax.plot(x, a[f"closure_{r}"], color=COLORS[k], label=labels[r])
+        ax.plot(x, a[f"closure_{r}"], color=COLORS[k], label=short[r])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("epoch + 1")
     ax.set_ylabel("|L_θ(X) − L_MF(Σ(X))| / L_θ(X)")
-    ax.set_title("Closure error along each θ trajectory")
-    ax.legend(fontsize=7)
+    ax.set_title("Closure error along each θ trajectory", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
     ax = axes[2]
     for k, r in enumerate(runs):
         q = a[f"qq_{r}"]
         j = int(np.argmax(np.abs(a[f"kurtosis_{r}"])))
         ax.plot(a["qq_theory"], q[:, j], ".", ms=2, color=COLORS[k],
-                label=f"{labels[r]}: vector {a['vector_names'][j]}")
-    ax.plot([-4, 4], [-4, 4], "k--", lw=1)
+                label=f"{short[r]}: vector {a['vector_names'][j]}")
+    ax.plot([-4, 4], [-4, 4], "k--", lw=1, label="Gaussian (y = x)")
     ax.set_xlabel("normal quantile")
     ax.set_ylabel("sorted standardised entries")
-    ax.set_title("Q-Q of the least Gaussian learned vector")
-    ax.legend(fontsize=7, markerscale=4)
+    ax.set_title("Q-Q of the least Gaussian learned vector", fontsize=10)
+    ax.legend(fontsize=7, markerscale=4, loc="upper left")
     ax = axes[3]
     w = 0.25
     keys = [("out_of_span_fraction", "out-of-span fraction"), ("closure_error_final",
             "closure error (end)"), ("max_abs_excess_kurtosis", "max |excess kurtosis|")]
     for k, r in enumerate(runs):
         vals = [max(info[key][r], 1e-16) for key, _ in keys]
-        ax.bar(np.arange(len(keys)) + (k - 1) * w, vals, width=w, color=COLORS[k], label=labels[r])
+        ax.bar(np.arange(len(keys)) + (k - 1) * w, vals, width=w, color=COLORS[k], label=short[r])
     ax.set_xticks(range(len(keys)), [lab for _, lab in keys], fontsize=8)
     ax.set_yscale("log")
-    ax.set_title("Departure from the overlap description")
-    ax.legend(fontsize=7)
-    fig.suptitle(f"erf rank-1, flip-flop, N={p['N']}, {p['epochs']} epochs, same batches for all")
-    return [_save(fig, folder, "optimizers.png")]
+    ax.set_ylabel("value (log scale)")
+    ax.set_title("Departure from the overlap description", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.legend(handles=[Line2D([], [], color=COLORS[k], lw=3, label=labels[r])
+                        for k, r in enumerate(runs)], loc="outside lower center", ncol=len(runs),
+               fontsize=9)
+    fig.suptitle(f"Fig. 8 — erf rank-1, flip-flop, N={p['N']}, {p['epochs']} epochs, same "
+                 f"batches and {'balanced' if p.get('balanced', True) else 'random'} start for all")
+    names_out = [_save(fig, folder, "optimizers.png")]
+
+    if "trial_time" in a:
+        fig = plt.figure(figsize=(17, 6.5), layout="constrained")
+        gs = fig.add_gridspec(2, 1, height_ratios=[0.8, 2.6])
+        ax_in = fig.add_subplot(gs[0])
+        ax_out = fig.add_subplot(gs[1], sharex=ax_in)
+        curves = []
+        for k, r in enumerate(runs):
+            curves.append((f"trial_{r}", f"{labels[r]}: θ-space network",
+                           dict(color=COLORS[k], linewidth=2.6, alpha=0.45)))
+        for k, r in enumerate(runs):
+            key = f"trial_exact_{r}"
+            if key in a:
+                diff = np.sqrt(np.mean((a[key] - a[f"trial_{r}"]) ** 2)
+                               / np.mean(a[f"trial_{r}"] ** 2))
+                curves.append((key, f"{short[r]}: overlap exact map, final Σ "
+                               f"(‖Δy‖/‖y_θ‖ = {diff:.2g})",
+                               dict(color=COLORS[k], linestyle="--", linewidth=1.2)))
+        output_trial_panels(ax_in, ax_out, a, curves)
+        plt.setp(ax_in.get_xticklabels(), visible=False)
+        T = len(a["trial_time"])
+        ax_out.set_title(f"Outputs on a {T * p['dt']:g}-s trial after learning: networks thick "
+                         "and translucent, overlap-space outputs (GD runs) dashed on top — where "
+                         "they coincide only the dashes show", fontsize=10)
+        fig.suptitle(f"Fig. 8 — outputs per optimizer (erf rank-1, N={p['N']})")
+        names_out.append(_save(fig, folder, "optimizers_outputs.png"))
+    if "X0" in a and all(f"X_{r}" in a for r in runs):
+        P = a["X0"].shape[1]
+        fig, axes = plt.subplots(1, P, figsize=(4.4 * P, 4.4), constrained_layout=True)
+        colors = [COLORS[k] for k in range(len(runs))]
+        loadings_histograms(np.atleast_1d(axes), a, runs, labels, short, colors)
+        handles = [plt.Rectangle((0, 0), 1, 1, color="0.75", label="initial (all runs)")]
+        handles += [Line2D([], [], color=c, lw=1.4, label=labels[r]) for r, c in zip(runs, colors)]
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
+        fig.suptitle(f"Fig. 8 — loadings of the learned vectors per optimizer (N={p['N']} "
+                     "entries each); a Gaussian is a parabola on this log scale")
+        names_out.append(_save(fig, folder, "optimizers_loadings.png"))
+    return names_out
 
 
 def draw_metric(outcome, folder) -> list[str]:
@@ -370,69 +566,3 @@ def draw_metric(outcome, folder) -> list[str]:
         fig.colorbar(im, ax=ax, shrink=0.7, label="G entry")
     fig.suptitle("Overlap-space metric: dσ/dt = −η G(Σ) ∇_σL")
     return [_save(fig, folder, "metric.png")]
-
-
-def _pca2(F):
-    Z = (F - F.mean(0)) / np.where(F.std(0) > 0, F.std(0), 1.0)
-    _, _, Vt = np.linalg.svd(Z, full_matrices=False)
-    return Z @ Vt[:2].T
-
-
-def draw_twins(outcome, folder) -> list[str]:
-    """twins.png: loss per phase, overlaps before/after C coloured by history, decoder accuracy."""
-    a, info = outcome.arrays, outcome.info
-    rows, cols = a["rows"], a["cols"]
-    hist = a["history"]
-    S = len(hist) // 2
-    fig, axes = plt.subplots(1, 4, figsize=(21, 4.6), constrained_layout=True)
-    ax = axes[0]
-    for key, color, label in (("loss_a", "C0", "A: flip-flop (network 1)"),
-                              ("loss_b", "C1", "B: decision making (network 2)")):
-        L = a[key]
-        x = np.arange(L.shape[1]) + 1
-        ax.plot(x, L.T, color=color, alpha=0.15, lw=0.7)
-        ax.plot(x, np.median(L, axis=0), color=color, lw=2, label=f"{label}, median")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch + 1")
-    ax.set_ylabel("loss (mean·T·dt)")
-    ax.set_title(f"Phase 1 from {S} random starts (overlap space)")
-    ax.legend(fontsize=7)
-    ax = axes[1]
-    L = a["loss_c"]
-    x = np.arange(L.shape[1]) + 1
-    for h, color, label in ((0, "C0", "history flip-flop"), (1, "C1", "history decision")):
-        ax.plot(x, L[hist == h].T, color=color, alpha=0.15, lw=0.7)
-        ax.plot(x, np.median(L[hist == h], axis=0), color=color, lw=2, label=f"{label}, median")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch + 1")
-    ax.set_ylabel("loss (mean·T·dt)")
-    ax.set_title("Task C: imitate the teacher network")
-    ax.legend(fontsize=7)
-    ax = axes[2]
-    keep = ~a["diverged"].astype(bool) if "diverged" in a else np.ones(len(hist), bool)
-    for key, marker, label in (("sigma_ab", "o", "before C"), ("sigma_c", "^", "after C")):
-        P2 = _pca2(a[key][keep][:, rows, cols])
-        for h, color in ((0, "C0"), (1, "C1")):
-            sel = hist[keep] == h
-            ax.scatter(P2[sel, 0], P2[sel, 1], c=color, marker=marker, s=22,
-                       alpha=0.8, label=f"{label}, {'flip-flop' if h == 0 else 'decision'}")
-    ax.set_xlabel("PC 1 of standardised overlaps")
-    ax.set_ylabel("PC 2")
-    ax.set_title(f"The 10 overlaps (PCA per time point; {int((~keep).sum())} diverged left out)")
-    ax.legend(fontsize=7)
-    ax = axes[3]
-    keys = [("before_c", "before C\n(all overlaps)"), ("after_c", "after C\n(all overlaps)"),
-            ("after_c_invisible", "after C\n(invisible only)")]
-    means = [info["accuracy_mean"][k] for k, _ in keys]
-    sds = [info["accuracy_sd"][k] for k, _ in keys]
-    ax.bar(range(3), means, yerr=sds, capsize=5, color=["C2", "C3", "C4"])
-    ax.axhline(0.5, color="k", ls="--", lw=1, label="chance")
-    ax.set_xticks(range(3), [lab for _, lab in keys], fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("decoder accuracy (mean ± sd over CV splits)")
-    ax.set_title("Logistic regression reads the history")
-    ax.legend(fontsize=7)
-    fig.suptitle("Twins study: which task did a network learn first? Read from its overlaps")
-    return [_save(fig, folder, "twins.png")]

@@ -1,10 +1,15 @@
-"""Memory: after A, B, A the visible overlaps return, the invisible ones keep the history (THEORY §5, §7).
+"""Memory (the paper's memory experiment): after A, B, A the visible overlaps return, the invisible ones
+keep the history (THEORY §5, §7).
 
-Paper protocol from the Figure-1 start (rank 1, linear): targets exp(−c t) with c = 0.2
-(3000 epochs), then 0.4, 0.2, 0.4 (1000 each), then 0.2 with target noise 0.1 and step 2η
-(4000). Each phase starts from the previous final state. The paper's run is GD, reproduced
-exactly (any N) by the exact overlap map; the distances are measured from Σ_ref, the state
-after the first A phase.
+Paper protocol (rank 1, linear): targets exp(−c t) with c = 0.2 (3000 epochs), then 0.4, 0.2,
+0.4 (1000 each), then 0.2 with target noise 0.1 and step 2η (4000). Each phase starts from
+the previous final state. As in the paper's code the sequence starts from the degenerate twin
+Σ₁ of the degeneracy experiment (`start = "twin"`: the Figure-1 start Σ₀ with σ_uu = 32²/500
+and σ_mu = 0.8, visible overlaps kept; θ-space runs use the same realised twin vectors as
+the degeneracy experiment, `degeneracy.twin_pair`); `start = "fig1"` starts from Σ₀ itself
+(THEORY §5 quotes its numbers for that start). The paper's run is GD, reproduced exactly (any
+N) by the exact overlap map; the distances are measured from Σ_ref, the state after the first
+A phase.
 
 Beyond the paper, the same sequence (noise only where stated) is run for gradient flow,
 small-step GD, large-step GD, GD with target noise and Adam (θ-space, N-dim). For each, a
@@ -14,6 +19,12 @@ overlaps still carry at the end is
     retained = max_inv |σ_hist(E) − σ_ctrl(E)| / max_t max_inv |σ_hist(t) − σ_ctrl(t)|
 
 (1: the excursion's whole trace is kept, 0: forgotten); `trace_end` is the numerator.
+
+Remaining differences from the paper's code: the target is exp(−c (t+1) dt) at the readout
+times (THEORY §1; the paper samples exp(−c t) on linspace(0, T, T)·dt), the target noise is
+drawn from JAX's generator (fresh every epoch, `seed + 1000 + phase`), so the noisy phase
+agrees with the paper's in distribution, not draw by draw, and the twin's N-dim vectors are a
+fresh realisation of Σ₁ (overlap-space runs depend on Σ₁ only).
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._effective import overlap_loss
+from .._errors import ConfigError
 from .._network import NetworkSpec, random_vectors
 from .._overlap_learning import exact_overlap_step, learn_overlaps, overlap_gradient
 from .._overlaps import overlaps
@@ -32,16 +44,19 @@ from .._progress import progress_bar
 from .._theta import train_theta
 from ._common import Check, Experiment, Outcome, impulse_task, register
 from ._figures import draw_memory
+from .degeneracy import twin_pair
 from .fig1 import pair_arrays
 
-__all__ = ["compute", "run_sequence", "VARIANTS"]
+__all__ = ["compute", "run_sequence", "start_vectors", "VARIANTS", "STARTS"]
 
 VARIANTS = ("flow", "gd_small", "gd_large", "gd_noise", "adam")
+STARTS = ("twin", "fig1")
 
 DEFAULTS = dict(
     N=500, dt=0.05, t_max=20.0, eta=5e-3, eta_large=0.01, adam_lr=1e-3,
     decays=[0.2, 0.4, 0.2, 0.4, 0.2], phase_epochs=[3000, 1000, 1000, 1000, 4000],
     eta_factors=[1.0, 1.0, 1.0, 1.0, 2.0], noise_sd=0.1, variants=list(VARIANTS),
+    start="twin", twin_uu=32.0**2 / 500, twin_mu=0.8,
 )
 QUICK = dict(N=32, variants=["gd_small", "gd_noise", "adam"])
 
@@ -101,6 +116,22 @@ def run_sequence(kind: str, state, spec: NetworkSpec, phases, *, seed: int, prog
     return np.concatenate(losses), np.concatenate(sigmas), state
 
 
+def start_vectors(params: dict, spec: NetworkSpec, *, seed: int):
+    """The start of the sequence: (X (N, P), Σ = XᵀX/N (P, P)).
+
+    start = "twin": the degeneracy experiment's twin (`twin_pair`, its realised vectors X₁);
+    start = "fig1": the Figure-1 start `random_vectors(spec, seed)`.
+    """
+    start = params["start"]
+    if start == "twin":
+        X = twin_pair(spec, seed=seed, twin_uu=params["twin_uu"], twin_mu=params["twin_mu"])[3]
+    elif start == "fig1":
+        X = random_vectors(spec, seed=seed)
+    else:
+        raise ConfigError(f"memory: start must be one of {', '.join(STARTS)}, got {start!r}")
+    return X, overlaps(X)
+
+
 def _variant_phases(variant: str, params: dict, tasks: list, control: bool):
     eta = params["eta_large"] if variant == "gd_large" else params["eta"]
     if variant == "adam":
@@ -122,8 +153,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     spec = NetworkSpec(N=int(params["N"]), rank=1, phi="linear", dt=float(params["dt"]))
     tasks = [impulse_task("impulse_exp", dt=spec.dt, t_max=params["t_max"], decay=c)
              for c in params["decays"]]
-    X0 = random_vectors(spec, seed=seed)
-    sigma0 = overlaps(X0)
+    X0, sigma0 = start_vectors(params, spec, seed=seed)
     names, rows, cols, vis = pair_arrays(spec)
     bounds = np.concatenate([[0], np.cumsum(params["phase_epochs"])])
     arrays = {"epochs": np.arange(bounds[-1] + 1), "bounds": bounds, "names": names.astype(str),
@@ -157,6 +187,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
         "retained_definition": "max_inv |σ_hist(E) − σ_ctrl(E)| / max_t max_inv |σ_hist(t) − "
         "σ_ctrl(t)|, control = task A only with the same epochs, rates and noise draws",
         "retained": retained, "trace_end_invisible": trace_end, "trace_end_visible": vis_end,
+        "start": params["start"], "sigma_start": np.asarray(sigma0),
     }
     for v in ("gd_noise", "gd_small"):
         if f"sigma_{v}" not in arrays:
@@ -187,7 +218,10 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     if "gd_small" in trace_end:
         checks.append(Check.above("history kept at the end (invisible trace), small-step GD",
                                   trace_end["gd_small"], 1e-4))
-    return Outcome(arrays, checks, seeds={"init": seed, "noise": seed + 1000}, info=info)
+    seeds = {"init": seed, "noise": seed + 1000}
+    if params["start"] == "twin":
+        seeds["realise_twin"] = seed + 2
+    return Outcome(arrays, checks, seeds=seeds, info=info)
 
 
 register(Experiment("memory", "Sequence A, B, A, B, A+noise: invisible overlaps keep the history",
