@@ -1,0 +1,290 @@
+"""The documentation cannot rot: executable tutorials, generated references, layer rules.
+
+- Every `sh` and `python` code block of the tutorial pages (docs/tutorials/*.md and
+  docs/getting-started.md) runs, in order, in one temporary folder per page; a `toml` block
+  with `title="NAME"` is written to the file NAME first. `console` and `text` blocks are
+  only shown (full-size commands, sample output).
+- The generated CLI and configuration references (docs/gen_reference.py, a mkdocs hook)
+  mention every sub-command and option of the parser, every config table and key, and every
+  task kind with its parameters.
+- The import rules drawn in docs/architecture.md hold: core and learning modules never import
+  workflows, plots, the report, the experiments or the CLI (parsed with ast, including
+  imports inside functions), and the finer layering holds up to an explicit allow-list.
+
+`mkdocs build --strict` itself (broken links, missing pages) runs in `make test` and
+`make docs`, not here.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PACKAGE = ROOT / "src" / "overlapflow"
+BLOCK_TIMEOUT_S = 600  # per code block; the slowest tutorial block takes ~1 min on 2 cores
+
+TUTORIAL_PAGES = sorted((DOCS / "tutorials").glob("*.md")) + [DOCS / "getting-started.md"]
+
+
+# ------------------------------------------------------------------------------ tutorials
+
+_FENCE = re.compile(r"^(?P<indent>[ ]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ ]*$",
+                    re.S | re.M)
+
+
+def code_blocks(page: Path) -> list[tuple[str, str, str]]:
+    """(language, title, code) of every fenced block of a Markdown page, in order."""
+    blocks = []
+    for m in _FENCE.finditer(page.read_text(encoding="utf-8")):
+        info = m["info"].strip()
+        lang = info.split()[0] if info else ""
+        title = re.search(r'title="([^"]+)"', info)
+        body = "\n".join(line[len(m["indent"]):] for line in m["body"].splitlines())
+        blocks.append((lang, title[1] if title else "", body + "\n"))
+    return blocks
+
+
+def test_code_block_parser():
+    page = DOCS / "tutorials" / "compare.md"
+    kinds = [(lang, title) for lang, title, _ in code_blocks(page)]
+    assert ("toml", "quick.toml") in kinds and ("sh", "") in kinds and ("python", "") in kinds
+
+
+def test_tutorial_pages_exist_and_have_runnable_blocks():
+    names = {p.stem for p in TUTORIAL_PAGES}
+    assert {"compare", "inspect", "sweep", "scaling", "run", "getting-started"} <= names
+    for page in TUTORIAL_PAGES:
+        langs = [lang for lang, _, _ in code_blocks(page)]
+        assert {"sh", "python"} & set(langs), f"{page.name} has no executable block"
+        unknown = set(langs) - {"sh", "python", "toml", "console", "text"}
+        assert not unknown, f"{page.name}: code blocks of unknown language {unknown}"
+
+
+def _run_block(lang: str, code: str, cwd: Path, env: dict, where: str) -> None:
+    if lang == "sh":
+        cmd = ["bash", "-euo", "pipefail", "-c", code]
+    else:
+        script = cwd / "_block.py"
+        script.write_text(code, encoding="utf-8")
+        cmd = [sys.executable, str(script)]
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=BLOCK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{where} ran past {BLOCK_TIMEOUT_S} s:\n{code}")
+    if proc.returncode != 0:
+        pytest.fail(f"{where} failed (exit {proc.returncode}):\n{code}\n--- stdout\n"
+                    f"{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", TUTORIAL_PAGES, ids=lambda p: p.stem)
+def test_tutorial_blocks_run(page: Path, tmp_path: Path):
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)  # the venv's `overlapflow` script
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env["MPLBACKEND"] = "Agg"
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    for i, (lang, title, code) in enumerate(code_blocks(page), start=1):
+        where = f"{page.relative_to(ROOT)} block {i} ({lang})"
+        if lang == "toml" and title:
+            (tmp_path / title).write_text(code, encoding="utf-8")
+        elif lang in ("sh", "python"):
+            _run_block(lang, code, tmp_path, env, where)
+
+
+# ------------------------------------------------------------------------------ references
+
+
+def _gen_reference():
+    spec = importlib.util.spec_from_file_location("gen_reference", DOCS / "gen_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reference_covers_every_command_and_option():
+    import argparse
+
+    from overlapflow._cli import build_parser
+
+    gen = _gen_reference()
+    text = gen.cli_reference()
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(gen.cli_commands()) == set(subparsers.choices)
+    assert {"compare", "inspect", "sweep", "scaling", "run"} <= set(subparsers.choices)
+    for name, sub in subparsers.choices.items():
+        assert f"## `overlapflow {name}`" in text, name
+        for action in sub._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    assert f"`{option}" in text, f"{name} {option}"
+
+
+def test_config_reference_covers_every_key_and_task_kind():
+    from overlapflow import LOSS_KINDS, NONLINEARITIES, TASK_KINDS
+    from overlapflow._config import ALL_MODES
+    from overlapflow._tasks import task_parameters
+
+    gen = _gen_reference()
+    assert gen.config_problems() == []  # every key and mode described, no stale description
+    text = gen.config_reference()
+    cover = gen.config_coverage()
+    for table in cover["tables"]:
+        assert f"## `[{table}]`" in text, table
+    for key in cover["keys"]:
+        assert f"| `{key}` |" in text, key
+    assert set(cover["task_kinds"]) == set(TASK_KINDS)
+    for kind in TASK_KINDS:
+        assert f"### `{kind}`" in text, kind
+        section = text.split(f"### `{kind}`", 1)[1].split("\n### ", 1)[0]
+        params = ["file", "target_noise"] if kind == "arrays" else task_parameters(kind)
+        for param in params:
+            assert f"| `{param}` |" in section, f"{kind}.{param}"
+    for name in (*LOSS_KINDS, *NONLINEARITIES, *ALL_MODES):
+        assert f'`"{name}"`' in text, name
+
+
+def test_generated_pages_are_not_committed_copies():
+    gen = _gen_reference()
+    for path in gen.pages():
+        assert not (DOCS / path).exists(), f"docs/{path} is generated at build time; remove it"
+
+
+def test_gallery_lists_every_experiment():
+    from overlapflow.experiments import EXPERIMENT_NAMES
+
+    text = (DOCS / "gallery.md").read_text(encoding="utf-8")
+    for name in EXPERIMENT_NAMES:
+        assert f"overlapflow run {name}" in text, name
+
+
+# ------------------------------------------------------------------------------ layers
+
+LAYERS = {
+    "core": {"_network", "_overlaps", "_effective", "_tasks", "_losses", "_nonlinearity"},
+    "learning": {"_theta", "_overlap_learning", "_limit", "_closed_form", "_closed_form_rank1",
+                 "_closed_form_newton", "_loop"},
+    "analysis": {"_invariants", "_metric", "_visibility", "_twins", "_gaussianity"},
+    "support": {"_errors", "_io", "_interrupt", "_parallel", "_progress"},
+    "workflows": {"_compare", "_sweep", "_scaling", "_config"},
+}
+
+# Never imported by core, learning or analysis modules (prefix match on module names).
+FORBIDDEN_PREFIXES = ("_compare", "_sweep", "_scaling", "_plots", "_report", "_cli",
+                      "experiments", "__init__")
+
+# Known violations of the forbidden rule: (importer, imported): why. Empty, and it must stay
+# empty; an entry here documents a violation the code has not fixed yet.
+FORBIDDEN_ALLOWED: dict[tuple[str, str], str] = {}
+
+# What each lower layer may import besides itself and `support`.
+MAY_IMPORT = {"core": {"core"}, "learning": {"core", "learning"}, "analysis": {"core", "analysis"}}
+
+# Known exceptions to the finer layering (docs/architecture.md lists them).
+LAYERING_ALLOWED = {
+    # The limit mode records Gaussianity statistics of its nodes (track_every);
+    # `_gaussianity` imports nothing from the project.
+    ("_limit", "_gaussianity"): "learning → analysis",
+}
+
+
+def project_imports(path: Path) -> set[str]:
+    """Project modules a file imports, anywhere in it, as names relative to overlapflow
+    (`_network`, `experiments.fig1`; the package itself is `__init__`)."""
+    rel = path.relative_to(PACKAGE).with_suffix("")
+    package = list(rel.parts[:-1])  # the file's package, relative to overlapflow
+    found = set()
+
+    def add(parts: list[str]) -> None:
+        found.add(".".join(parts) if parts else "__init__")
+
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "overlapflow" or alias.name.startswith("overlapflow."):
+                    add(alias.name.split(".")[1:])
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module.split(".") if node.module else []
+            if node.level:
+                parts = package[: len(package) - (node.level - 1)] + module
+            elif module[:1] == ["overlapflow"]:
+                parts = module[1:]
+            else:
+                continue
+            if node.module and not (module == ["overlapflow"] and not node.level):
+                add(parts)
+            else:  # from . import _x, _y: modules (or names of the package)
+                for alias in node.names:
+                    sub = PACKAGE.joinpath(*parts, alias.name)
+                    is_module = sub.with_suffix(".py").is_file() or sub.is_dir()
+                    add(parts + [alias.name] if is_module else parts)
+    return found
+
+
+def _module_path(name: str) -> Path:
+    return PACKAGE / f"{name}.py"
+
+
+def _layer_of(name: str) -> str | None:
+    for layer, modules in LAYERS.items():
+        if name in modules:
+            return layer
+    return None
+
+
+def test_layer_modules_exist():
+    for modules in LAYERS.values():
+        for name in modules:
+            assert _module_path(name).is_file(), f"{name} is in LAYERS but does not exist"
+
+
+def test_import_parser_sees_local_imports():
+    assert "_overlaps" in project_imports(_module_path("_tasks"))  # inside a function
+    assert "experiments" in project_imports(_module_path("_cli_run"))
+    assert "__init__" in project_imports(_module_path("_io"))  # from . import __version__
+
+
+def test_core_and_learning_never_import_workflows_plots_or_cli():
+    violations = []
+    for layer in ("core", "learning", "analysis"):
+        for name in sorted(LAYERS[layer]):
+            for imported in sorted(project_imports(_module_path(name))):
+                if imported.startswith(FORBIDDEN_PREFIXES) and (name, imported) not in FORBIDDEN_ALLOWED:
+                    violations.append(f"{name} ({layer}) imports {imported}")
+    assert not violations, "layer rule broken (docs/architecture.md):\n" + "\n".join(violations)
+
+
+def test_lower_layers_import_only_below_them():
+    violations, used = [], set()
+    for layer, allowed in MAY_IMPORT.items():
+        for name in sorted(LAYERS[layer]):
+            for imported in sorted(project_imports(_module_path(name))):
+                target = _layer_of(imported)
+                if target in allowed | {"support"}:
+                    continue
+                if (name, imported) in LAYERING_ALLOWED:
+                    used.add((name, imported))
+                    continue
+                violations.append(f"{name} ({layer}) imports {imported} ({target})")
+    assert not violations, "layering broken (docs/architecture.md):\n" + "\n".join(violations)
+    stale = set(LAYERING_ALLOWED) - used
+    assert not stale, f"allow-list entries no longer needed (remove them and their docs): {stale}"
+
+
+def test_architecture_page_names_every_module():
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    modules = [p.stem for p in PACKAGE.glob("_*.py") if p.stem != "__init__"]
+    modules += ["__main__"]
+    missing = sorted(m for m in set(modules) if not re.search(rf"(?<![\w/]){m}(?!\w)", text))
+    assert not missing, f"docs/architecture.md does not place these modules: {missing}"
