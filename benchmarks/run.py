@@ -1,8 +1,8 @@
-"""Benchmarks of issues 2 and 5: one table, medians of ≥ 5 runs after compile, with ratios.
+"""Speed and memory benchmarks: one table, medians of ≥ 5 runs after compile, with ratios.
 
     python benchmarks/run.py            # full sizes (a few minutes on 2 cores)
     python benchmarks/run.py --quick    # tiny sizes, seconds (checks that every row runs)
-    python benchmarks/run.py --limit    # also group 6: the N → ∞ limit mode (issue 6, ~8 min)
+    python benchmarks/run.py --limit    # also group 6: the N → ∞ limit mode (~8 min)
     python benchmarks/run.py --limit-only   # group 6 alone
 
 Every row is timed after one compiling call; the median of `--reps` (≥ 5) timed calls (more
@@ -112,12 +112,12 @@ class Table:
 
 
 def limit_rows(table, q: bool) -> None:
-    """Group 6 / issue 6: the limit mode on the THEORY §8 set-up (erf unfolded, erf, tanh)."""
+    """Group 6: the limit mode on the docs/theory.md §8 set-up (erf unfolded, erf, tanh)."""
     from overlapflow._limit import learn_particles, limit_nodes
 
     base = None  # seconds per epoch of the baseline: erf on all nodes
     for phi, fold in (("erf", False), ("erf", True), ("tanh", True)):
-        lcfg = of.load_config(ROOT / "examples" / "theory8" / f"theory8_{phi}.toml")
+        lcfg = of.load_config(ROOT / "examples" / "limit" / f"white_noise_{phi}.toml")
         # 60 epochs (the goal's length); the slow baseline is timed on 20 (same work/epoch)
         E_lim = 3 if q else (lcfg.train.epochs if fold else 20)
         rule = limit_nodes(lcfg.init_sigma, lcfg.network, nodes=3 if q else 9)
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions per row (≥ 5)")
     ap.add_argument("--no-dask", action="store_true", help="skip the dask-local row")
     ap.add_argument("--limit", action="store_true",
-                    help="add group 6: limit mode, 9⁴ nodes, THEORY §8 set-up (3 runs per row)")
+                    help="add group 6: limit mode, 9⁴ nodes, docs/theory.md §8 set-up (3 runs per row)")
     ap.add_argument("--limit-only", action="store_true", help="group 6 alone")
     args = ap.parse_args(argv)
     reps = max(5, args.reps)
@@ -163,13 +163,13 @@ def main(argv=None) -> int:
     print(f"overlapflow {of.__version__}, jax {jax.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, devices {jax.devices()}", file=sys.stderr)
 
-    # -- 1 / issue 2: one overlap-space run of the Figure-1 config ---------------------------
+    # -- 1: one overlap-space run of the Figure-1 config ---------------------------
     sig0 = _sigma0(spec)
     stepped = _scan_runner(spec, task, E, eta, closed_form=False)
     closed = _scan_runner(spec, task, E, eta, closed_form=True)
     t_step = median_time(lambda: stepped(sig0), reps)
-    table.add("1", f"overlap exact, Fig-1, stepped loss (issue 2 engine), {E} ep", t_step,
-              t_step / E * 1e6, "µs/epoch", "≤ 0.2 s (issue 2)")
+    table.add("1", f"overlap exact, Fig-1, stepped loss (stepped engine), {E} ep", t_step,
+              t_step / E * 1e6, "µs/epoch", "≤ 0.2 s")
     t_cf = median_time(lambda: closed(sig0), reps)
     table.add("1", f"overlap exact, Fig-1, closed-form loss, one run, {E} ep", t_cf,
               t_cf / E * 1e6, "µs/epoch", "≤ 25 ms (≤ 12 µs/epoch)", t_step)

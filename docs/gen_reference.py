@@ -392,7 +392,7 @@ def api_reference() -> str:
     for module in order:
         mod = importlib.import_module(f"overlapflow.{module}")
         summary = _docstring(mod).split("\n\n", 1)[0].replace("\n", " ")
-        title = re.split(r" \(THEORY|: ", summary, maxsplit=1)[0].rstrip(".")
+        title = re.split(r" \(docs/theory|: ", summary, maxsplit=1)[0].rstrip(".")
         out += [f"## {title}", "", f"*`{module}`: {summary}*", "", "Names: " + ", ".join(
             f"[`{n}`](#overlapflow.{n})" for n in by_module[module]) + ".", ""]
         out += [f"::: overlapflow.{name}\n" for name in by_module[module]]

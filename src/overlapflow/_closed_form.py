@@ -1,6 +1,6 @@
-"""Closed-form, T-independent loss of impulse-response tasks on linear networks (THEORY §3, §7).
+"""Closed-form, T-independent loss of impulse-response tasks on linear networks (docs/theory.md §3, §7).
 
-For a linear network the effective dynamics (THEORY §3) are κ_{t+1} = A κ_t + dt·[x_t; 0] with
+For a linear network the effective dynamics (docs/theory.md §3) are κ_{t+1} = A κ_t + dt·[x_t; 0] with
 the latent step matrix
 
     A = (1 − dt) I + dt [[0, 0], [Σ_VM, Σ_VU]]            (K × K, K = n_in + R)
@@ -16,7 +16,7 @@ the error of every trial and output is C̃ Ãᵗ Ξ, so the "sum_dt" loss is
 
     L = dt Σ_{t<T} ‖C̃ Ãᵗ Ξ‖²_F = dt tr(Ξᵀ W_T Ξ),    W_T = Σ_{t<T} Ãᵗᵀ C̃ᵀC̃ Ãᵗ.
 
-The three parts of the issue are all in this one formula: Σ y² is the A-block of W_T, the cross
+The three parts of the loss (outputs, cross term, target) are in this one formula: Σ y² is the A-block of W_T, the cross
 term with the target is the (A, F) block (the geometric series Σ k_t C Aᵗ E), and Σ k² the F-block.
 W_T is the solution of the finite-horizon discrete Stein (Lyapunov) equation
 

@@ -1,4 +1,4 @@
-"""Both errors of the overlap description, measured (THEORY §8).
+"""Both errors of the overlap description, measured (docs/theory.md §8).
 
 For a configuration, θ-space networks of several sizes N (several seeds each) learn from
 X(0) with i.i.d. rows ~ N(0, Σ₀); the N → ∞ limit (`learn_limit`) and the overlap closure
@@ -153,7 +153,7 @@ def run_scaling(
 
     # Every run is independent: they go to a thread pool, one thread per core (XLA runs each
     # thread's computation on its own core), largest first so that the cores finish together.
-    # Large-N runs are memory-bound, so two at once are slower each: the THEORY §8 erf set-up
+    # Large-N runs are memory-bound, so two at once are slower each: the docs/theory.md §8 erf set-up
     # (N = 250…16000, 4 seeds) took 1166 s on 2 threads against 1305 s on one.
     def limit_run():
         return learn_limit(sigma0, config.task, spec, nodes=nodes, check=True,
@@ -220,7 +220,7 @@ def scaling_curves(result: ScalingResult) -> dict[str, np.ndarray]:
 
 
 def scaling_summary(result: ScalingResult) -> dict:
-    """The scaling.json content (keys listed in the issue, plus per-seed values and timings)."""
+    """The scaling.json content (summary keys, plus per-seed values and timings)."""
     med_lim = np.median(result.vs_limit, axis=1)
     med_clo = np.median(result.vs_closure, axis=1)
     slope, ci = fit_slope(result.N, result.vs_limit)
