@@ -1,4 +1,4 @@
-"""`overlapflow inspect`: report, inspect.json and the metric figure (THEORY §4–§6)."""
+"""`overlapflow inspect`: report, inspect.json and the metric figure (docs/theory.md §4–§6)."""
 
 import json
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Effective dynamics: exact for linear networks, Gaussian closure for erf (THEORY §3)."""
+"""Effective dynamics: exact for linear networks, Gaussian closure for erf (docs/theory.md §3)."""
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +20,7 @@ def test_linear_effective_outputs_equal_network(rank, n_in, n_out, N, seed):
 
 
 def test_latent_state_spans_h():
-    # Linear φ: the network's h_{t+1} equals M κ^in_{t+1} + U κ^rec_{t+1} exactly (THEORY §3).
+    # Linear φ: the network's h_{t+1} equals M κ^in_{t+1} + U κ^rec_{t+1} exactly (docs/theory.md §3).
     spec = of.NetworkSpec(N=50, rank=2, n_in=2, n_out=1, phi="linear", dt=0.1)
     X = np.asarray(of.random_vectors(spec, seed=4))
     x = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (2, 10, 2)))

@@ -13,7 +13,7 @@ from overlapflow._cli import main
 from overlapflow.experiments import EXPERIMENT_NAMES
 from overlapflow.experiments._common import Check, exact_rel_diff, impulse_task
 from overlapflow.experiments.metric import pushforward_metric
-from overlapflow.experiments.twins import PhaseRun, PhaseTask, random_starts, run_phase, run_phases
+from overlapflow.experiments.twins import PhaseRun, random_starts, run_phase, run_phases
 
 NAMES = ("fig1", "rank2", "degeneracy", "memory", "adam", "nonlinear", "optimizers", "twins",
          "metric")
@@ -81,7 +81,7 @@ def test_fig1_checks_recomputed_from_results(quick_all):
     a, s = _arrays(out, "fig1"), _summary(out, "fig1")
     value = exact_rel_diff(a["loss_exact"], a["loss_theta"])
     assert value == pytest.approx(_check(s, "exact map vs θ: max relative")["value"], rel=1e-12)
-    assert value < 1e-8  # the exact map is θ-space GD, to float64 rounding (THEORY §4)
+    assert value < 1e-8  # the exact map is θ-space GD, to float64 rounding (docs/theory.md §4)
     # Invariant σ_zz + σ_vv − σ_mm − σ_uu of the flow: exact-map drift is O(η²) per step.
     d = np.diagonal(a["sigma_exact"], axis1=1, axis2=2)
     q = d[:, 2] + d[:, 3] - d[:, 0] - d[:, 1]
@@ -106,6 +106,24 @@ def test_degeneracy_twins_compute_the_same_function(quick_all):
     assert s1[0, 1] == pytest.approx(0.8, abs=1e-12)
     vis = a["visible"]
     assert np.max(np.abs(s0 - s1)[a["rows"], a["cols"]][vis]) < 1e-12
+    # Learning perturbation (paper Fig. 2): the N-dim outputs after `perturb_epochs` of GD are
+    # those of Σ_θ at that epoch of the long run (oracle: the effective model), and they differ.
+    n = s["info"]["perturb_epochs"]
+    x1 = jnp.asarray(a["x_probe"][:1])
+    for k in (0, 1):
+        y_eff = np.asarray(of.effective_outputs(jnp.asarray(a[f"sigma_theta_{k}"][n]), x1, spec))
+        assert np.max(np.abs(y_eff[0, :, 0] - a[f"y_learned_{k}"])) < 1e-10 * np.max(
+            np.abs(y_eff))
+    d = s["info"]["relative_output_difference"]
+    y_l0, y_l1 = a["y_learned_0"], a["y_learned_1"]
+    assert d["after_learning"] == pytest.approx(
+        np.max(np.abs(y_l1 - y_l0)) / np.max(np.abs(y_l0)), rel=1e-12)
+    # Noise perturbation: the same noise makes the twins differ (and a second realisation of
+    # the same Σ as much); a twin sharing m, v, z with the original does not (linear φ).
+    yn0 = a["y_noise_0"]
+    assert np.max(np.abs(a["y_noise_1"] - yn0)) / np.max(np.abs(yn0)) > 0.05
+    assert np.max(np.abs(a["y_noise_control"] - yn0)) / np.max(np.abs(yn0)) > 0.05
+    assert np.max(np.abs(a["y_noise_frame"] - yn0)) / np.max(np.abs(yn0)) < 1e-10
 
 
 def test_memory_first_phase_matches_independent_run(quick_all):
@@ -116,7 +134,11 @@ def test_memory_first_phase_matches_independent_run(quick_all):
     assert bounds[-1] == sum(p["phase_epochs"]) and len(a["loss_gd_small"]) == bounds[-1] + 1
     spec = of.NetworkSpec(N=p["N"], rank=1, phi="linear", dt=p["dt"])
     task = impulse_task("impulse_exp", dt=p["dt"], t_max=p["t_max"], decay=p["decays"][0])
-    sigma0 = of.overlaps(of.random_vectors(spec, seed=s["seeds"]["init"]))
+    # The paper's memory run starts from the degeneracy twin of the Figure-1 start (docs/theory.md §7).
+    assert p["start"] == "twin" and s["info"]["start"] == "twin"
+    sigma_fig1 = of.overlaps(of.random_vectors(spec, seed=s["seeds"]["init"]))
+    sigma0 = of.equivalent_twin(sigma_fig1, spec, {"uu": p["twin_uu"], "mu": p["twin_mu"]})
+    np.testing.assert_allclose(a["sigma_gd_small"][0], sigma0, atol=1e-12)
     ref = of.learn_overlaps(sigma0, task, spec, mode="exact", eta=p["eta"],
                             epochs=int(bounds[1]))
     np.testing.assert_allclose(a["sigma_gd_small"][bounds[1]], ref.sigma[-1], atol=1e-12)
@@ -130,14 +152,18 @@ def test_twins_batched_runner_matches_learn_overlaps():
     task = of.make_task("flip_flop", dt=0.1, t_max=10.0, n_in=1, n_out=1, batch_size=4,
                         wait_min=1.0, wait_max=2.0)
     starts = random_starts(2, seed=3, cross_sd=0.4, low=0.5, high=2.0)
-    sig, loss, bad, _ = run_phase(starts, PhaseTask(task), spec, epochs=6, eta=0.05, drop=5.0,
-                                  below=-1.0, seed=11, chunk=4, progress=False, desc="")
-    assert not bad.any()
+    res = run_phase(PhaseRun(starts, task, "masked_mean", 0.05, 11, drop=5.0, below=-1.0), spec,
+                    epochs=6, chunk=4, progress=False, desc="")
+    assert not res.diverged.any()
     for k in range(2):
-        ref = of.learn_overlaps(starts[k], task, spec, loss="mean_t_dt", mode="exact", eta=0.05,
-                                epochs=6, seed=11)
-        np.testing.assert_allclose(loss[k], ref.loss, rtol=1e-12)
-        np.testing.assert_allclose(sig[k], ref.sigma[-1], atol=1e-13)
+        ref = of.learn_overlaps(starts[k], task, spec, loss="masked_mean", mode="exact",
+                                eta=0.05, epochs=6, seed=11)
+        np.testing.assert_allclose(res.loss[k], ref.loss, rtol=1e-12)
+        np.testing.assert_allclose(res.sigma[k], ref.sigma[-1], atol=1e-13)
+        # the recorded trajectory: the start, every chunk end, the final state
+        np.testing.assert_array_equal(res.trajectory_epochs, [0, 4, 6])
+        np.testing.assert_allclose(res.trajectory[k, 1], ref.sigma[4], atol=1e-13)
+        np.testing.assert_allclose(res.trajectory[k, -1], ref.sigma[-1], atol=1e-13)
 
 
 def test_twins_groups_and_threads_do_not_change_the_numbers():
@@ -147,14 +173,16 @@ def test_twins_groups_and_threads_do_not_change_the_numbers():
     task = of.make_task("flip_flop", dt=0.1, t_max=6.0, n_in=1, n_out=1, batch_size=4,
                         wait_min=1.0, wait_max=2.0)
     starts = random_starts(5, seed=1, cross_sd=0.4, low=0.5, high=2.0)
-    runs = [PhaseRun(starts, PhaseTask(task), 0.05, 3), PhaseRun(starts[:2], PhaseTask(task), 0.1, 4)]
-    kw = dict(epochs=5, drop=5.0, below=-1.0, chunk=3, progress=False, desc="")
+    runs = [PhaseRun(starts, task, "mean_t_dt", 0.05, 3, drop=5.0, below=-1.0),
+            PhaseRun(starts[:2], task, "masked_mean", 0.1, 4, drop=5.0, below=-1.0)]
+    kw = dict(epochs=5, chunk=3, progress=False, desc="")
     one = run_phases(runs, spec, group=8, workers=1, **kw)
     many = run_phases(runs, spec, group=2, workers=2, **kw)
     for a, b in zip(one, many):
-        np.testing.assert_allclose(b[1], a[1], rtol=1e-13)  # losses (S, E + 1)
-        np.testing.assert_allclose(b[0], a[0], rtol=0, atol=1e-13)  # final Σ
-        assert b[1].shape == (a[0].shape[0], 6)
+        np.testing.assert_allclose(b.loss, a.loss, rtol=1e-13)  # losses (S, E + 1)
+        np.testing.assert_allclose(b.sigma, a.sigma, rtol=0, atol=1e-13)  # final Σ
+        np.testing.assert_allclose(b.trajectory, a.trajectory, rtol=0, atol=1e-13)
+        assert b.loss.shape == (a.sigma.shape[0], 6)
 
 
 def test_twins_starts_are_psd_and_in_range():

@@ -1,4 +1,4 @@
-"""Gaussianity statistics (THEORY §4, §8) on samples of known laws and on weighted nodes."""
+"""Gaussianity statistics (docs/theory.md §4, §8) on samples of known laws and on weighted nodes."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Conserved quadratic forms, invariants and their drift under each optimiser (THEORY §6)."""
+"""Conserved quadratic forms, invariants and their drift under each optimiser (docs/theory.md §6)."""
 
 from pathlib import Path
 
@@ -161,7 +161,7 @@ def test_adam_breaks_invariants_and_theta_gd_matches_exact(fig1, flow_drift):
     gd = of.train_theta(X, cfg.task, small, optimizer="gd", eta=5e-3, epochs=300)
     exact = of.learn_overlaps(np.asarray(of.overlaps(X)), cfg.task, small, mode="exact",
                               eta=5e-3, epochs=300, chunk=CHUNK)
-    # θ-space GD is X ↦ X(I − 2ηS): the same drift as the exact map (THEORY §4).
+    # θ-space GD is X ↦ X(I − 2ηS): the same drift as the exact map (docs/theory.md §4).
     np.testing.assert_allclose(invariant_drift(gd.sigma, forms),
                                invariant_drift(exact.sigma, forms), rtol=1e-6, atol=1e-12)
 

@@ -1,4 +1,4 @@
-"""Mode `limit`: the N → ∞ learning dynamics on quadrature nodes (THEORY §8)."""
+"""Mode `limit`: the N → ∞ learning dynamics on quadrature nodes (docs/theory.md §8)."""
 
 import numpy as np
 import pytest

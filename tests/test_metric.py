@@ -1,4 +1,4 @@
-"""The metric G(Σ) of overlap-space gradient flow and its structural zeros (THEORY §4)."""
+"""The metric G(Σ) of overlap-space gradient flow and its structural zeros (docs/theory.md §4)."""
 
 import jax
 
@@ -28,7 +28,7 @@ def test_structural_zeros_are_pairs_sharing_no_vector(rank, expected):
     zero = metric_structural_zeros(spec)
     np.testing.assert_array_equal(zero, _no_shared_index(spec.P))
     if expected is not None:
-        assert zero.shape == (10, 10) and int(zero.sum()) == expected  # THEORY §4: 42 of 100
+        assert zero.shape == (10, 10) and int(zero.sum()) == expected  # docs/theory.md §4: 42 of 100
 
 
 def test_metric_is_symmetric_linear_and_batched():

@@ -1,4 +1,4 @@
-"""Nonlinearities and their Gaussian gains (THEORY §3): quadrature vs closed forms and references."""
+"""Nonlinearities and their Gaussian gains (docs/theory.md §3): quadrature vs closed forms and references."""
 
 import math
 
@@ -73,7 +73,7 @@ def test_bad_inputs_raise_config_errors():
 
 def test_custom_nonlinearity_in_spec_is_hashable_and_closure_tracks_large_network():
     # A user φ from Python: the closure (mean-field) loss at epoch 0 must agree with a large
-    # θ-space network to O(1/√N) (THEORY §3: 1e-4 relative at N ≥ 4000 for erf).
+    # θ-space network to O(1/√N) (docs/theory.md §3: 1e-4 relative at N ≥ 4000 for erf).
     sin = Nonlinearity.from_function(jnp.sin, name="sin")
     spec = of.NetworkSpec(N=20000, phi=sin, dt=0.1)
     assert hash(spec) == hash(of.NetworkSpec(N=20000, phi=sin, dt=0.1))

@@ -1,4 +1,4 @@
-"""Overlap-space learning against θ-space autodiff of the full network (THEORY §4)."""
+"""Overlap-space learning against θ-space autodiff of the full network (docs/theory.md §4)."""
 
 import jax
 import jax.numpy as jnp
@@ -48,7 +48,7 @@ def test_exact_map_equals_theta_space_gd(rank, n_in, n_out, N, kind, seed):
 
 
 def test_overlap_gradient_is_theta_gradient_in_overlap_form():
-    # ∂L/∂X = (2/N) X S (THEORY §4), with S from autodiff of L(Σ) and ∂L/∂X from the network.
+    # ∂L/∂X = (2/N) X S (docs/theory.md §4), with S from autodiff of L(Σ) and ∂L/∂X from the network.
     spec = of.NetworkSpec(N=40, rank=2, n_in=2, n_out=1, dt=0.1)
     X = of.random_vectors(spec, seed=3)
     task = of.make_task("noise_filter", dt=0.1, t_max=1.5, n_in=2, n_out=1, batch_size=2)

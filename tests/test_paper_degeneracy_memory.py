@@ -1,4 +1,4 @@
-"""Paper fidelity of the degeneracy (Figure 2) and memory (Figure 3) experiments (THEORY §5, §7):
+"""Paper fidelity of the degeneracy (Figure 2) and memory (Figure 3) experiments (docs/theory.md §5, §7):
 the noisy forward pass, the noise and learning perturbations of the twins, and memory's start."""
 
 import jax
@@ -16,7 +16,7 @@ TWIN = {"twin_uu": 32.0**2 / 500, "twin_mu": 0.8}
 
 
 def _numpy_noisy(X, x, spec, key, sd):
-    """Plain numpy loop of THEORY §1 with sd·ξ_t added to h after each update (same ξ_t)."""
+    """Plain numpy loop of docs/theory.md §1 with sd·ξ_t added to h after each update (same ξ_t)."""
     X, x = np.asarray(X), np.asarray(x)
     N = X.shape[0]
     M, U, V, Z = (X[:, s] for s in (spec.m, spec.u, spec.v, spec.z))

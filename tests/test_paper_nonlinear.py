@@ -1,4 +1,4 @@
-"""The paper's Figures 4 and 8 (THEORY §7): the balanced start, `[init] balanced = true`, and the
+"""The paper's Figures 4 and 8 (docs/theory.md §7): the balanced start, `[init] balanced = true`, and the
 output-trial arrays of `run nonlinear` / `run optimizers`. float64 throughout."""
 
 import math

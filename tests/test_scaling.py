@@ -1,4 +1,4 @@
-"""`overlapflow scaling`: both errors of the overlap description against N (THEORY §8)."""
+"""`overlapflow scaling`: both errors of the overlap description against N (docs/theory.md §8)."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""Paper-defined task details (THEORY §7): flip-flop timing statistics, the `teacher` task,
+"""Paper-defined task details (docs/theory.md §7): flip-flop timing statistics, the `teacher` task,
 `target_noise`, and the twins phase losses, each against a direct computation."""
 
 import math

@@ -1,4 +1,4 @@
-"""Functionally equivalent twins: same function, different learning (THEORY §5)."""
+"""Functionally equivalent twins: same function, different learning (docs/theory.md §5)."""
 
 import warnings
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Visible / invisible overlaps come out of the loss's dependence on Σ as THEORY §5 says."""
+"""Visible / invisible overlaps come out of the loss's dependence on Σ as docs/theory.md §5 says."""
 
 import numpy as np
 
@@ -18,7 +18,7 @@ def test_rank1_erf_visibility():
 
 
 def test_linear_visible_blocks_any_architecture():
-    # Linear: exactly the Σ_ZM, Σ_ZU, Σ_VM, Σ_VU blocks (THEORY §3) for rank 2, 2 in, 3 out.
+    # Linear: exactly the Σ_ZM, Σ_ZU, Σ_VM, Σ_VU blocks (docs/theory.md §3) for rank 2, 2 in, 3 out.
     spec = of.NetworkSpec(N=50, rank=2, n_in=2, n_out=3)
     mask = of.visible_mask(spec)
     expected = np.zeros((spec.P, spec.P), bool)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ._errors import OverlapflowError
@@ -33,18 +34,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 failed check, 2 bad input, 130 interrupted)."""
+    """Entry point; returns the exit code (0 ok, 1 failed check, 2 bad input, 130 interrupted).
+
+    Every problem a user can cause ends in one line on stderr; Ctrl-C ends in exit 130 after
+    the command saved what it had computed (commands that save partial results say so; the
+    others write nothing).
+    """
+    from . import _interrupt
+    from ._io import set_command_line
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except OverlapflowError as exc:
-        print(f"overlapflow: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("overlapflow: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    set_command_line(["overlapflow", *argv])
+    with _interrupt.handling():
+        try:
+            return int(args.func(args) or 0)
+        except OverlapflowError as exc:
+            print(f"overlapflow: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            print("overlapflow: interrupted; no result files were written or changed",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except MemoryError:
+            print("overlapflow: error: out of memory (use smaller sizes, fewer seeds or chunks)",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except OSError as exc:  # an unreadable file, a vanished folder: not a traceback
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            print(f"overlapflow: error: {exc.strerror or exc}{where}", file=sys.stderr)
+            return EXIT_BAD_INPUT
 
 
-def run() -> None:  # console script
-    sys.exit(main())
+def run() -> None:  # console script (also `python -m overlapflow`)
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        # An interrupt can leave XLA compiling in a thread of its own (the KeyboardInterrupt
+        # is raised inside `compile_and_load`, the compilation goes on); tearing the
+        # interpreter down under it segfaults (exit 139). The results are written and
+        # fsynced: leave without the teardown, deterministically 130.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+    sys.exit(code)

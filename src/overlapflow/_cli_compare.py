@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 from ._cli import EXIT_INTERRUPTED
 
 
@@ -15,7 +17,10 @@ def register(sub) -> None:
         "write results.npz, summary.json and compare.png into --out.",
     )
     p.add_argument("config", help="TOML config ([network], [init], [task], [loss], [train])")
-    p.add_argument("--out", required=True, help="output folder (created if needed)")
+    p.add_argument("--out", required=True,
+                   help="output folder (created if needed; must be empty unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of an earlier run in --out")
     p.add_argument("--time-compiled", action="store_true",
                    help="also time a second, already-compiled run of each mode")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -23,22 +28,39 @@ def register(sub) -> None:
 
 
 def _compare(args) -> int:
-    from ._compare import run_comparison, write_comparison
+    from . import _interrupt
+    from ._compare import interruption_text, run_comparison, write_comparison
     from ._config import load_config
+    from ._io import prepare_out
 
     config = load_config(args.config)
+    out = prepare_out(args.out, overwrite=args.overwrite)  # before anything is computed
     comp = run_comparison(config, progress=not args.no_progress, time_compiled=args.time_compiled)
-    summary = write_comparison(comp, args.out)
+    summary = write_comparison(comp, out, replace=args.overwrite)
     _print_summary(summary, args.out)
     from ._limit import closure_warning
 
-    warning = closure_warning(summary)  # THEORY §8: limit vs overlap closure above threshold
-    if warning:
+    warning = closure_warning(summary)  # docs/theory.md §8: limit vs overlap closure above threshold
+    if warning and not comp.interrupted:
         print(f"overlapflow: warning: {warning}", file=sys.stderr)
     if comp.interrupted:
-        print("overlapflow: interrupted; files hold the epochs computed so far", file=sys.stderr)
+        print(f"overlapflow: {interruption_text(comp.interrupted_at)}; "
+              f"{_kept(comp, args.out)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if _interrupt.requested():  # Ctrl-C while the files were written: they are complete
+        print(f"overlapflow: interrupted while writing; {args.out} holds the complete results",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _kept(comp, out) -> str:
+    at = comp.interrupted_at or {}
+    if at.get("mode") is None:
+        return f"{out} holds the complete results"
+    if not any(np.isfinite(r.loss).any() for r in comp.runs.values()):
+        return f"nothing was computed; {out}/summary.json records the interruption"
+    return f"{out} holds the epochs computed so far"
 
 
 def _fmt(value) -> str:
@@ -55,6 +77,7 @@ def _print_summary(summary: dict, out) -> None:
             f"{m:<8} {_fmt(summary['final_loss'][m]):>12} "
             f"{_fmt(summary['max_rel_loss_diff'].get(m)):>14} "
             f"{_fmt(summary['max_abs_sigma_diff'].get(m)):>10} "
-            f"{summary['wall_time_s'][m]:>8.2f} {('epoch ' + str(div)) if div is not None else 'no':>9}"
+            f"{summary['wall_time_s'].get(m, float('nan')):>8.2f} "
+            f"{('epoch ' + str(div)) if div is not None else 'no':>9}"
         )
     print(f"wrote {out}/results.npz, summary.json, compare.png")

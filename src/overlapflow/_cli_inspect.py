@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
 import numpy as np
 
@@ -19,12 +19,15 @@ def register(sub) -> None:
         "network (--vectors): overlap values, loss-visible and invisible overlaps, the metric "
         "G(Σ) and its structural zeros, conserved quadratic forms J with tr(ΣJ) and the "
         "spectrum of ΣJ, and the dimension of the set of Σ reachable by learning "
-        "(THEORY §4–§6). With --out, writes inspect.json and metric.png.",
+        "(docs/theory.md §4–§6). With --out, writes inspect.json and metric.png.",
     )
     p.add_argument("config", help="TOML config (its [network] gives φ, dt, rank, n_in, n_out)")
     p.add_argument("--vectors", help=".npz with arrays M (N, n_in), U (N, R), V (N, R), "
                    "Z (N, n_out) of a saved network (overrides the config's initial state)")
-    p.add_argument("--out", help="output folder for inspect.json and metric.png")
+    p.add_argument("--out", help="output folder for inspect.json and metric.png "
+                   "(must be empty unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of an earlier run in --out")
     p.set_defaults(func=_inspect)
 
 
@@ -67,6 +70,11 @@ def _inspect(args) -> int:
 
     config = load_config(args.config)
     spec = config.network
+    out = None
+    if args.out:
+        from ._io import prepare_out
+
+        out = prepare_out(args.out, overwrite=args.overwrite)  # before anything is computed
     if args.vectors:
         X = _load_vectors(args.vectors, spec)
         spec = spec.with_N(X.shape[0])
@@ -79,22 +87,30 @@ def _inspect(args) -> int:
     report = inspect_overlaps(sigma, spec)
     report["source"] = source
     _print_report(report)
-    if args.out:
-        from ._io import write_json_atomic
+    if out is not None:
+        from ._io import atomic_group, provenance, write_json_atomic
         from ._plots_analysis import plot_metric
 
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "inspect.json", report)
-        visible = set(report["visible"])
-        net = report["network"]
-        plot_metric(
-            np.array(report["metric"]), np.array(report["metric_structural_zero_mask"]),
-            report["names"], [n in visible for n in report["names"]], out / "metric.png",
-            title=f"G(Σ): rank {net['rank']}, n_in={net['n_in']}, n_out={net['n_out']}, "
-            f"φ={net['phi']}",
-        )
+        report["resolved_config"] = config.resolved
+        report["provenance"] = provenance()
+        stale = [out / "inspect.json", out / "metric.png"] if args.overwrite else []
+        with atomic_group(remove=stale):  # both files or neither
+            write_json_atomic(out / "inspect.json", report)
+            visible = set(report["visible"])
+            net = report["network"]
+            plot_metric(
+                np.array(report["metric"]), np.array(report["metric_structural_zero_mask"]),
+                report["names"], [n in visible for n in report["names"]], out / "metric.png",
+                title=f"G(Σ): rank {net['rank']}, n_in={net['n_in']}, n_out={net['n_out']}, "
+                f"φ={net['phi']}",
+            )
         print(f"wrote {out}/inspect.json, metric.png")
+    from . import _interrupt
+
+    if _interrupt.requested():  # Ctrl-C while the files were written: they are complete
+        print(f"overlapflow: interrupted while writing; {args.out} holds the complete results",
+              file=sys.stderr)
+        return 130
     return 0
 
 

@@ -7,6 +7,7 @@ import sys
 from ._errors import ConfigError
 
 EXIT_CHECK_FAILED = 1
+EXIT_INTERRUPTED = 130
 
 
 def register(sub) -> None:
@@ -19,7 +20,10 @@ def register(sub) -> None:
         "nonlinear, optimizers, twins, metric.",
     )
     p.add_argument("name", help="experiment name, or 'all'")
-    p.add_argument("--out", required=True, help="output folder (created if needed)")
+    p.add_argument("--out", required=True,
+                   help="output folder (created if needed); DIR/NAME must be empty unless --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of an earlier run of the same experiment(s) in --out")
     p.add_argument("--quick", action="store_true",
                    help="shrunk sizes (each experiment well under a minute; tests use it)")
     p.add_argument("--seed", type=int, default=0, help="base seed of every random draw (default 0)")
@@ -62,9 +66,38 @@ def print_checks(summaries: list[dict], file=None) -> None:
               file=file)
 
 
+def _selected_overrides(names, user: dict, args, get_experiment, resolve_params) -> dict:
+    """{name: overrides} for every selected experiment, checked before anything runs.
+
+    One experiment: every key must be one of its parameters. `run all`: a key applies to the
+    experiments that have it and must be known to at least one of them.
+    """
+    if args.name == "all":
+        known = {k for n in names for k in get_experiment(n).defaults}
+        unknown = sorted(set(user) - known)
+        if unknown:
+            raise ConfigError(
+                f"--set {', '.join(unknown)}: not a parameter of any experiment; valid: "
+                f"{', '.join(sorted(known))}")
+    selected = {}
+    for name in names:
+        exp = get_experiment(name)
+        overrides = dict(user) if args.name != "all" else {
+            k: v for k, v in user.items() if k in exp.defaults}
+        if args.starts is not None and name == "twins":
+            overrides["starts"] = args.starts
+        resolve_params(exp, quick=args.quick, overrides=overrides)  # names and values checked
+        selected[name] = overrides
+    return selected
+
+
 def _run(args) -> int:
+    from pathlib import Path
+
+    from ._io import prepare_out
     from ._report import write_index
     from .experiments import EXPERIMENT_NAMES, get_experiment, redraw_experiment, run_experiment
+    from .experiments._common import interruption_text, resolve_params
 
     names = list(EXPERIMENT_NAMES) if args.name == "all" else [args.name]
     for name in names:
@@ -74,24 +107,50 @@ def _run(args) -> int:
     if args.seed < 0:
         raise ConfigError(f"--seed must be ≥ 0, got {args.seed}")
     user = _overrides(args.set)
+    selected = {} if args.redraw else _selected_overrides(names, user, args, get_experiment,
+                                                          resolve_params)
+    if not args.redraw:  # the folders are checked before anything is computed
+        out = prepare_out(args.out, check_empty=False)
+        for name in names:
+            prepare_out(out / name, overwrite=args.overwrite)
+        if args.name == "all" and (out / "index.html").exists() and not args.overwrite:
+            raise ConfigError(f"--out {args.out!r} already holds index.html from an earlier "
+                              "run; pass --overwrite to replace it, or choose another --out")
     summaries = []
+    interrupted = None
     for name in names:
         if args.redraw:
             summaries.append(redraw_experiment(name, args.out))
             continue
-        overrides = dict(user) if args.name != "all" else {}
-        if args.name == "all":  # --set KEY=VALUE applies to experiments that have KEY
-            params = get_experiment(name).defaults
-            overrides = {k: v for k, v in user.items() if k in params}
-        if args.starts is not None and name == "twins":
-            overrides["starts"] = args.starts
-        summaries.append(run_experiment(name, args.out, quick=args.quick, seed=args.seed,
-                                        overrides=overrides, progress=not args.no_progress))
-        print(f"{name}: done in {summaries[-1]['wall_time_s']:.1f} s", file=sys.stderr)
-    print_checks(summaries)
+        summary = run_experiment(name, args.out, quick=args.quick, seed=args.seed,
+                                 overrides=selected[name], progress=not args.no_progress,
+                                 replace=args.overwrite)
+        summaries.append(summary)
+        if summary.get("interrupted"):
+            interrupted = summary
+            break
+        print(f"{name}: done in {summary['wall_time_s']:.1f} s", file=sys.stderr)
+    complete = [s for s in summaries if not s.get("interrupted")]
+    if complete:
+        print_checks(complete)
     if args.name == "all":
         path = write_index(args.out, summaries)
         print(f"wrote {path}")
+    if interrupted is not None:
+        folder = Path(args.out) / interrupted["experiment"]
+        saved = ("the arrays computed so far" if (folder / "results.npz").exists()
+                 else "no arrays; summary.json records the interruption")
+        done = f"; {len(complete)} experiment(s) complete before it" if args.name == "all" else ""
+        print(f"overlapflow: {interrupted['experiment']} "
+              f"{interruption_text(interrupted['interrupted'])}; {folder} holds {saved}{done}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    from . import _interrupt
+
+    if _interrupt.requested():  # Ctrl-C while the last files were written: they are complete
+        print(f"overlapflow: interrupted while writing; the results in {args.out} are complete",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     failed = sum(not c["passed"] for s in summaries for c in s["checks"])
     if failed:
         print(f"overlapflow: {failed} check(s) failed", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from ._errors import ConfigError
 
 
@@ -11,14 +13,17 @@ def register(sub) -> None:
         help="measure both errors: θ-space at several N against the N → ∞ limit and the closure",
         description="Train θ-space networks of each size N (one per seed) and compare their loss "
         "curves with the N → ∞ limit (mode limit) and the overlap closure (mode exact); write "
-        "scaling.json and scaling.png into --out (THEORY §8).",
+        "scaling.json and scaling.png into --out (docs/theory.md §8).",
     )
     p.add_argument("config", help="TOML config ([network], [init], [task], [loss], [train])")
     p.add_argument("--N", default="250,1000,4000,16000",
                    help="comma-separated network sizes (default 250,1000,4000,16000)")
     p.add_argument("--seeds", default="0:4",
                    help="initial seeds: a range a:b (b excluded) or a comma list (default 0:4)")
-    p.add_argument("--out", required=True, help="output folder (created if needed)")
+    p.add_argument("--out", required=True,
+                   help="output folder (created if needed; must be empty unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of an earlier run in --out")
     p.add_argument("--tol", type=float, default=0.01,
                    help="agreement level for n_for_tol (default 0.01 = 1%%)")
     p.add_argument("--limit-nodes", type=int, default=None,
@@ -29,26 +34,32 @@ def register(sub) -> None:
     p.set_defaults(func=_scaling)
 
 
+#: Most values a list option may expand to ('0:100000000000' must not exhaust memory).
+MAX_VALUES = 100_000
+
+
 def parse_int_list(text: str, what: str) -> list[int]:
     """'250,1000' → [250, 1000]; 'a:b' → list(range(a, b)). ConfigError on anything else."""
     try:
         if ":" in text:
-            a, b = text.split(":")
-            values = list(range(int(a), int(b)))
+            a, b = (int(v) for v in text.split(":"))
+            values = range(a, b)
         else:
             values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ConfigError(f"{what} must be integers like 1,2,3 or a range a:b, got {text!r}")
+    if len(values) > MAX_VALUES:
+        raise ConfigError(f"{what} {text!r} asks for {len(values)} values; at most {MAX_VALUES}")
+    values = list(values)
     if not values:
         raise ConfigError(f"{what} is empty ({text!r})")
     return values
 
 
 def _scaling(args) -> int:
-    from pathlib import Path
-
+    from . import _interrupt
     from ._config import load_config
-    from ._io import write_json_atomic, write_npz_atomic
+    from ._io import atomic_group, prepare_out, provenance, write_json_atomic, write_npz_atomic
     from ._scaling import QUICK, run_scaling, scaling_curves, scaling_summary
 
     config = load_config(args.config)
@@ -59,16 +70,20 @@ def _scaling(args) -> int:
         Ns = parse_int_list(args.N, "--N")
         seeds = parse_int_list(args.seeds, "--seeds")
         max_epochs, nodes = None, args.limit_nodes
+    out = prepare_out(args.out, overwrite=args.overwrite)  # before anything is computed
     result = run_scaling(config, Ns, seeds, tol=float(args.tol), limit_nodes=nodes,
                          max_epochs=max_epochs, progress=not args.no_progress)
+    _interrupt.check()  # an interrupted run leaves partial curves: nothing is written
     summary = scaling_summary(result)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "scaling.json", summary)
-    write_npz_atomic(out / "curves.npz", **scaling_curves(result))
+    summary["resolved_config"] = config.resolved
+    summary["provenance"] = provenance()
     from ._plots_nonlinear import plot_scaling
 
-    plot_scaling(result, summary, out / "scaling.png")
+    names = ("scaling.json", "curves.npz", "scaling.png")
+    with atomic_group(remove=[out / n for n in names] if args.overwrite else []):
+        write_json_atomic(out / "scaling.json", summary)
+        write_npz_atomic(out / "curves.npz", **scaling_curves(result))
+        plot_scaling(result, summary, out / "scaling.png")
     print(f"{'N':>8} {'vs limit':>10} {'vs closure':>11}")
     for n, a, b in zip(summary["N"], summary["vs_limit_median"], summary["vs_closure_median"]):
         print(f"{n:>8} {a:>10.3g} {b:>11.3g}")
@@ -77,4 +92,10 @@ def _scaling(args) -> int:
           f"closure error {summary['closure_error']:.3g}; N for {args.tol:g}: "
           f"{summary['n_for_tol']}; quadrature error {summary['quadrature_error']}")
     print(f"wrote {out}/scaling.json, curves.npz, scaling.png")
+    from . import _interrupt
+
+    if _interrupt.requested():  # Ctrl-C while the files were written: they are complete
+        print(f"overlapflow: interrupted while writing; {args.out} holds the complete results",
+              file=sys.stderr)
+        return 130
     return 0

@@ -30,7 +30,11 @@ def register(sub) -> None:
     p.add_argument("--chunk-size", type=int, default=256, help="runs per chunk (default 256)")
     p.add_argument("--thresholds", default="1e-2,1e-4,1e-6",
                    help="loss thresholds for the epochs_to_* columns (default 1e-2,1e-4,1e-6)")
-    p.add_argument("--out", required=True, help="output folder (created; reused to resume)")
+    p.add_argument("--out", required=True,
+                   help="output folder (created; reused to resume the same sweep; must be empty "
+                   "otherwise, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh: remove what --out holds (an earlier sweep, its chunks, other files)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_sweep)
 
@@ -58,12 +62,14 @@ def _sweep(args) -> int:
         chunk_size=args.chunk_size,
         thresholds=_thresholds(args.thresholds),
         progress=not args.no_progress,
+        overwrite=args.overwrite,
     )
     for where, error in result.failed:
         print(f"overlapflow: {where} failed: {error}", file=sys.stderr)
     if result.interrupted:
-        print(f"overlapflow: interrupted; {len(result.ran)} chunk(s) written this time; "
-              "run the same command to resume", file=sys.stderr)
+        print(f"overlapflow: interrupted; {len(result.ran)} chunk(s) written this time, "
+              f"{len(list((result.out / 'chunks').glob('*.npz')))} of {result.n_chunks} in "
+              f"{result.out}/chunks; run the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not result.complete:
         print(f"overlapflow: {len(result.failed)} chunk(s) failed; the others are in "

@@ -1,4 +1,4 @@
-"""T-free closed-form loss of impulse tasks on linear networks of small rank (THEORY §3, §7).
+"""T-free closed-form loss of impulse tasks on linear networks of small rank (docs/theory.md §3, §7).
 
 The general form of `_closed_form_rank1`, for both impulse tasks and small ranks (`MAX_NODES`).
 The latent step matrix of input i is block lower triangular,

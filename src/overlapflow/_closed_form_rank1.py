@@ -1,4 +1,4 @@
-"""T-free closed-form loss of impulse_exp on rank-1 linear networks (THEORY §3, §7).
+"""T-free closed-form loss of impulse_exp on rank-1 linear networks (docs/theory.md §3, §7).
 
 For rank 1 the latent step matrix is lower triangular,
 

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._config import CompareConfig
+from ._errors import OverlapflowError
 from ._io import write_json_atomic, write_npz_atomic
 from ._loop import LoopResult
 from ._network import random_vectors
@@ -18,7 +19,8 @@ from ._overlaps import overlaps, realise_vectors
 from ._theta import train_theta
 from ._visibility import visible_mask
 
-__all__ = ["Comparison", "initial_vectors", "run_comparison", "comparison_summary", "write_comparison"]
+__all__ = ["Comparison", "initial_vectors", "run_comparison", "comparison_summary", "write_comparison",
+           "interruption_text"]
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Comparison:
         wall_time_s: {mode: seconds of the first run, compile included}.
         compiled_time_s: {mode: seconds of a second, compiled run, or None}.
         interrupted: True when Ctrl-C stopped the comparison (files hold what was computed).
+        interrupted_at: {mode, epoch, epochs} where Ctrl-C stopped it (epoch 0 and no run of
+            that mode: before its first block of epochs was computed), or None.
     """
 
     config: CompareConfig
@@ -42,6 +46,7 @@ class Comparison:
     wall_time_s: dict[str, float] = field(default_factory=dict)
     compiled_time_s: dict[str, float | None] = field(default_factory=dict)
     interrupted: bool = False
+    interrupted_at: dict | None = None
 
 
 def initial_vectors(config: CompareConfig):
@@ -57,7 +62,7 @@ def _run_mode(config: CompareConfig, mode: str, X0, sigma0, *, progress: bool) -
     dtype = jnp.float64 if tr.dtype == "float64" else jnp.float32
     common = dict(loss=config.loss, eta=tr.eta, epochs=tr.epochs, seed=config.task_seed,
                   progress=progress, dtype=dtype)
-    if mode == "limit":  # THEORY §8: N → ∞ learning on quadrature nodes over X(0) ~ N(0, Σ₀)
+    if mode == "limit":  # docs/theory.md §8: N → ∞ learning on quadrature nodes over X(0) ~ N(0, Σ₀)
         from ._limit import learn_limit
 
         return learn_limit(sigma0, config.task, config.network, optimizer=tr.optimizer,
@@ -88,30 +93,61 @@ def run_comparison(
     Args:
         time_compiled: also time a second, already-compiled run of each mode.
     """
-    X0 = initial_vectors(config)
-    sigma0 = overlaps(X0)
+    from . import _interrupt
+
     comp = Comparison(
         config=config,
         epochs=np.arange(config.train.epochs + 1),
         names=config.network.vector_names,
     )
-    for mode in config.train.modes:
-        start = time.perf_counter()
-        result = _run_mode(config, mode, X0, sigma0, progress=progress)
-        comp.wall_time_s[mode] = time.perf_counter() - start
-        comp.runs[mode] = result
-        comp.compiled_time_s[mode] = None
-        if result.interrupted_at is not None:
-            comp.interrupted = True
-            break
-        if time_compiled:
+    E = config.train.epochs
+    mode = config.train.modes[0]
+    try:
+        X0 = initial_vectors(config)
+        sigma0 = overlaps(X0)
+        for mode in config.train.modes:
+            _interrupt.check()
             start = time.perf_counter()
-            again = _run_mode(config, mode, X0, sigma0, progress=False)
-            comp.compiled_time_s[mode] = time.perf_counter() - start
-            if again.interrupted_at is not None:
+            result = _run_mode(config, mode, X0, sigma0, progress=progress)
+            comp.wall_time_s[mode] = time.perf_counter() - start
+            comp.runs[mode] = result
+            comp.compiled_time_s[mode] = None
+            if result.interrupted_at is not None:
                 comp.interrupted = True
+                comp.interrupted_at = {"mode": mode, "epoch": result.interrupted_at, "epochs": E}
                 break
+            _interrupt.check()  # e.g. during the coarser-rule check of mode limit
+            if time_compiled:
+                start = time.perf_counter()
+                again = _run_mode(config, mode, X0, sigma0, progress=False)
+                comp.compiled_time_s[mode] = time.perf_counter() - start
+                _interrupt.check()
+                if again.interrupted_at is not None:
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:  # outside an epoch loop: setup, or after a mode's last block
+        _interrupt.note(mode, 0, E)
+        comp.interrupted = True
+        if comp.interrupted_at is None:
+            at = {"mode": mode, "epoch": 0, "epochs": E}
+            done = comp.runs.get(mode)
+            if done is not None and done.interrupted_at is None:  # that mode is complete
+                later = list(config.train.modes)
+                later = later[later.index(mode) + 1:]
+                at = ({"mode": later[0], "epoch": 0, "epochs": E} if later
+                      else {"mode": None, "epoch": E + 1, "epochs": E})
+            comp.interrupted_at = at
     return comp
+
+
+def interruption_text(at: dict | None) -> str:
+    """'interrupted at epoch k of E (mode m)' for a Comparison's `interrupted_at`."""
+    if not at:
+        return "interrupted"
+    if at["mode"] is None:
+        return f"interrupted after every mode finished its {at['epochs']} epochs"
+    if at["epoch"] == 0:
+        return f"interrupted before the first epochs of mode {at['mode']} were computed"
+    return f"interrupted at epoch {at['epoch']} of {at['epochs']} (mode {at['mode']})"
 
 
 def _max_rel_diff(a: np.ndarray, ref: np.ndarray) -> float | None:
@@ -136,11 +172,14 @@ def _last_finite(x: np.ndarray) -> float | None:
 def comparison_summary(comp: Comparison) -> dict:
     """The summary.json content: config echo, seeds, timings, final losses, discrepancies."""
     from ._invariants import max_invariant_drift
+    from ._io import provenance
     from ._visibility import invisible_overlaps, visible_overlaps
 
     cfg = comp.config
     summary = {
         "config": cfg.echo,
+        "resolved_config": cfg.resolved,  # every table with the defaults applied
+        "provenance": provenance(),
         "seeds": {"init": cfg.init_seed, "task": cfg.task_seed},
         "modes": list(comp.runs),
         "wall_time_s": dict(comp.wall_time_s),
@@ -150,10 +189,11 @@ def comparison_summary(comp: Comparison) -> dict:
         "max_abs_sigma_diff": {},
         "diverged": {m: r.diverged_at for m, r in comp.runs.items()},
         "interrupted": {m: r.interrupted_at for m, r in comp.runs.items()},
+        "interrupted_at": comp.interrupted_at,  # {mode, epoch, epochs} or None: complete
         "visible": list(visible_overlaps(cfg.network)),
         "invisible": list(invisible_overlaps(cfg.network)),
         "names": list(comp.names),
-        "max_invariant_drift": max_invariant_drift(comp),  # THEORY §6; None: no conserved form
+        "max_invariant_drift": max_invariant_drift(comp),  # docs/theory.md §6; None: no conserved form
     }
     from ._limit import limit_summary
 
@@ -168,14 +208,31 @@ def comparison_summary(comp: Comparison) -> dict:
     return summary
 
 
-def write_comparison(comp: Comparison, out_dir, *, figure: bool = True) -> dict:
-    """Write results.npz, summary.json (atomically) and compare.png into `out_dir`.
+#: Files `write_comparison` may write (removed when an overwritten earlier run left them).
+COMPARE_FILES = ("results.npz", "summary.json", "compare.png", "gaussianity.png")
+
+
+def write_comparison(comp: Comparison, out_dir, *, figure: bool = True,
+                     replace: bool = False) -> dict:
+    """Write results.npz, summary.json and compare.png into `out_dir`, all or none.
+
+    The files are committed together (`atomic_group`): a full disk or Ctrl-C while writing
+    leaves the earlier files as they were. With `replace`, files of an earlier comparison that
+    this one does not write (gaussianity.png, or a figure that could not be drawn) are removed.
 
     Returns:
         The summary dict that was written.
     """
+    from ._io import atomic_group
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    stale = [out / name for name in COMPARE_FILES] if replace else []
+    with atomic_group(remove=stale):
+        return _write_comparison(comp, out, figure=figure)
+
+
+def _write_comparison(comp: Comparison, out: Path, *, figure: bool) -> dict:
     arrays = {"epochs": comp.epochs, "names": np.array(comp.names, dtype=str)}
     for mode, run in comp.runs.items():
         arrays[f"loss_{mode}"] = run.loss
@@ -191,9 +248,16 @@ def write_comparison(comp: Comparison, out_dir, *, figure: bool = True) -> dict:
     write_json_atomic(out / "summary.json", summary)
     if figure:
         from ._plots import plot_comparison
-
-        plot_comparison(comp, out / "compare.png", visible=visible_mask(comp.config.network))
         from ._plots_nonlinear import plot_gaussianity
 
-        plot_gaussianity(comp, out / "gaussianity.png")  # only when a run tracked it (§8)
+        try:
+            plot_comparison(comp, out / "compare.png", visible=visible_mask(comp.config.network))
+            plot_gaussianity(comp, out / "gaussianity.png")  # only when a run tracked it (§8)
+        except (KeyboardInterrupt, OverlapflowError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the numbers matter more than the picture
+            import sys
+
+            print(f"overlapflow: warning: figure not drawn ({type(exc).__name__}: {exc})",
+                  file=sys.stderr)
     return summary

@@ -6,6 +6,7 @@ objects (`NetworkSpec`, a `Task`, arrays); the core never parses strings or file
 ```toml
 [network]  # N, rank, n_in, n_out, phi, dt
 [init]     # seed  — or —  sigma = "path.npy" (P×P, order [M|U|V|Z]) and optionally seed
+           # — or —  balanced = true and seed (rank 1: σ_zu ≈ σ_vm, σ_mu ≈ σ_zv; docs/theory.md §7)
 [task]     # kind, t_max, seed (batch seed), and the kind's parameters; kind = "arrays": file
 [loss]     # kind
 [train]    # optimizer, eta, epochs, modes, dtype, flow_rtol, flow_atol, limit_nodes, limit_check,
@@ -37,7 +38,7 @@ DTYPES = ("float64", "float32")
 
 _TABLES = {
     "network": {"N": 500, "rank": 1, "n_in": 1, "n_out": 1, "phi": "linear", "dt": 0.05},
-    "init": {"seed": 0, "sigma": None},
+    "init": {"seed": 0, "sigma": None, "balanced": False},
     "task": {"kind": None, "t_max": None, "seed": 0},
     "loss": {"kind": "sum_dt"},
     "train": {
@@ -108,6 +109,7 @@ class CompareConfig:
         loss: loss kind.
         train: the `TrainConfig`.
         echo: the configuration as read (plain data, for summary.json).
+        resolved: every table with the defaults applied (plain data, for summary.json).
     """
 
     network: NetworkSpec
@@ -118,6 +120,36 @@ class CompareConfig:
     task_seed: int = 0
     init_sigma: np.ndarray | None = field(default=None, compare=False)
     echo: dict = field(default_factory=dict, compare=False)
+    resolved: dict = field(default_factory=dict, compare=False)
+
+
+def _plain(value):
+    """A JSON-able echo of a resolved value (arrays: their shape, when large)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    arr = np.asarray(value)
+    if arr.dtype.kind in "biuf" and arr.size <= 64:
+        return arr.tolist()
+    return f"array of shape {tuple(arr.shape)}"
+
+
+def _resolved_tables(spec, init_tbl, kind, task, task_seed, loss, train) -> dict:
+    """Every table of a config with the defaults applied (what actually ran)."""
+    from dataclasses import asdict
+
+    task_tbl = {"kind": kind, "t_max": _plain(task.t_max), "seed": task_seed}
+    for name in task_parameters(kind) if kind != "arrays" else ():
+        task_tbl[name] = _plain(getattr(task, name, None))
+    return {
+        "network": {"N": spec.N, "rank": spec.rank, "n_in": spec.n_in, "n_out": spec.n_out,
+                    "phi": spec.phi_name, "dt": spec.dt},
+        "init": {k: _plain(v) for k, v in init_tbl.items()},
+        "task": task_tbl,
+        "loss": {"kind": loss},
+        "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(train).items()},
+    }
 
 
 def _positive_number(name: str, value) -> float:
@@ -191,6 +223,23 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
         if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
             raise ConfigError(f"init.sigma {str(path)!r} must hold a numeric (P, P) array")
         init_sigma = check_sigma(arr, spec, what="init.sigma")
+    if not isinstance(init["balanced"], bool):
+        raise ConfigError(f"init.balanced must be true or false, got {init['balanced']!r}")
+    if init["balanced"]:
+        # The paper's start of Figures 4 and 8: random vectors redrawn from `seed` until
+        # σ_zu ≈ σ_vm and σ_mu ≈ σ_zv. It is carried as its Σ, so everything that reads
+        # init_sigma (compare, sweep, scaling, inspect) starts from it; θ-space realises that Σ
+        # (an orthogonal image of the drawn vectors, docs/theory.md §2).
+        if init_sigma is not None:
+            raise ConfigError("init.balanced = true and init.sigma are exclusive: give one")
+        from ._network import balanced_vectors
+
+        try:
+            X_bal, _ = balanced_vectors(spec, seed=init_seed)
+        except ConfigError as exc:
+            raise ConfigError(f"init.balanced = true: {exc}") from None
+        X_bal = np.asarray(X_bal, dtype=np.float64)
+        init_sigma = X_bal.T @ X_bal / spec.N
 
     task_tbl = tables["task"]
     kind = task_tbl.get("kind")
@@ -235,9 +284,15 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
             raise ConfigError(f"network.N = {spec.N} is smaller than the rank of init.sigma ({rank})")
 
     echo = {name: dict(tables[name]) for name in _TABLES if tables[name]}
+    init_tbl = {**_TABLES["init"], **tables["init"]}  # every [init] key, defaults applied
+    if init_tbl.get("sigma"):
+        init_tbl["sigma"] = str(_resolve(base_dir, init_tbl["sigma"], "init.sigma"))
+    resolved = _resolved_tables(spec, init_tbl, kind, task, task_seed, loss, train)
+    if kind == "arrays":
+        resolved["task"]["file"] = str(_resolve(base_dir, task_tbl["file"], "task.file"))
     return CompareConfig(
         network=spec, task=task, train=train, loss=loss, init_seed=init_seed,
-        task_seed=task_seed, init_sigma=init_sigma, echo=echo,
+        task_seed=task_seed, init_sigma=init_sigma, echo=echo, resolved=resolved,
     )
 
 
@@ -246,9 +301,21 @@ def load_config(path) -> CompareConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
+    return config_from_dict(read_toml(path), base_dir=path.parent)
+
+
+def read_toml(path) -> dict:
+    """Parse a TOML config file; ConfigError (one line) for anything but valid UTF-8 TOML."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
         with path.open("rb") as fh:
-            raw = tomllib.load(fh)
+            return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}")
-    return config_from_dict(raw, base_dir=path.parent)
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                          f"at offset {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read ({exc.strerror or exc})") from None

@@ -1,4 +1,4 @@
-"""Effective (latent) dynamics computed from the overlaps alone (THEORY §3).
+"""Effective (latent) dynamics computed from the overlaps alone (docs/theory.md §3).
 
 h_t = M κ^in_t + U κ^rec_t. With Δ_t = κ_tᵀ Σ_[MU][MU] κ_t and gain g (g ≡ 1 for linear φ):
 
@@ -30,7 +30,7 @@ __all__ = [
 def _blocks(sigma, spec: NetworkSpec):
     mu = jnp.r_[jnp.arange(spec.n_in), spec.n_in + jnp.arange(spec.rank)]
     # Reading Σ by explicit blocks keeps the dependence structure honest: only what is read
-    # here can be loss-visible (THEORY §5).
+    # here can be loss-visible (docs/theory.md §5).
     s_vk = sigma[spec.v][:, mu]  # (R, n_in + R)  [Σ_VM | Σ_VU]
     s_zk = sigma[spec.z][:, mu]  # (n_out, n_in + R)  [Σ_ZM | Σ_ZU]
     s_kk = sigma[mu][:, mu]  # (n_in + R, n_in + R)
@@ -126,7 +126,7 @@ def overlap_values_and_grads(sigmas, batch, spec: NetworkSpec, loss_kind: str):
     Autodiff through the time loop costs a handful of small matrix products per step; here
     every step is elementwise over the batch, and the gradient is three contractions over
     (steps × batch) at the end. With states κ_s (s = 0 … T), Δ_s = κ_sᵀ Σ_KK κ_s, g_s = g(Δ_s),
-    r_s = Σ_VK κ_s, o_s = Σ_ZK κ_s, y_{s−1} = g_s o_s, e_s = ∂L/∂y_{s−1} (THEORY §3), the
+    r_s = Σ_VK κ_s, o_s = Σ_ZK κ_s, y_{s−1} = g_s o_s, e_s = ∂L/∂y_{s−1} (docs/theory.md §3), the
     adjoint λ_s = ∂L/∂κ_s obeys
 
         λ_s = (1 − dt) λ_{s+1} + dt g_s Σ_VKᵀ λ^rec_{s+1} + g_s Σ_ZKᵀ e_s + c_s Σ_KK κ_s,

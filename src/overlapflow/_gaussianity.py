@@ -1,4 +1,4 @@
-"""How Gaussian the loadings stay during learning, and how much leaves the initial span (THEORY §4, §8).
+"""How Gaussian the loadings stay during learning, and how much leaves the initial span (docs/theory.md §4, §8).
 
 The overlap closure assumes the entries of the vectors, across neurons, stay jointly Gaussian
 (a map X ↦ X A keeps them so). These statistics measure the departure, per vector (column of
@@ -12,7 +12,7 @@ X), for N samples (θ-space, weights 1/N) or for weighted quadrature nodes (mode
   loadings X(0), by weighted least squares. For θ-space (weights 1/N) that is
   ‖x − Π x‖²/‖x‖² with Π the orthogonal projection onto span of the columns of X(0); in the
   limit, the part of the map F_t(X(0)) that is not linear in X(0). Learning by any X ↦ X A
-  keeps it 0; nonlinear GD grows it (THEORY §8: 0.1% → 1% between η·E = 1.5 and 3).
+  keeps it 0; nonlinear GD grows it (docs/theory.md §8: 0.1% → 1% between η·E = 1.5 and 3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The exact N → ∞ limit of learning: a mean-field particle system on quadrature nodes (THEORY §8).
+"""The exact N → ∞ limit of learning: a mean-field particle system on quadrature nodes (docs/theory.md §8).
 
 At large N neuron i is its loading row X_i = (m_i, u_i, v_i, z_i), drawn at the start from
 N(0, Σ₀), and its gradient depends only on X_i and population averages, so X_i(t) = F_t(X_i(0)).
@@ -17,7 +17,7 @@ O(T·B·K) residuals of autodiff through the time loop, and about half the CPU t
 Cost: φ is evaluated twice per (node, step, sample) and epoch (forward scan, then the reverse
 block pass) and φ' once, so one epoch costs ~2·K·B·T evaluations; for odd φ (erf, tanh,
 linear) only half of a mirror-symmetric rule is simulated (`_mirror_half`), and the final
-record of a run needs the forward scan only. Measured on this project's 2-core CPU (THEORY §8
+record of a run needs the forward scan only. Measured on this project's 2-core CPU (docs/theory.md §8
 set-up, K = 9⁴, B = 8, T = 4000, 60 epochs): 24 s for tanh, 27 s for erf; an erf epoch is
 ~0.19 s of forward scan and ~0.24 s of reverse block pass.
 
@@ -323,7 +323,7 @@ def _drive_and_readout(X, weights, spec: NetworkSpec):
 def _latent_forward(A, WR, batch, spec: NetworkSpec, loss_kind: str):
     """Forward scan in latent space: (loss, g = ∂L/∂y (B, T, n_out), κ_s (T+1, B, d)).
 
-    h_{k,s} = A_k · κ_s with A = [M | U], κ_s = (κ^in_s, κ^rec_s) (THEORY §3); each step
+    h_{k,s} = A_k · κ_s with A = [M | U], κ_s = (κ^in_s, κ^rec_s) (docs/theory.md §3); each step
     evaluates φ only and reduces it at once to r_s = Σ_k w_k v_k φ(h_{k,s}) and the readout.
     A, WR: from `_drive_and_readout`.
     """
@@ -350,7 +350,7 @@ def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str
                             block_elements: int = 1 << 19):
     """Loss and node-wise gradient (∂L/∂X_k)/w_k of the weighted-node network, by a latent adjoint.
 
-    h_{k,t} = A_k · κ_t with A = [M | U] and κ_t = (κ^in_t, κ^rec_t) (THEORY §3, exact for
+    h_{k,t} = A_k · κ_t with A = [M | U] and κ_t = (κ^in_t, κ^rec_t) (docs/theory.md §3, exact for
     every node set), so the backward pass runs in latent space. Two passes:
 
     1. forward scan over time (`_latent_forward`): φ(h_{k,t}) per step, reduced at once to
@@ -441,7 +441,7 @@ def _mirror_half(X0, weights, spec: NetworkSpec) -> int | None:
 
     For odd φ the node map is odd, F_t(−X) = −F_t(X): with h_k → −h_k every population sum
     Σ_k w_k (v_k, z_k) φ(h_k) is unchanged and every node gradient flips sign, under GD and
-    Adam alike (THEORY §8). A symmetric tensor Gauss–Hermite rule lists node k and its mirror
+    Adam alike (docs/theory.md §8). A symmetric tensor Gauss–Hermite rule lists node k and its mirror
     −X_k at rows k and K−1−k (and, for odd K, the origin in the middle, which never moves), so
     the first ⌊K/2⌋ rows with doubled weights carry the whole run at half the cost.
     """
@@ -598,7 +598,8 @@ def learn_particles(
         eta=eta_arr, seed=seed, spec=spec, task=task, loss_kind=loss, optimizer=optimizer,
         chunk=chunk, every=every, adam_eps=float(adam_eps),
     )
-    result = run_epochs(runner, carry, epochs, chunk, progress=progress, desc=desc)
+    result = run_epochs(runner, carry, epochs, chunk, progress=progress, desc=desc,
+                         P=spec.P)
     final = result.state
     if half is not None:
         final = final._replace(X=_unfold(final.X, X0.shape[0]))
@@ -637,7 +638,7 @@ def learn_limit(
     progress: bool = False,
     dtype=jnp.float64,
 ) -> LoopResult:
-    """Learning of the N → ∞ network from Σ₀ (THEORY §8): mode `limit`.
+    """Learning of the N → ∞ network from Σ₀ (docs/theory.md §8): mode `limit`.
 
     Args:
         sigma0: (P, P) initial overlaps; the initial loadings are X(0) ~ N(0, Σ₀).
@@ -723,7 +724,7 @@ def _track(run) -> GaussianityTrack | None:
 
 
 def limit_summary(comp) -> dict:
-    """Summary entries of a `Comparison` for THEORY §8 (empty when no mode needs them).
+    """Summary entries of a `Comparison` for docs/theory.md §8 (empty when no mode needs them).
 
     - closure_error: {closure mode: max relative loss-curve difference to `limit`};
     - quadrature_error / quadrature_sigma_error: the limit run's difference to a coarser rule;
@@ -779,5 +780,5 @@ def closure_warning(summary: dict, threshold: float = CLOSURE_WARN_THRESHOLD) ->
     return (
         f"the N → ∞ limit and the overlap closure ({mode}) differ by {err:.3g} (max relative "
         f"loss-curve difference) > {threshold:g}: the Gaussian closure misdescribes this "
-        "network even at large N (THEORY §8)"
+        "network even at large N (docs/theory.md §8)"
     )

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _interrupt
 from ._progress import progress_bar
 
 __all__ = ["EpochRecords", "LoopResult", "run_epochs", "default_chunk"]
@@ -105,6 +106,7 @@ def run_epochs(
     with progress_bar(total=n_entries, desc=desc, enabled=progress, unit="ep") as bar:
         try:
             while done < n_entries:
+                _interrupt.check()  # Ctrl-C of this command, maybe swallowed: stop here
                 state, (rec, bad) = chunk_runner(state, done, epochs)
                 take = min(chunk, n_entries - done)
                 loss = np.asarray(rec.loss[:take])
@@ -118,16 +120,19 @@ def run_epochs(
                 bar.update(take)
                 if diverged_at is not None:
                     break
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # keep what was computed (maybe nothing: compilation)
             interrupted_at = done
-    loss = np.concatenate(losses)[:done] if losses else np.zeros((0,))
-    sigma = np.concatenate(sigmas)[:done] if sigmas else np.zeros((0, 0, 0))
+            _interrupt.note(desc or "loop", done, epochs)
     full_loss = np.full((n_entries,), np.nan)
-    full_loss[: loss.shape[0]] = loss
+    if losses:
+        loss = np.concatenate(losses)[:done]
+        full_loss[: loss.shape[0]] = loss
     if P is None:
-        P = sigma.shape[-1] if sigma.ndim == 3 and sigma.shape[0] else 0
+        P = sigmas[0].shape[-1] if sigmas else 0
     full_sigma = np.full((n_entries, P, P), np.nan)
-    full_sigma[: sigma.shape[0]] = sigma
+    if sigmas and done:
+        sigma = np.concatenate(sigmas)[:done]
+        full_sigma[: sigma.shape[0]] = sigma
     if diverged_at is not None:
         full_loss[diverged_at + 1 :] = np.nan
         full_sigma[diverged_at + 1 :] = np.nan

@@ -1,4 +1,4 @@
-"""Losses between outputs and targets (THEORY §1)."""
+"""Losses between outputs and targets (docs/theory.md §1)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,6 @@ def loss_from_outputs(y, batch, kind: str, dt: float):
 
     - "sum_dt":      dt · Σ_{b,t,o} mask·(y − y*)²   (mask is all ones for the filter tasks)
     - "masked_mean": Σ mask·(y − y*)² / Σ mask
-    - "mean_t_dt":   masked_mean · T · dt (the twins study's "mean·T·dt", THEORY §7)
+    - "mean_t_dt":   masked_mean · T · dt (the twins study's "mean·T·dt", docs/theory.md §7)
     """
     return squared_error_weight(batch, kind, dt, y.shape[1]) * jnp.sum(batch.mask * (y - batch.y) ** 2)

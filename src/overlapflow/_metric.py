@@ -1,4 +1,4 @@
-"""The metric G(Σ) of overlap-space gradient flow on the distinct overlaps (THEORY §4).
+"""The metric G(Σ) of overlap-space gradient flow on the distinct overlaps (docs/theory.md §4).
 
 Gradient flow dΣ/dt = −2η (SΣ + ΣS), written on the D = P(P+1)/2 distinct overlaps σ
 (`overlap_pairs` order) with g = ∇_σ L (g_ab = ∂L/∂σ_ab, so S_aa = g_aa, S_ab = g_ab / 2):
@@ -34,7 +34,7 @@ def _unit_gradient_matrices(P: int) -> np.ndarray:
 
 
 def metric(sigma, spec: NetworkSpec) -> np.ndarray:
-    """Return G(Σ), shape (D, D), D = P(P+1)/2, with dσ/dt = −η G(Σ) ∇_σ L (THEORY §4).
+    """Return G(Σ), shape (D, D), D = P(P+1)/2, with dσ/dt = −η G(Σ) ∇_σ L (docs/theory.md §4).
 
     Args:
         sigma: (P, P) overlaps, or (..., P, P) batched.
@@ -55,7 +55,7 @@ def metric(sigma, spec: NetworkSpec) -> np.ndarray:
 def sigma_gradient(S) -> np.ndarray:
     """∇_σ L on the distinct overlaps from the symmetric gradient S (P, P): shape (D,).
 
-    g_aa = S_aa, g_ab = 2 S_ab (a < b), in `overlap_pairs` order (THEORY §4).
+    g_aa = S_aa, g_ab = 2 S_ab (a < b), in `overlap_pairs` order (docs/theory.md §4).
     """
     S = np.asarray(S, dtype=np.float64)
     P = S.shape[-1]

@@ -1,4 +1,4 @@
-"""The low-rank RNN in θ-space (THEORY §1): specification, vectors and the time-stepped network.
+"""The low-rank RNN in θ-space (docs/theory.md §1): specification, vectors and the time-stepped network.
 
     h_{t+1} = h_t + dt · ( −h_t + (1/N) U Vᵀ φ(h_t) + M x_t ),   h_0 = 0
     y_t     = (1/N) Zᵀ φ(h_{t+1})
@@ -43,7 +43,7 @@ class NetworkSpec:
         phi: nonlinearity name ("linear", "erf", ...) or a `Nonlinearity`.
         dt: Euler time step in units of τ = 1, 0 < dt ≤ 1.
 
-    Vectors are stacked X = [M | U | V | Z], P = n_in + 2R + n_out columns (THEORY §2).
+    Vectors are stacked X = [M | U | V | Z], P = n_in + 2R + n_out columns (docs/theory.md §2).
     """
 
     N: int = 500
@@ -145,7 +145,7 @@ def random_vectors(spec: NetworkSpec, *, seed: int, dtype=jnp.float64):
 
 def balanced_vectors(spec: NetworkSpec, *, seed: int, tol: float = 1e-3,
                      max_draws: int = 1_000_000, dtype=jnp.float64):
-    """The paper's "balanced" start of its Figures 4 and 8 (THEORY §7): random vectors redrawn
+    """The paper's "balanced" start of its Figures 4 and 8 (docs/theory.md §7): random vectors redrawn
     until σ_zu ≈ σ_vm and σ_mu ≈ σ_zv.
 
     Each draw is `random_vectors`' distribution (i.i.d. N(0, 1) loadings, every vector rescaled
@@ -217,7 +217,7 @@ def network_outputs(X, x, spec: NetworkSpec):
         spec: the architecture (dt and φ are read from it).
 
     Returns:
-        y: (B, T, n_out), y[:, t] = (1/N) Zᵀ φ(h_{t+1}) (readout after update t, THEORY §1).
+        y: (B, T, n_out), y[:, t] = (1/N) Zᵀ φ(h_{t+1}) (readout after update t, docs/theory.md §1).
     """
     M, U, V, Z = split_vectors(X, spec)
     N = X.shape[0]
@@ -239,7 +239,7 @@ def network_outputs_noisy(X, x, spec: NetworkSpec, *, key, state_noise_sd: float
                           return_states: bool = False):
     """Outputs of the full network when independent noise perturbs the hidden state each step.
 
-    The step of THEORY §1 with additive Gaussian noise on h (the paper's "noise perturbation"):
+    The step of docs/theory.md §1 with additive Gaussian noise on h (the paper's "noise perturbation"):
 
         h_{t+1} = h_t + dt · ( −h_t + (1/N) U Vᵀ φ(h_t) + M x_t ) + sd · ξ_t,   h_0 = 0
         y_t     = (1/N) Zᵀ φ(h_{t+1})                                            (after update t)

@@ -1,6 +1,6 @@
 """Single-neuron nonlinearities φ and their Gaussian gains g(Δ) = ⟨φ'(√Δ ξ)⟩, ξ ~ N(0, 1).
 
-The gain is what the mean-field (Gaussian closure) dynamics of THEORY §3 multiplies the
+The gain is what the mean-field (Gaussian closure) dynamics of docs/theory.md §3 multiplies the
 recurrent drive and the readout by: for jointly Gaussian loadings, (1/N) aᵀφ(h) → g(Δ) · (1/N) aᵀh.
 
 Closed forms are used where they exist: linear (g ≡ 1), erf (g = 1/√(1 + πΔ/2)), relu and
@@ -134,7 +134,7 @@ def gaussian_mean(f: Callable, delta, rule: GaussianRule = GaussianRule()):
         delta: (...) variances Δ ≥ 0 (negative values are treated as 0).
         rule: the `GaussianRule`.
 
-    Differentiable in Δ to any order through dg/dΔ = ½⟨f''(√Δ ξ)⟩ (THEORY §3).
+    Differentiable in Δ to any order through dg/dΔ = ½⟨f''(√Δ ξ)⟩ (docs/theory.md §3).
     """
     delta = jnp.asarray(delta)
     if not jnp.issubdtype(delta.dtype, jnp.floating):
@@ -164,7 +164,7 @@ class Nonlinearity:
         is_linear: True for φ = identity (then g ≡ 1 and the overlap reduction is exact).
         closed_form: True when `gain` is an exact formula, False when it is a quadrature.
         odd: True when φ(−x) = −φ(x); the limit mode then simulates half of a symmetric
-            quadrature rule (the node map is odd, THEORY §8), an exact factor-2 saving.
+            quadrature rule (the node map is odd, docs/theory.md §8), an exact factor-2 saving.
 
     Frozen and hashable: a `NetworkSpec` holding it is a valid static jit argument.
     """
@@ -304,7 +304,7 @@ def _erf_phi_jvp(primals, tangents):
 
 
 def _erf_gain(delta):
-    # φ'(x) = exp(−π x²/4) ⇒ ⟨φ'(√Δ ξ)⟩ = 1/√(1 + πΔ/2)  (THEORY §3).
+    # φ'(x) = exp(−π x²/4) ⇒ ⟨φ'(√Δ ξ)⟩ = 1/√(1 + πΔ/2)  (docs/theory.md §3).
     return 1.0 / jnp.sqrt(1.0 + 0.5 * math.pi * delta)
 
 

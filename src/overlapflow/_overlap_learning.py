@@ -1,4 +1,4 @@
-"""Learning in overlap space (THEORY §4).
+"""Learning in overlap space (docs/theory.md §4).
 
 With S = sym(∂L/∂Σ) (S_ab = S_ba = ½ ∂L/∂σ_ab off the diagonal, S_aa = ∂L/∂σ_aa):
 

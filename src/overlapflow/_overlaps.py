@@ -1,4 +1,4 @@
-"""Overlaps Σ = XᵀX/N between connectivity vectors (THEORY §2): names, checks, realisation."""
+"""Overlaps Σ = XᵀX/N between connectivity vectors (docs/theory.md §2): names, checks, realisation."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def realise_vectors(sigma, N: int, *, seed: int, rtol: float = 1e-12):
     """Return N-dimensional vectors X (N, P) with XᵀX/N = Σ exactly (to rounding).
 
     X = √N · Q F with FᵀF = Σ from the eigendecomposition (Cholesky fails on singular Σ) and
-    Q (N, r) with orthonormal columns drawn from `seed`, r = numerical rank of Σ (THEORY §2).
+    Q (N, r) with orthonormal columns drawn from `seed`, r = numerical rank of Σ (docs/theory.md §2).
 
     Raises:
         SigmaError: Σ not symmetric PSD, or N smaller than the rank of Σ.

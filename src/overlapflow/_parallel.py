@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from . import _interrupt
+
 __all__ = ["available_cores", "map_threaded"]
 
 
@@ -22,10 +24,37 @@ def available_cores() -> int:
 
 
 def map_threaded(fn, items, workers: int | None = None) -> list:
-    """[fn(x) for x in items], run by `workers` threads (default: one per available core)."""
+    """[fn(x) for x in items], run by `workers` threads (default: one per available core).
+
+    On Ctrl-C the items not started are cancelled and the running ones are waited for before
+    KeyboardInterrupt propagates: no thread is left running XLA behind the caller's back.
+    """
     items = list(items)
     workers = min(len(items), workers or available_cores())
     if workers <= 1:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items))
+        out = []
+        for x in items:
+            _interrupt.check()
+            out.append(fn(x))
+        return out
+
+    def guarded(x):
+        _interrupt.check()  # the command was interrupted: start nothing new
+        return fn(x)
+
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures = []
+    try:
+        futures.extend(pool.submit(guarded, x) for x in items)
+        return [f.result() for f in futures]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+    finally:
+        while True:  # a second Ctrl-C must not leave the workers running
+            try:
+                pool.shutdown(wait=True, cancel_futures=True)
+                break
+            except KeyboardInterrupt:
+                continue

@@ -1,4 +1,4 @@
-"""Figures of the analysis tools (THEORY §4–§6). Drawing only: takes computed arrays, writes a PNG."""
+"""Figures of the analysis tools (docs/theory.md §4–§6). Drawing only: takes computed arrays, writes a PNG."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Figures of nonlinear learning (THEORY §8): the two errors against N, Gaussianity over epochs,
+"""Figures of nonlinear learning (docs/theory.md §8): the two errors against N, Gaussianity over epochs,
 and the panels of the paper's Figures 4 and 8 (outputs on a long trial, loading histograms).
 
 Drawing only: every function takes computed results and writes a PNG.

@@ -27,6 +27,7 @@ process per core), or "tcp://HOST:PORT" (an existing Dask scheduler). Dask is op
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
@@ -37,6 +38,7 @@ import math
 import os
 import time
 import tomllib
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _interrupt
 from ._closed_form import (
     _lift,
     _mm,
@@ -56,7 +59,7 @@ from ._closed_form import (
 from ._config import _TABLES, ALL_MODES, CompareConfig, config_from_dict
 from ._effective import overlap_values_and_grads
 from ._errors import ConfigError, OverlapflowError
-from ._io import _atomic, write_json_atomic, write_npz_atomic
+from ._io import _atomic, atomic_group, write_json_atomic, write_npz_atomic
 from ._overlap_learning import FlowTolerances, learn_overlaps
 from ._overlaps import realise_vectors
 from ._parallel import map_threaded
@@ -79,6 +82,11 @@ __all__ = [
 
 SCHEDULERS = ("local", "dask-local", "tcp://HOST:PORT")
 BATCHED_MODES = ("exact", "euler", "direct")
+SWEEP_MODES = ("theta", "exact", "flow", "euler", "direct")  # `limit`: use compare or scaling
+#: Most seeds per sweep (a range like 0:100000000000 must not exhaust memory).
+MAX_SEEDS = 1_000_000
+#: Seconds to wait for a tcp:// Dask scheduler before giving up (nothing is written before).
+CONNECT_TIMEOUT_S = 5
 DEFAULT_THRESHOLDS = (1e-2, 1e-4, 1e-6)
 
 
@@ -125,6 +133,9 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         raise ConfigError(f"--seeds {text!r} must be a:b (seeds a … b−1) or one integer")
     if a < 0 or b <= a:
         raise ConfigError(f"--seeds {text!r} must satisfy 0 ≤ a < b")
+    if b - a > MAX_SEEDS:
+        raise ConfigError(f"--seeds {text!r} asks for {b - a} seeds; at most {MAX_SEEDS} per "
+                          "sweep (split it into several sweeps)")
     return tuple(range(a, b))
 
 
@@ -170,14 +181,10 @@ def _apply(raw: dict, point: dict, modes) -> dict:
 
 def load_sweep_config(path) -> tuple[dict, Path]:
     """Read a TOML config as raw tables (validated later per grid point). Returns (raw, folder)."""
+    from ._config import read_toml
+
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh), path.resolve().parent
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}")
+    return read_toml(path), path.resolve().parent
 
 
 def _point_config(raw, base_dir, point, modes) -> CompareConfig:
@@ -291,7 +298,7 @@ def _batched_group(sigma0, eta, task_seed, *, spec, task, loss_kind, mode, epoch
 
     The batch is carried as (P, P, n), batch axis last, so the small-matrix algebra of every run
     vectorises across runs. Updates as `exact_overlap_step` / `euler_overlap_step` /
-    `direct_overlap_step` (THEORY §4). Returns (loss (E+1, n), sigma (E+1, P, P, n),
+    `direct_overlap_step` (docs/theory.md §4). Returns (loss (E+1, n), sigma (E+1, P, P, n),
     bad (E+1, n)).
     """
     update = _STEPS_T[mode]
@@ -345,6 +352,7 @@ def _theta_runs(cfg: CompareConfig, X0, dtype, memory_bytes):
     outs = []
     n = X0.shape[0]
     for i in range(0, n, size):
+        _interrupt.check()
         Xb = X0[i : i + size] if n <= size else _pad_rows(X0[i : i + size], size)
         state = jax.vmap(lambda X: (X, opt.init(X)))(Xb)
         rec, bad = vrun(state)
@@ -367,7 +375,7 @@ def _finish(loss, sigma, bad):
 
 
 def _invariant_drift(cfg: CompareConfig, sigma):
-    """max_e |tr(Σ_e J) − tr(Σ_0 J)| per run (THEORY §6; linear networks only, else NaN)."""
+    """max_e |tr(Σ_e J) − tr(Σ_0 J)| per run (docs/theory.md §6; linear networks only, else NaN)."""
     spec = cfg.network
     if not spec.is_linear:
         return np.full(sigma.shape[0], np.nan)
@@ -400,6 +408,7 @@ def run_sweep_chunk(raw: dict, base_dir: str, point: dict, seeds: Sequence[int],
     traj: dict[str, tuple] = {}
     tr = cfg.train
     for mode in modes:
+        _interrupt.check()
         start = time.perf_counter()
         if mode in BATCHED_MODES:
             loss, sigma, bad = batched_overlap_runs(
@@ -415,6 +424,8 @@ def run_sweep_chunk(raw: dict, base_dir: str, point: dict, seeds: Sequence[int],
             res = [learn_overlaps(sigma0[i], cfg.task, cfg.network, loss=cfg.loss, mode="flow",
                                   eta=tr.eta, epochs=tr.epochs, seed=cfg.task_seed, tol=tol,
                                   dtype=dtype) for i in range(n)]
+            if any(r.interrupted_at is not None for r in res):
+                raise KeyboardInterrupt  # never store a partial chunk as if it were complete
             loss = np.stack([r.loss for r in res])
             sigma = np.stack([r.sigma for r in res])
             bad = np.zeros(loss.shape, bool)
@@ -518,9 +529,11 @@ def _client_for(scheduler: str):
                                dashboard_address=None)
         return Client(cluster), cluster
     try:
-        return Client(scheduler, timeout=10), None
-    except OSError as exc:
-        raise ConfigError(f"cannot reach Dask scheduler {scheduler!r}: {exc}")
+        return Client(scheduler, timeout=CONNECT_TIMEOUT_S), None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot reach Dask scheduler {scheduler!r} within "
+                          f"{CONNECT_TIMEOUT_S} s ({type(exc).__name__}: {exc}); nothing was "
+                          "written") from None
 
 
 def run_sweep(
@@ -536,8 +549,14 @@ def run_sweep(
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     progress: bool = True,
     on_chunk: Callable[[str, int, int], None] | None = None,
+    overwrite: bool = False,
 ) -> SweepResult:
     """Run (or resume) the sweep grid × seeds × modes of a TOML config into `out_dir`.
+
+    Everything is checked before anything is written: the arguments, every grid point, the
+    output folder (writable; empty, or holding this same sweep to resume, unless `overwrite`),
+    the chunk files already there, and the Dask scheduler. The folder is locked
+    (DIR/.lock, holding the pid) while the sweep runs: a second sweep into it is refused.
 
     Args:
         config_path: TOML comparison config (its [train].modes is replaced by `modes`).
@@ -546,6 +565,7 @@ def run_sweep(
         scheduler: "local", "dask-local" or "tcp://HOST:PORT"; or pass a Dask `client`.
         chunk_size: runs per chunk (cut into lane groups for the overlap modes).
         on_chunk: called as on_chunk(chunk_id, done, total) after each chunk is written.
+        overwrite: start afresh: remove what DIR holds (a sweep's plan and chunks, other files).
 
     Returns:
         `SweepResult`. Files: DIR/chunks/*.npz, DIR/plan.json, and when complete DIR/sweep.csv,
@@ -556,31 +576,163 @@ def run_sweep(
     grid = parse_grid(grid) if grid and isinstance(next(iter(grid)), str) else list(grid)
     modes = tuple(modes)
     for mode in modes:
-        if mode not in ALL_MODES:
-            raise ConfigError(f"unknown mode {mode!r} in --modes; valid: {', '.join(ALL_MODES)}")
+        if mode not in SWEEP_MODES:
+            hint = " (limit runs in compare and scaling, not in sweeps)" if mode == "limit" else ""
+            raise ConfigError(f"unknown mode {mode!r} in --modes; valid: "
+                              f"{', '.join(SWEEP_MODES)}{hint}")
     if not modes or len(set(modes)) != len(modes):
-        raise ConfigError(f"--modes must list distinct modes from {', '.join(ALL_MODES)}")
+        raise ConfigError(f"--modes must list distinct modes from {', '.join(SWEEP_MODES)}")
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"{len(seeds)} seeds; at most {MAX_SEEDS} per sweep")
     seeds = tuple(int(s) for s in seeds)
     if not seeds:
         raise ConfigError("a sweep needs at least one seed")
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ConfigError(f"chunk size must be an integer ≥ 1, got {chunk_size!r}")
+    if client is None and scheduler != "local" and scheduler != "dask-local" \
+            and not scheduler.startswith("tcp://"):
+        raise ConfigError(f"unknown scheduler {scheduler!r}; valid: {', '.join(SCHEDULERS)}")
     _check_grid_keys(raw, grid)
     points = grid_points(grid)
+    resolved = []
     for point in points:  # every grid point must validate before anything runs
-        _point_config(raw, base_dir, point, modes)
+        resolved.append({"point": point,
+                         "config": _point_config(raw, base_dir, point, modes).resolved})
 
-    out = Path(out_dir)
-    (out / "chunks").mkdir(parents=True, exist_ok=True)
+    from ._io import prepare_out, provenance
+
+    existed = Path(out_dir).is_dir()
+    out = prepare_out(out_dir, check_empty=False)
     fp = _fingerprint(raw, grid, seeds, modes, chunk_size)
+    try:
+        with _FolderLock(out):
+            return _run_locked(out, fp, raw, base_dir, grid, points, seeds, modes, chunk_size,
+                               scheduler, client, thresholds, progress, on_chunk, overwrite,
+                               t_start, resolved, provenance)
+    except OverlapflowError:
+        if not existed:  # refused before writing anything: leave no empty folder behind
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    except KeyboardInterrupt:  # before the first chunk started (checks, plan, cluster)
+        n_chunks = len(points) * math.ceil(len(seeds) / chunk_size)
+        return SweepResult(out=out, n_chunks=n_chunks, n_runs=len(points) * len(seeds),
+                           interrupted=True, wall_s=time.perf_counter() - t_start)
+
+
+#: What a sweep writes into its folder (removed by --overwrite before a different sweep).
+SWEEP_FILES = ("plan.json", "chunks", "sweep.csv", "runs.npz")
+_LOCK = ".lock"
+
+
+class _FolderLock:
+    """DIR/.lock created with O_EXCL, holding the pid; a lock whose pid is gone is taken over."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / _LOCK
+        self.held = False
+
+    def __enter__(self):
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                pid = self._owner()
+                if pid is not None and _alive(pid):
+                    raise ConfigError(
+                        f"{str(self.path.parent)!r} is in use by another sweep (pid {pid}, "
+                        f"lock {self.path}); wait for it to finish, use another --out, or "
+                        f"delete {self.path} if no sweep is running"
+                    ) from None
+                with contextlib.suppress(FileNotFoundError):  # stale: its process is gone
+                    os.unlink(self.path)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+            self.held = True
+            return self
+        raise ConfigError(f"cannot lock {str(self.path.parent)!r} (another sweep keeps "
+                          f"taking {self.path}); use another --out")
+
+    def _owner(self) -> int | None:
+        """The pid in the lock; -1 if it has no pid yet (created this instant: a live owner);
+        None if it is gone or unreadable for more than 10 s (stale)."""
+        try:
+            return int(self.path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            try:
+                return -1 if time.time() - self.path.stat().st_mtime < 10 else None
+            except OSError:
+                return None
+
+    def __exit__(self, *exc):
+        if self.held:
+            with contextlib.suppress(OSError):
+                if self._owner() == os.getpid():
+                    os.unlink(self.path)
+        return False
+
+
+def _alive(pid: int) -> bool:
+    if pid == -1:  # a lock file being written this instant
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
+def _read_plan(plan_path: Path) -> dict:
+    try:
+        plan = json.loads(plan_path.read_text())
+        if not isinstance(plan, dict):
+            raise ValueError("not a JSON object")
+        return plan
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(
+            f"{plan_path} is unreadable ({type(exc).__name__}: {exc}); delete {plan_path} "
+            "to resume this sweep from its chunks (only if they come from this same command), "
+            "or pass --overwrite to start afresh"
+        ) from None
+
+
+def _check_chunk_file(path: Path) -> None:
+    """ConfigError naming the file when a chunk file is not a readable .npz."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+        if bad is not None:
+            raise zipfile.BadZipFile(f"bad CRC in member {bad}")
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ConfigError(f"chunk file {path} is corrupt ({type(exc).__name__}: {exc}); delete "
+                          "it and run the same command again to recompute it") from None
+
+
+def _run_locked(out, fp, raw, base_dir, grid, points, seeds, modes, chunk_size, scheduler,
+                client, thresholds, progress, on_chunk, overwrite, t_start, resolved,
+                provenance) -> SweepResult:
     plan_path = out / "plan.json"
-    if plan_path.is_file():
-        old = json.loads(plan_path.read_text())
+    if overwrite:  # start afresh, whatever the folder holds
+        _remove_sweep_files(out)
+    elif plan_path.is_file():
+        old = _read_plan(plan_path)
         if old.get("sha256") != fp["sha256"]:
             raise ConfigError(f"{str(out)!r} holds a different sweep (plan.json differs); "
-                              "use another --out or the same arguments to resume")
+                              "use another --out, the same arguments to resume, or "
+                              "--overwrite to replace it")
     else:
-        write_json_atomic(plan_path, fp)
+        present = sorted(p.name for p in out.iterdir() if p.name != _LOCK
+                         and not (p.name == "chunks" and p.is_dir() and not any(p.iterdir())))
+        if present:
+            shown = ", ".join(present[:4]) + (f" and {len(present) - 4} more"
+                                               if len(present) > 4 else "")
+            raise ConfigError(f"--out {str(out)!r} already holds {shown} but no plan.json of a "
+                              "sweep; pass --overwrite to replace them, or choose another --out")
 
     chunks = [
         _Chunk(gi, point, seeds[i : i + chunk_size])
@@ -588,7 +740,13 @@ def run_sweep(
         for i in range(0, len(seeds), chunk_size)
     ]
     size = min(chunk_size, len(seeds))
-    todo = [c for c in chunks if not (out / "chunks" / f"{c.id}.npz").is_file()]
+    todo = []
+    for c in chunks:
+        path = out / "chunks" / f"{c.id}.npz"
+        if path.is_file():
+            _check_chunk_file(path)  # a truncated chunk: say which file, before computing
+        else:
+            todo.append(c)
     result = SweepResult(out=out, n_chunks=len(chunks), n_runs=len(points) * len(seeds))
     kwargs = dict(pad_to=size)
     done = len(chunks) - len(todo)
@@ -609,13 +767,18 @@ def run_sweep(
     own_client = None
     cluster = None
     if todo and client is None and scheduler != "local":
-        client, cluster = _client_for(scheduler)
-        own_client = client
+        client, cluster = _client_for(scheduler)  # before the plan: an unreachable one leaves
+        own_client = client  # nothing behind
+    if not plan_path.is_file():  # the plan first: an interrupt right after it leaves a
+        write_json_atomic(plan_path, {**fp, "resolved_configs": resolved,  # resumable folder
+                                      "provenance": provenance()})
+    (out / "chunks").mkdir(exist_ok=True)
     with progress_bar(total=len(chunks), desc="sweep", enabled=progress, unit="chunk") as bar:
         bar.update(done)
         try:
             if client is None:
                 for chunk in todo:
+                    _interrupt.check()  # a swallowed Ctrl-C: stop between chunks
                     try:
                         arrays = run_sweep_chunk(raw, str(base_dir), chunk.point, chunk.seeds,
                                                  modes, **kwargs)
@@ -624,6 +787,7 @@ def run_sweep(
                     except Exception as exc:  # noqa: BLE001 - reported, the others go on
                         result.failed.append((chunk.describe(), f"{type(exc).__name__}: {exc}"))
                         continue
+                    _interrupt.check()  # Ctrl-C during the chunk, swallowed: do not store it
                     store(chunk, arrays)
             else:
                 from dask.distributed import as_completed
@@ -645,19 +809,37 @@ def run_sweep(
                 finally:
                     for fut in futures:
                         fut.cancel()
+            _interrupt.check()
         except KeyboardInterrupt:
             result.interrupted = True
         finally:
-            if own_client is not None:
-                own_client.close()
-            if cluster is not None:
-                cluster.close()
+            with _interrupt.deferred():  # closing the cluster is not cut short by Ctrl-C
+                if own_client is not None:
+                    own_client.close()
+                if cluster is not None:
+                    cluster.close()
+    if result.interrupted:
+        result.wall_s = time.perf_counter() - t_start
+        return result
     missing = [c for c in chunks if not (out / "chunks" / f"{c.id}.npz").is_file()]
     if not missing:
         _assemble(out, chunks, grid, modes, thresholds, raw, base_dir)
         result.complete = True
     result.wall_s = time.perf_counter() - t_start
     return result
+
+
+def _remove_sweep_files(out: Path) -> None:
+    """--overwrite: remove what an earlier sweep (or run) left in `out` (not the lock)."""
+    import shutil
+
+    for p in out.iterdir():
+        if p.name == _LOCK:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 def _fmt_thr(thr: float) -> str:
@@ -669,8 +851,13 @@ def _assemble(out: Path, chunks, grid, modes, thresholds, raw, base_dir) -> None
     keys = [k for k, _ in grid]
     data = []
     for c in chunks:
-        with np.load(out / "chunks" / f"{c.id}.npz", allow_pickle=False) as f:
-            data.append((c, {k: np.asarray(f[k]) for k in f.files}))
+        path = out / "chunks" / f"{c.id}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                data.append((c, {k: np.asarray(f[k]) for k in f.files}))
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            raise ConfigError(f"chunk file {path} is corrupt ({type(exc).__name__}: {exc}); "
+                              "delete it and run the same command again to recompute it") from None
     E1 = max(d[f"loss_{m}"].shape[1] for _, d in data for m in modes)
     P = max(d[f"sigma_final_{m}"].shape[-1] for _, d in data for m in modes)
     names = _point_config(raw, base_dir, data[0][0].point, modes).network.vector_names
@@ -713,17 +900,18 @@ def _assemble(out: Path, chunks, grid, modes, thresholds, raw, base_dir) -> None
     writer.writerow(header)
     writer.writerows(rows)
     text = buf.getvalue().encode()
-    _atomic(out / "sweep.csv", ".csv", lambda fh: fh.write(text))
     npz = {k: np.stack(v) for k, v in arrays.items()}
-    write_npz_atomic(
-        out / "runs.npz",
-        grid_keys=np.array(keys, dtype=str),
-        grid_values=np.array(grid_vals, dtype=str).reshape(len(seeds_all), len(keys)),
-        seed=np.array(seeds_all, dtype=np.int64),
-        epochs=np.arange(E1),
-        names=np.array(names, dtype=str),
-        **npz,
-    )
+    with atomic_group():  # sweep.csv and runs.npz together, or neither
+        _atomic(out / "sweep.csv", ".csv", lambda fh: fh.write(text))
+        write_npz_atomic(
+            out / "runs.npz",
+            grid_keys=np.array(keys, dtype=str),
+            grid_values=np.array(grid_vals, dtype=str).reshape(len(seeds_all), len(keys)),
+            seed=np.array(seeds_all, dtype=np.int64),
+            epochs=np.arange(E1),
+            names=np.array(names, dtype=str),
+            **npz,
+        )
 
 
 def _num(x) -> str:

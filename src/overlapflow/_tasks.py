@@ -1,6 +1,6 @@
-"""Tasks: batches of inputs, targets and loss masks for training an RNN (THEORY.md §1, §7).
+"""Tasks: batches of inputs, targets and loss masks for training an RNN (docs/theory.md §1, §7).
 
-Time conventions shared by every task (THEORY.md §1). A task has ``T = n_steps`` steps of
+Time conventions shared by every task (docs/theory.md §1). A task has ``T = n_steps`` steps of
 length ``dt`` (τ = 1). Step ``t`` (``t = 0 … T−1``) stands for the time ``t·dt``: the input
 ``x[:, t]`` drives the update ``h_t → h_{t+1}``, and the output compared with ``y[:, t]`` is
 read *after* that update, at time ``(t+1)·dt``. Hence an exponential target sampled at the
@@ -54,7 +54,7 @@ class TaskBatch(NamedTuple):
     Attributes:
         x: (B, T, n_in) input; ``x[:, t]`` drives the update of step t.
         y: (B, T, n_out) target; ``y[:, t]`` is the target of the readout taken after
-            update t, i.e. at time (t+1)·dt (THEORY.md §1).
+            update t, i.e. at time (t+1)·dt (docs/theory.md §1).
         mask: (B, T, n_out) loss weights, 1.0 where the loss counts and 0.0 elsewhere.
     """
 
@@ -239,7 +239,7 @@ class _ImpulseTask(Task):
 
 @dataclass(frozen=True, kw_only=True)
 class ImpulseExpTask(_ImpulseTask):
-    """Impulse response to ``y*_t = amplitude·exp(−c (t+1) dt)`` (THEORY.md §1, Fig. 1).
+    """Impulse response to ``y*_t = amplitude·exp(−c (t+1) dt)`` (docs/theory.md §1, Fig. 1).
 
     Parameters: ``decay`` rate c (finite real), ``amplitude`` (finite real).
     """
@@ -284,7 +284,7 @@ class ImpulseDampedCosTask(_ImpulseTask):
 
 @dataclass(frozen=True, kw_only=True)
 class NoiseFilterTask(Task):
-    """White noise in, exponentially filtered noise out (THEORY.md §7, "filter").
+    """White noise in, exponentially filtered noise out (docs/theory.md §7, "filter").
 
     Input: ``x[b, t, i] = noise_sd/sqrt(dt) · ξ``, ξ ~ N(0, 1) i.i.d., so that
     ``dt·Σ_t x_t`` is a Wiener process of variance ``noise_sd²·time`` (white noise of
@@ -338,7 +338,7 @@ class NoiseFilterTask(Task):
 
 @dataclass(frozen=True, kw_only=True)
 class FlipFlopTask(Task):
-    """One-bit flip-flop, timed as in the paper's generator (THEORY §7). n_in = n_out = 1.
+    """One-bit flip-flop, timed as in the paper's generator (docs/theory.md §7). n_in = n_out = 1.
 
     A trial is a train of pulses of random sign. Each pulse is followed by a *response
     window* during which the loss is off (the network is allowed time to flip); the next
@@ -493,7 +493,7 @@ class FlipFlopTask(Task):
 
 @dataclass(frozen=True, kw_only=True)
 class DecisionMakingTask(Task):
-    """Random-dots-like decision making (THEORY.md §7). n_in = n_out = 1.
+    """Random-dots-like decision making (docs/theory.md §7). n_in = n_out = 1.
 
     Epochs in order: fixation, stimulus, delay, response. Their step boundaries are
     ``round(cumulative time / dt)``. Per trial a coherence ``coh`` is drawn uniformly from
@@ -587,7 +587,7 @@ class DecisionMakingTask(Task):
 
 
 def _read_overlaps(spec: Any) -> np.ndarray:
-    """(P, P) bool: the entries of Σ the effective network reads (THEORY §3, §5).
+    """(P, P) bool: the entries of Σ the effective network reads (docs/theory.md §3, §5).
 
     Σ_VM, Σ_VU, Σ_ZM, Σ_ZU always, and Σ_MM, Σ_MU, Σ_UU through the gain when φ is not
     linear: exactly the loss-visible overlaps, found here from the structure of the dynamics.
@@ -646,14 +646,14 @@ def _teacher_sigma(kind: str, value: Any, spec: Any) -> tuple[tuple[float, ...],
 
 @dataclass(frozen=True, kw_only=True)
 class TeacherTask(Task):
-    """Imitate a teacher network: targets are its outputs on noisy inputs (THEORY §7, task C).
+    """Imitate a teacher network: targets are its outputs on noisy inputs (docs/theory.md §7, task C).
 
-    The teacher is an effective network (THEORY §3) given by its overlaps ``sigma``, its
+    The teacher is an effective network (docs/theory.md §3) given by its overlaps ``sigma``, its
     nonlinearity ``phi`` and the task's ``dt`` (rank ``rank``, the task's n_in and n_out).
     Inputs come from another task, the ``source`` (its targets and mask are not used):
 
         x = input_scale · x_source + noise_sd · ξ,    ξ_t ~ N(0, 1) i.i.d. per step,
-        y = teacher outputs on x (readout after each update, THEORY §1),  mask = 1.
+        y = teacher outputs on x (readout after each update, docs/theory.md §1),  mask = 1.
 
     The paper's task C is ``source`` = the default flip-flop (waits 4–10 s, amplitude 1),
     ``input_scale`` 2, ``noise_sd`` 1.5, ``phi`` "erf", and the teacher overlaps σ_zm 0.5,

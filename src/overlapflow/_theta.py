@@ -1,4 +1,4 @@
-"""θ-space training of the full network (THEORY §1, §4): GD with step N·η, or Adam (optax)."""
+"""θ-space training of the full network (docs/theory.md §1, §4): GD with step N·η, or Adam (optax)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Functionally equivalent twins: equal visible overlaps, different invisible ones (THEORY §5).
+"""Functionally equivalent twins: equal visible overlaps, different invisible ones (docs/theory.md §5).
 
 A twin Σ' of Σ keeps every loss-visible overlap and changes invisible ones while staying
-positive semi-definite, so it is realisable by vectors (THEORY §2) and computes exactly the
+positive semi-definite, so it is realisable by vectors (docs/theory.md §2) and computes exactly the
 same function (linear φ; for nonlinear φ the same mean-field function), yet learns differently.
 
 Behaviour on infeasible requests (documented contract):
@@ -304,7 +304,7 @@ def twin_output_difference(
         sigma_a, sigma_b: (P, P) overlaps of the two networks.
         seed: seed of the inputs x ~ N(0, 1/dt), shape (batch, n_steps, n_in), and of the
             realisation of the vectors (when N is given).
-        N: None compares the effective networks (THEORY §3; exact for linear φ, mean field
+        N: None compares the effective networks (docs/theory.md §3; exact for linear φ, mean field
             otherwise); an integer realises both Σ with N-dim vectors (`realise_vectors`)
             and runs the full networks (`network_outputs`).
 

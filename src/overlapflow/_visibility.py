@@ -1,4 +1,4 @@
-"""Loss-visible and loss-invisible overlaps, found from the loss's actual dependence on Σ (THEORY §5).
+"""Loss-visible and loss-invisible overlaps, found from the loss's actual dependence on Σ (docs/theory.md §5).
 
 An overlap σ_ab is visible when ∂L/∂σ_ab ≠ 0 somewhere. We probe the symmetric gradient S at
 several random PSD Σ on random white-noise inputs and targets: an entry that is zero at every

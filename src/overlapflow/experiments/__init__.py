@@ -1,4 +1,4 @@
-"""The paper's experiments, one module each, runnable as `overlapflow run NAME` (THEORY §5–§7).
+"""The paper's experiments, one module each, runnable as `overlapflow run NAME` (docs/theory.md §5–§7).
 
 Each module registers an `Experiment` (parameters, a pure computation returning an `Outcome`
 with arrays and checks, a draw-only figure function). Use `run_experiment(name, out_dir)`.

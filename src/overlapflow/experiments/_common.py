@@ -1,4 +1,4 @@
-"""Shared machinery of the paper's experiments (THEORY §5–§7): registry, checks, result files.
+"""Shared machinery of the paper's experiments (docs/theory.md §5–§7): registry, checks, result files.
 
 An `Experiment` couples a pure computation (`compute(params, seed, progress) -> Outcome`)
 with a draw-only figure function (`draw(outcome, folder) -> [file names]`). `run_experiment`
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,8 +162,67 @@ def _coerce(key: str, default, value):
     return value
 
 
+#: Parameters of any sign; parameters that may be 0 (noise levels, thresholds, optional
+#: epochs); every other numeric parameter with a positive default must stay > 0 (counts ≥ 1).
+_ANY_SIGN = frozenset({"twin_mu", "ff_target"})
+_MAY_BE_ZERO_SUFFIXES = ("_sd", "_below", "_above", "_tol", "noise")
+_MAY_BE_ZERO = frozenset({"perturb_epochs"})
+
+
+def _may_be_zero(key: str) -> bool:
+    return key in _MAY_BE_ZERO or "noise" in key or key.endswith(_MAY_BE_ZERO_SUFFIXES)
+
+
+def _check_value(exp_name: str, key: str, default, value):
+    """The checks a TOML value gets: its default's type, finite, positive where required."""
+    where = f"{exp_name}: parameter {key}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number like {default!r}, got {value!r}")
+        if isinstance(default, int) and not isinstance(value, int):
+            if not float(value).is_integer():
+                raise ConfigError(f"{where} must be an integer, got {value!r}")
+            value = int(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
+        if key in _ANY_SIGN or default < 0:
+            return value
+        if _may_be_zero(key) or default == 0:
+            if value < 0:
+                raise ConfigError(f"{where} must be ≥ 0, got {value!r}")
+        elif isinstance(default, int) and value < 1:
+            raise ConfigError(f"{where} must be an integer ≥ 1, got {value!r}")
+        elif value <= 0:
+            raise ConfigError(f"{where} must be a finite number > 0, got {value!r}")
+        return float(value) if isinstance(default, float) else value
+    if isinstance(default, str):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where} must be a non-empty string like {default!r}, got {value!r}")
+        if key == "loss":
+            from .._losses import check_loss_kind
+
+            try:
+                check_loss_kind(value)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        return value
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(f"{where} must be a non-empty list like {list(default)!r}, "
+                              f"got {value!r}")
+        if default:
+            return [_check_value(exp_name, key, default[0], v) for v in value]
+        return list(value)
+    return value
+
+
 def resolve_params(exp: Experiment, *, quick: bool = False, overrides: dict | None = None) -> dict:
-    """Paper defaults, then the `--quick` changes, then user overrides (names checked)."""
+    """Paper defaults, then the `--quick` changes, then user overrides (names and values checked
+    as TOML values are: the default's type, finite, positive where required)."""
     params = dict(exp.defaults)
     if quick:
         params.update(exp.quick)
@@ -171,28 +231,78 @@ def resolve_params(exp: Experiment, *, quick: bool = False, overrides: dict | No
             raise ConfigError(
                 f"{exp.name}: unknown parameter {key!r}; valid: {', '.join(sorted(params))}"
             )
-        params[key] = _coerce(key, params[key], value)
+        params[key] = _check_value(exp.name, key, params[key],
+                                   _coerce(key, params[key], value))
     return params
 
 
-def write_outcome(exp: Experiment, outcome: Outcome, out_dir, *, figures: bool = True) -> dict:
-    """Write DIR/NAME/{results.npz, summary.json, *.png}; return the summary dict."""
+def _earlier_files(folder: Path) -> list[Path]:
+    """Result files of an earlier run in DIR/NAME (removed when it is overwritten)."""
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir()
+            if p.name in ("results.npz", "summary.json") or p.suffix in (".png", ".pdf", ".svg")]
+
+
+def interruption_text(at: dict | None) -> str:
+    """'interrupted at epoch k of E (loop)' for the `interrupted` entry of a summary."""
+    if not at:
+        return "interrupted"
+    if at.get("epoch") is None:
+        return "interrupted"
+    if at["epoch"] == 0:
+        return f"interrupted before the first epochs of {at['where']} were computed"
+    return f"interrupted at epoch {at['epoch']} of {at['epochs']} ({at['where']})"
+
+
+def write_outcome(exp: Experiment, outcome: Outcome, out_dir, *, figures: bool = True,
+                  replace: bool = False, interrupted: dict | None = None) -> dict:
+    """Write DIR/NAME/{results.npz, summary.json, *.png}, all or none; return the summary dict.
+
+    `interrupted` ({where, epoch, epochs}) marks a run stopped by Ctrl-C: its figures carry
+    the interruption in red, figures that cannot be drawn from the partial data are left out,
+    its checks (computed from partial data) are not reported, and an outcome without arrays
+    writes only summary.json. With `replace`, files of an earlier run that this one does not
+    write are removed.
+    """
+    from .. import _interrupt
+    from .._io import atomic_group, figure_banner, provenance
+
     folder = Path(out_dir) / exp.name
     folder.mkdir(parents=True, exist_ok=True)
-    write_npz_atomic(folder / "results.npz", **outcome.arrays)
-    names = list(exp.draw(outcome, folder)) if figures else []
-    summary = {
-        "experiment": exp.name,
-        "title": exp.title,
-        "params": outcome.params,
-        "seeds": outcome.seeds,
-        "wall_time_s": outcome.wall_time_s,
-        "checks": [c.as_dict() for c in outcome.checks],
-        "all_passed": all(c.passed for c in outcome.checks),
-        "figures": names,
-        "info": outcome.info,
-    }
-    write_json_atomic(folder / "summary.json", summary)
+    stale = _earlier_files(folder) if replace else []
+    checks = [] if interrupted else outcome.checks
+    with atomic_group(remove=stale):
+        if outcome.arrays:
+            write_npz_atomic(folder / "results.npz", **outcome.arrays)
+        names = []
+        if figures and outcome.arrays:
+            banner = interruption_text(interrupted).upper() + ": PARTIAL DATA" if interrupted else None
+            with figure_banner(banner), warnings.catch_warnings():
+                if interrupted:  # NaN of the unfinished loops: expected, not worth a warning
+                    warnings.simplefilter("ignore")
+                try:
+                    names = list(exp.draw(outcome, folder))
+                except KeyboardInterrupt:
+                    raise
+                except Exception:
+                    if interrupted is None and not _interrupt.requested():
+                        raise
+                    names = []  # the partial data of an interrupted run cannot be drawn
+        summary = {
+            "experiment": exp.name,
+            "title": exp.title,
+            "params": outcome.params,
+            "seeds": outcome.seeds,
+            "wall_time_s": outcome.wall_time_s,
+            "checks": [c.as_dict() for c in checks],
+            "all_passed": interrupted is None and all(c.passed for c in checks),
+            "figures": names,
+            "info": outcome.info,
+            "interrupted": interrupted,  # None: complete
+            "provenance": provenance(),
+        }
+        write_json_atomic(folder / "summary.json", summary)
     return summary
 
 
@@ -205,18 +315,51 @@ def run_experiment(
     overrides: dict | None = None,
     progress: bool = True,
     figures: bool = True,
+    replace: bool = False,
 ) -> dict:
-    """Run one experiment and write its folder; returns the summary dict (with checks)."""
+    """Run one experiment and write its folder; returns the summary dict (with checks).
+
+    Under the command line, Ctrl-C stops the computation: what it produced is written (maybe
+    nothing but summary.json), marked `interrupted` = {where, epoch, epochs} in the summary
+    (None when complete). `replace`: remove files of an earlier run this one does not write.
+    """
+    from .. import _interrupt
+
     exp = get_experiment(name)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be an integer ≥ 0, got {seed!r}")
     params = resolve_params(exp, quick=quick, overrides=overrides)
     start = time.perf_counter()
-    outcome = exp.compute(params, seed=seed, progress=progress)
+    outcome = None
+    stopped = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            _interrupt.check()
+            outcome = exp.compute(params, seed=seed, progress=progress)
+        except KeyboardInterrupt:
+            stopped = True
+            _interrupt.note(name)
+        except Exception:
+            if not _interrupt.requested():
+                raise
+            # the computation failed on the partial data of an interrupted loop: nothing saved
+    if not _interrupt.requested():  # warnings about the NaN of unfinished loops are noise
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    interrupted = None
+    if stopped or _interrupt.requested():
+        interrupted = _interrupt.first() or {"where": name, "epoch": None, "epochs": None}
+    if outcome is None:  # interrupted: nothing but the record of the interruption to save
+        outcome = Outcome({}, [], {"init": seed})
     outcome.wall_time_s = time.perf_counter() - start
     outcome.params = dict(params, quick=quick)
     outcome.name = name
-    return write_outcome(exp, outcome, out_dir, figures=figures)
+    summary = write_outcome(exp, outcome, out_dir, figures=figures, replace=replace,
+                            interrupted=interrupted)
+    if stopped and not _interrupt.active():  # from Python: Ctrl-C still stops the caller
+        raise KeyboardInterrupt
+    return summary
 
 
 def redraw_experiment(name: str, out_dir) -> dict:
@@ -302,7 +445,7 @@ def transition_shift(a, ref) -> float:
 def out_of_span_fraction(X, X0) -> float:
     """‖(I − Π₀) X‖²_F / ‖X‖²_F, Π₀ the projection onto the column span of X0 (N, P).
 
-    Zero for every update X ↦ X A (GD on linear networks, THEORY §4); positive for
+    Zero for every update X ↦ X A (GD on linear networks, docs/theory.md §4); positive for
     entry-wise optimizers and for nonlinear networks. (`overlapflow.out_of_span_fraction`.)
     """
     X = jnp.asarray(X, dtype=jnp.float64)

@@ -1,4 +1,4 @@
-"""Adam leaves the overlap description (THEORY §4, §6, §7).
+"""Adam leaves the overlap description (docs/theory.md §4, §6, §7).
 
 Rank-1 linear, N = 500, Figure-1 start; targets exp(−c t), c = 0.2, 0.4, 0.2, 0.4, 0.2 with
 4000 epochs each, Adam lr 1e-3 in θ-space. Adam acts entry by entry, so it is not a map
@@ -7,10 +7,10 @@ overlap trajectories under Adam, while GD keeps them identical (and equal to the
 (ii) Adam moves the vectors out of the span of the initial ones; (iii) Adam breaks the
 invariant tr(ΣJ) = σ_zz + σ_vv − σ_mm − σ_uu that GD conserves to O(η²).
 
-Reproduces: the paper's Adam experiment (THEORY §7, "Adam" row: the same five-phase
+Reproduces: the paper's Adam experiment (docs/theory.md §7, "Adam" row: the same five-phase
 schedule and learning rate). Beyond the paper: the same-Σ pair and the out-of-span fraction
 make "leaves overlap space" a measured number. Differences from the paper's code: targets
-sampled at (t+1)·dt (THEORY §1); vectors drawn from our seed.
+sampled at (t+1)·dt (docs/theory.md §1); vectors drawn from our seed.
 """
 
 from __future__ import annotations

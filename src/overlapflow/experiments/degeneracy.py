@@ -1,9 +1,9 @@
-"""Degeneracy (the paper's Figure 2): identical twins learn the same task differently (THEORY §5, §7).
+"""Degeneracy (the paper's Figure 2): identical twins learn the same task differently (docs/theory.md §5, §7).
 
 From the Figure-1 start Σ₀ build a twin Σ₁ by changing loss-invisible overlaps only — the
 paper's σ_uu = 32²/500 ≈ 2.05 and σ_mu = 0.8 — keeping the four visible overlaps
 (σ_zm, σ_zu, σ_vm, σ_vu) and every other entry; check Σ₁ is PSD; realise N-dim vectors for
-both (THEORY §2). The twins give the same output on any input (float64 precision), yet:
+both (docs/theory.md §2). The twins give the same output on any input (float64 precision), yet:
 
 - **hidden activity** differs: on one white-noise input the activity along u, h·u/N =
   σ_mu κ^in + σ_uu κ^rec, reads the invisible overlaps (the output does not);
@@ -30,8 +30,8 @@ Differences from the paper's code, and what the noise panel does and does not sh
   is not known to us. Outputs "after learning" are those of the N-dim networks after
   `perturb_epochs` GD epochs (300, as in the paper), computed by a second θ-space run of that
   length from the same start (GD on the impulse task is deterministic).
-- The target is exp(−c (t+1) dt) at the readout times (THEORY §1); the paper samples exp(−c t)
-  on linspace(0, T, T)·dt (THEORY §7), which shifts the loss values slightly, not the claims.
+- The target is exp(−c (t+1) dt) at the readout times (docs/theory.md §1); the paper samples exp(−c t)
+  on linspace(0, T, T)·dt (docs/theory.md §7), which shifts the loss values slightly, not the claims.
 """
 
 from __future__ import annotations

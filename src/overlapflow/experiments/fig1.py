@@ -1,4 +1,4 @@
-"""Figure 1 / 5 of the paper: rank-1 linear filter in θ-space and in overlap space (THEORY §4, §7).
+"""Figure 1 / 5 of the paper: rank-1 linear filter in θ-space and in overlap space (docs/theory.md §4, §7).
 
 N = 500, rank 1, linear, dt = 0.05; impulse → exp(−0.2 t), T = 20 (400 steps), loss sum·dt;
 GD η = 5e-3 (θ step N·η), 2000 epochs. θ-space vs the exact map Σ ← (I−2ηS)Σ(I−2ηS), the
@@ -8,7 +8,7 @@ Reproduces: the paper's Figure 1 (loss and overlaps, θ-space vs overlap space) 
 Figure 5 (the same comparison with the direct baseline). Differences from the paper's code:
 
 - The target is sampled at the readout times (t+1)·dt (the readout follows the update of
-  step t, THEORY §1); the paper samples exp(−c t) on linspace(0, T, T)·dt. The two targets
+  step t, docs/theory.md §1); the paper samples exp(−c t) on linspace(0, T, T)·dt. The two targets
   differ by less than one step of the kernel; the learned overlaps differ accordingly.
 - Initial vectors are drawn from our seed (i.i.d. N(0, 1) loadings), not the paper's.
 """
@@ -41,7 +41,7 @@ QUICK = dict(N=100, epochs=600, modes=["exact", "flow", "direct"])
 
 
 def conserved_quantity(sigma, spec: NetworkSpec):
-    """tr(ΣJ), J = +1 on V and Z, −1 on M and U (THEORY §6): (..., P, P) → (...)."""
+    """tr(ΣJ), J = +1 on V and Z, −1 on M and U (docs/theory.md §6): (..., P, P) → (...)."""
     d = np.diagonal(np.asarray(sigma), axis1=-2, axis2=-1)
     sign = np.zeros(spec.P)
     sign[spec.m] = sign[spec.u] = -1.0

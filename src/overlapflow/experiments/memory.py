@@ -1,5 +1,5 @@
 """Memory (the paper's memory experiment): after A, B, A the visible overlaps return, the invisible ones
-keep the history (THEORY §5, §7).
+keep the history (docs/theory.md §5, §7).
 
 Paper protocol (rank 1, linear): targets exp(−c t) with c = 0.2 (3000 epochs), then 0.4, 0.2,
 0.4 (1000 each), then 0.2 with target noise 0.1 and step 2η (4000). Each phase starts from
@@ -7,7 +7,7 @@ the previous final state. As in the paper's code the sequence starts from the de
 Σ₁ of the degeneracy experiment (`start = "twin"`: the Figure-1 start Σ₀ with σ_uu = 32²/500
 and σ_mu = 0.8, visible overlaps kept; θ-space runs use the same realised twin vectors as
 the degeneracy experiment, `degeneracy.twin_pair`); `start = "fig1"` starts from Σ₀ itself
-(THEORY §5 quotes its numbers for that start). The paper's run is GD, reproduced exactly (any
+(docs/theory.md §5 quotes its numbers for that start). The paper's run is GD, reproduced exactly (any
 N) by the exact overlap map; the distances are measured from Σ_ref, the state after the first
 A phase.
 
@@ -21,7 +21,7 @@ overlaps still carry at the end is
 (1: the excursion's whole trace is kept, 0: forgotten); `trace_end` is the numerator.
 
 Remaining differences from the paper's code: the target is exp(−c (t+1) dt) at the readout
-times (THEORY §1; the paper samples exp(−c t) on linspace(0, T, T)·dt), the target noise is
+times (docs/theory.md §1; the paper samples exp(−c t) on linspace(0, T, T)·dt), the target noise is
 drawn from JAX's generator (fresh every epoch, `seed + 1000 + phase`), so the noisy phase
 agrees with the paper's in distribution, not draw by draw, and the twin's N-dim vectors are a
 fresh realisation of Σ₁ (overlap-space runs depend on Σ₁ only).

@@ -1,4 +1,4 @@
-"""The overlap-space metric G(Σ): dσ/dt = −η G(Σ) ∇_σ L on the distinct overlaps (THEORY §4).
+"""The overlap-space metric G(Σ): dσ/dt = −η G(Σ) ∇_σ L on the distinct overlaps (docs/theory.md §4).
 
 G is the linear map taking the gradient g = ∇_σ L (g_ab = ∂L/∂σ_ab over the D = P(P+1)/2
 distinct overlaps) to −dσ/dt/η under gradient flow dΣ/dt = −2η (SΣ + ΣS), with S_aa = g_aa
@@ -6,7 +6,7 @@ and S_ab = g_ab / 2 (`overlapflow.metric`). We check it against an independent c
 realised vectors X (N, P). Its structurally zero entries (rank 1: 42 of 100) are the pairs of
 overlaps sharing no vector; only the columns of loss-visible overlaps act on the dynamics.
 
-Reproduces: no figure of the paper — the metric is the paper's central equation (THEORY §4)
+Reproduces: no figure of the paper — the metric is the paper's central equation (docs/theory.md §4)
 made explicit; this experiment checks it and shows its structure.
 """
 

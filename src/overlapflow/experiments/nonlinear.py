@@ -1,5 +1,5 @@
 """Figure 4 of Ger & Barak (2026): a nonlinear (erf) rank-1 network learns the flip-flop, in
-θ-space and in mean-field overlap space (THEORY §3, §4, §7 "nonlinear" row).
+θ-space and in mean-field overlap space (docs/theory.md §3, §4, §7 "nonlinear" row).
 
 Set-up (paper defaults): N = 600, erf, dt = 0.025, flip-flop T = 20 s, batch 10, masked-mean
 loss, GD η = 5e-2 (θ step N·η), 2000 epochs, from the paper's *balanced* start
@@ -8,21 +8,21 @@ the overlap modes see the same batches (`batch_for_epoch(task, seed + 1, e)`):
 
 - θ-space: the N-dimensional network (hand-written adjoint, `train_theta_adjoint`);
 - the exact overlap map Σ ← (I − 2ηS) Σ (I − 2ηS) on the mean-field loss (what θ-space GD
-  does to Σ while the loadings stay jointly Gaussian; exact for linear networks, THEORY §4);
+  does to Σ while the loadings stay jointly Gaussian; exact for linear networks, docs/theory.md §4);
 - the first-order (Euler) update Σ ← Σ − 2η(SΣ + ΣS) (the paper's overlap-space update);
 - the direct baseline σ ← σ − η ∂L/∂σ (identity metric; the paper's wrong contrast).
 
 After learning, the θ network (its final X, `network_outputs`) and the overlap description
 (the final Σ of the exact map, `effective_outputs`) are run on one 80-s trial (4 × t_max) of
 the flip-flop, drawn from seed + 2; a check bounds their relative RMS difference by 1/√N,
-the size of the network's finite-N output fluctuations at fixed vectors (THEORY §3). The
+the size of the network's finite-N output fluctuations at fixed vectors (docs/theory.md §3). The
 learned vectors' Gaussianity (skewness, excess kurtosis, Q-Q data, the part of ‖X‖² outside
-span(X₀), THEORY §8) is measured as well.
+span(X₀), docs/theory.md §8) is measured as well.
 
 Differences from the paper's code, with the reason:
 - readout timing: the paper's θ-space network reads out z·φ(h_t)/N *before* the update of
   step t while its overlap theory reads out after it; here both read out after the update
-  (THEORY §1, §7), so θ-space and overlap space describe the same network;
+  (docs/theory.md §1, §7), so θ-space and overlap space describe the same network;
 - the paper's figure shows θ-space, its first-order update and the direct baseline; the
   exact map is added (and is the one the output trial uses) because it is the exact image of
   GD on the overlaps (the Euler update differs from it by O(η²) per epoch);
@@ -150,7 +150,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
         if mode == "direct":
             continue  # the wrong baseline: shown, not checked against θ
         # The whole-curve difference is not a check: across flip-flop's sharp drop it measures
-        # the drop's timing, and after it the closure's own error (THEORY §8), which `scaling`
+        # the drop's timing, and after it the closure's own error (docs/theory.md §8), which `scaling`
         # measures against the N → ∞ limit. It is reported in `info`.
         checks.append(Check.below(
             f"mean-field {mode} vs θ on the plateau (before 90% of θ's loss-halving epoch): "
@@ -164,7 +164,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     output_diff["mf_theta"] = rel_rms(arrays["trial_mf_theta"], arrays["trial_theta"])
     if "exact" in params["modes"]:
         # Scale: at fixed vectors the network's output differs from the mean-field one by
-        # O(1/√N) fluctuations (THEORY §3; `mf_theta` in info measures it, ≈ 0.5/√N at --quick).
+        # O(1/√N) fluctuations (docs/theory.md §3; `mf_theta` in info measures it, ≈ 0.5/√N at --quick).
         checks.append(Check.below(
             f"outputs after learning on a {T * spec.dt:g}-s trial: θ network (final X) vs "
             "overlap space (final Σ of the exact map), ‖Δy‖ / ‖y_θ‖, in units of the finite-N "

@@ -1,5 +1,5 @@
 """Figure 8 of Ger & Barak (2026): which optimizers keep the overlap reduction and Gaussianity?
-(THEORY §4, §8, §7 "GF / GD / Adam" row)
+(docs/theory.md §4, §8, §7 "GF / GD / Adam" row)
 
 erf rank 1, N = 600, flip-flop (as in `nonlinear`), 2000 epochs, from the paper's balanced
 start (`balanced_vectors`, σ_zu ≈ σ_vm and σ_mu ≈ σ_zv), θ-space with: GD η = 5e-2 ("GF":
@@ -14,13 +14,13 @@ small steps, flow-like), GD η = 5e-1 (large steps), Adam lr 5e-3. Per optimizer
   outside span(X₀); histograms of the final loadings m, u, v, z (arrays X0, X_<run>);
 - outputs after learning on one 60-s trial (3 × t_max, seed + 2) of the network (final X),
   and for GD of the mean-field network of the exact map's final Σ; a check bounds the
-  small-step GD difference between the two by 1/√N (finite-N output fluctuations, THEORY §3).
+  small-step GD difference between the two by 1/√N (finite-N output fluctuations, docs/theory.md §3).
 
 Differences from the paper's code, with the reason:
 - readout timing: the paper's θ-space network reads out z·φ(h_t)/N before the update of step
-  t, this project after it everywhere (THEORY §1, §7);
+  t, this project after it everywhere (docs/theory.md §1, §7);
 - the overlap-space comparison uses the exact map Σ ← (I − 2ηS)Σ(I − 2ηS), the exact image of
-  GD on the overlaps (THEORY §4), rather than the paper's first-order update (`nonlinear`
+  GD on the overlaps (docs/theory.md §4), rather than the paper's first-order update (`nonlinear`
   shows both);
 - the balanced start is a draw from numpy's generator with `seed`, not the paper's stream.
 """

@@ -1,10 +1,10 @@
-"""Figure 12 of the paper: rank-2 linear network, 21-dimensional overlap dynamics (THEORY §7).
+"""Figure 12 of the paper: rank-2 linear network, 21-dimensional overlap dynamics (docs/theory.md §7).
 
 N = 500, rank 2, linear, dt = 0.05; impulse → exp(−0.3 t)·cos(2 t), T = 20; GD η = 5e-3,
 10000 epochs; θ-space vs the exact map and the gradient flow on Σ (6×6, 21 overlaps).
 
 Reproduces: the paper's Figure 12. Differences from the paper's code: the target is sampled
-at the readout times (t+1)·dt (THEORY §1) and the vectors are drawn from our seed.
+at the readout times (t+1)·dt (docs/theory.md §1) and the vectors are drawn from our seed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""History decoding from overlaps: the paper's twins study (Figures 4d–f, 9 and 10; THEORY §5, §7).
+"""History decoding from overlaps: the paper's twins study (Figures 4d–f, 9 and 10; docs/theory.md §5, §7).
 
 Overlap space, rank-1 erf, dt = 0.05, GD by the exact overlap map (the image of θ-space GD
 for any N). From each of `starts` random starts (cross overlaps |N(0, 0.4)|, self-overlaps
@@ -98,7 +98,7 @@ QUICK = dict(starts=8, epochs=100, batch_size=16, ff_t_max=8.0, dm_times=[0.5, 3
 #: Decoding stages and feature sets (summary.json keys).
 STAGES = ("start", "after_ab", "after_c")
 FEATURE_SETS = ("visible", "invisible", "all")
-#: Loss of each phase: A and B the masked mean-squared error, C mean × T·dt (THEORY §7).
+#: Loss of each phase: A and B the masked mean-squared error, C mean × T·dt (docs/theory.md §7).
 PHASE_LOSS = {"A": "masked_mean", "B": "masked_mean", "C": "mean_t_dt"}
 
 
