@@ -68,7 +68,7 @@ def _sweep(args) -> int:
         print(f"overlapflow: {where} failed: {error}", file=sys.stderr)
     if result.interrupted:
         print(f"overlapflow: interrupted; {len(result.ran)} chunk(s) written this time, "
-              f"{len(list((result.out / 'chunks').glob('*.npz')))} of {result.n_chunks} in "
+              f"{_finished(result.out)} of {result.n_chunks} in "
               f"{result.out}/chunks; run the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not result.complete:
@@ -78,3 +78,8 @@ def _sweep(args) -> int:
     print(f"{result.n_runs} runs in {result.n_chunks} chunks ({len(result.ran)} computed now, "
           f"{result.wall_s:.1f} s); wrote {result.out}/sweep.csv, runs.npz")
     return 0
+
+
+def _finished(out) -> int:
+    """Chunk files in out/chunks (not the hidden temporary file of one being written)."""
+    return sum(not p.name.startswith(".") for p in (out / "chunks").glob("*.npz"))
