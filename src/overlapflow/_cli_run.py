@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--redraw", action="store_true",
                    help="only redraw the figures (and index.html) from existing DIR/NAME results")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--self-contained", action="store_true",
+                   help="`all`: embed the figures in index.html (base64), one file to mail")
     p.set_defaults(func=_run)
 
 
@@ -134,7 +136,7 @@ def _run(args) -> int:
     if complete:
         print_checks(complete)
     if args.name == "all":
-        path = write_index(args.out, summaries)
+        path = write_index(args.out, summaries, self_contained=args.self_contained)
         print(f"wrote {path}")
     if interrupted is not None:
         folder = Path(args.out) / interrupted["experiment"]

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+from ._io import save_figure_atomic
+from ._overlaps import overlap_names, overlap_pairs
 
-from ._io import save_figure_atomic  # noqa: E402
-from ._overlaps import overlap_names, overlap_pairs  # noqa: E402
+# The one style table of every figure (colour, line style, width per mode and run): _style.
+# Figures are `matplotlib.figure.Figure`s, never pyplot: importing overlapflow leaves the
+# user's matplotlib backend alone.
+from ._style import MODE_LABELS, MODE_STYLES, draw_overlaps, new_figure, style
 
 __all__ = ["plot_comparison", "MODE_STYLES"]
-
-MODE_STYLES = {
-    "theta": dict(linestyle="-", linewidth=2.2, alpha=0.55),
-    "exact": dict(linestyle="--", linewidth=1.4),
-    "flow": dict(linestyle=(0, (1, 1.5)), linewidth=1.6),
-    "euler": dict(linestyle="-.", linewidth=1.2),
-    "direct": dict(linestyle=(0, (5, 2, 1, 2, 1, 2)), linewidth=1.2),
-    "limit": dict(linestyle=(0, (3, 1, 1, 1)), linewidth=1.4),
-}
-MODE_LABELS = {
-    "theta": "θ-space (network)",
-    "exact": "overlap: exact map",
-    "flow": "overlap: gradient flow",
-    "euler": "overlap: Euler",
-    "direct": "overlap: direct (identity metric)",
-    "limit": "N → ∞ limit",
-}
 
 
 #: Plotted values are clipped to ±PLOT_CAP (and losses to [PLOT_FLOOR, PLOT_CAP]): a diverging
@@ -55,17 +38,17 @@ def _overlap_panel(ax, comp, pairs, title):
     names = overlap_names(comp.config.network)
     all_pairs = overlap_pairs(comp.config.network)
     x = comp.epochs + 1
-    colors = plt.cm.tab10(np.linspace(0, 1, 10))
-    handles = []
+    overlaps = []  # colour = overlap, line style = mode; coinciding curves marked (_style)
     calm = []  # values before any divergence: the axis range, so that a blow-up is cut off
-    for k, (i, j) in enumerate(pairs):
-        color = colors[k % 10]
+    for i, j in pairs:
         label = "σ_" + names[all_pairs.index((i, j))]
+        ys = {}
         for mode, run in comp.runs.items():
             y = _safe(run.sigma[:, i, j])
-            ax.plot(x, y, color=color, **MODE_STYLES.get(mode, {}))
+            ys[mode] = y
             calm.append(y if run.diverged_at is None else y[: run.diverged_at])
-        handles.append(Line2D([], [], color=color, label=label))
+        overlaps.append((label, ys))
+    handles = draw_overlaps(ax, x, overlaps, list(comp.runs))
     calm = np.concatenate(calm) if calm else np.zeros(0)
     calm = calm[np.isfinite(calm)]
     if calm.size and any(r.diverged_at is not None for r in comp.runs.values()):
@@ -77,7 +60,8 @@ def _overlap_panel(ax, comp, pairs, title):
     ax.set_ylabel("overlap value")
     ax.set_title(title)
     if handles:
-        ax.legend(handles=handles, fontsize=7, ncol=2 if len(handles) > 6 else 1, loc="best")
+        ax.legend(handles=handles, fontsize=7, ncol=2 if len(handles) > 12 else 1,
+                  loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # outside
     else:
         ax.text(0.5, 0.5, "none", transform=ax.transAxes, ha="center")
 
@@ -99,18 +83,17 @@ def plot_comparison(comp, path, *, visible: np.ndarray) -> None:
         warnings.simplefilter("ignore")
         fig = _comparison_figure(comp, vis, invis)
         save_figure_atomic(fig, path, dpi=110)
-    plt.close(fig)
 
 
 def _comparison_figure(comp, vis, invis):
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), constrained_layout=True)
+    fig = new_figure(figsize=(18, 4.8), layout="constrained")
+    axes = fig.subplots(1, 3)
     ax = axes[0]
     x = comp.epochs + 1
     notes = []
     for mode, run in comp.runs.items():
         y = _safe(run.loss, log=True)
-        (line,) = ax.plot(x, y, color="k" if mode == "theta" else None,
-                          label=MODE_LABELS.get(mode, mode), **MODE_STYLES.get(mode, {}))
+        (line,) = ax.plot(x, y, label=MODE_LABELS.get(mode, mode), **style(mode))
         if run.diverged_at is not None:  # mark the last drawn point and say when
             k = _last_drawn(y[: run.diverged_at + 1])
             if k is not None:

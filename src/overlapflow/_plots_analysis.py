@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-
-from ._io import save_figure_atomic  # noqa: E402
+from ._io import save_figure_atomic
+from ._style import new_figure, style
 
 __all__ = ["plot_metric"]
 
@@ -28,7 +25,7 @@ def plot_metric(G, structural_zero, names, visible, path, *, title: str = "") ->
 
     Left: the sparsity pattern (dark = entry depends on Σ, white = structural zero). Right:
     G(Σ) on a diverging scale with structural zeros hatched grey. Lines separate the
-    visible | invisible blocks; tick labels are bold for visible overlaps, grey for invisible.
+    visible | invisible blocks; tick labels are bold green for visible overlaps, grey for invisible.
     """
     G = np.asarray(G, dtype=float)
     zero = np.asarray(structural_zero, dtype=bool)
@@ -40,7 +37,8 @@ def plot_metric(G, structural_zero, names, visible, path, *, title: str = "") ->
     labels = ["σ_" + names[k] for k in order]
 
     size = max(5.0, 0.38 * D + 2.0)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), constrained_layout=True)
+    fig = new_figure(figsize=(2 * size + 1.5, size), layout="constrained")
+    axes = fig.subplots(1, 2)
     pattern = np.where(Zs, 0.0, 1.0)
     axes[0].imshow(pattern, cmap="Greys", vmin=0, vmax=1.6, interpolation="nearest")
     axes[0].set_title(
@@ -55,7 +53,8 @@ def plot_metric(G, structural_zero, names, visible, path, *, title: str = "") ->
         axes[1].add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor="0.85",
                                     edgecolor="0.6", hatch="//", linewidth=0.0))
     axes[1].set_title("G(Σ) (structural zeros hatched)")
-    fig.colorbar(im, ax=axes[1], shrink=0.8)
+    fig.colorbar(im, ax=axes[1], shrink=0.8,
+                 label="G entry: weight of ∂L/∂σ (column)\nin dσ/dt (row)")
     for ax in axes:
         ax.set_xticks(range(D))
         ax.set_yticks(range(D))
@@ -63,14 +62,13 @@ def plot_metric(G, structural_zero, names, visible, path, *, title: str = "") ->
         ax.set_yticklabels(labels, fontsize=8)
         for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
             for k, tick in enumerate(ticks):
-                tick.set_color("k" if k < n_vis else "0.5")
+                tick.set_color(style("visible")["color"] if k < n_vis else "0.5")
                 tick.set_fontweight("bold" if k < n_vis else "normal")
         if 0 < n_vis < D:
-            ax.axhline(n_vis - 0.5, color="tab:orange", linewidth=2)
-            ax.axvline(n_vis - 0.5, color="tab:orange", linewidth=2)
-        ax.set_xlabel(f"visible ({n_vis}, bold) | invisible ({D - n_vis}, grey)   "
+            ax.axhline(n_vis - 0.5, color="k", linewidth=1.5)
+            ax.axvline(n_vis - 0.5, color="k", linewidth=1.5)
+        ax.set_xlabel(f"visible ({n_vis}, bold green) | invisible ({D - n_vis}, grey)   "
                       "— lines mark the blocks")
     if title:
         fig.suptitle(title)
     save_figure_atomic(fig, path, dpi=110)
-    plt.close(fig)

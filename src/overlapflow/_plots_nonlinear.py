@@ -6,14 +6,10 @@ Drawing only: every function takes computed results and writes a PNG.
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ._io import save_figure_atomic  # noqa: E402
-from ._plots import MODE_LABELS, MODE_STYLES  # noqa: E402
+from ._io import save_figure_atomic
+from ._style import MODE_LABELS, line_style, new_figure, overlap_colors, style
 
 __all__ = ["plot_scaling", "plot_gaussianity", "output_trial_panels", "loadings_histograms"]
 
@@ -23,11 +19,14 @@ def plot_scaling(result, summary: dict, path) -> None:
     with the fitted slope and the closure error. Right: loss curves (limit, closure, θ seed 0).
     """
     N = np.asarray(result.N, dtype=float)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+    fig = new_figure(figsize=(12, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
     ax = axes[0]
+    c_limit, c_closure = style("limit")["color"], style("exact")["color"]
     for vals, med, color, label in (
-        (result.vs_limit, summary["vs_limit_median"], "C0", "network vs N → ∞ limit"),
-        (result.vs_closure, summary["vs_closure_median"], "C3", "network vs overlap closure"),
+        (result.vs_limit, summary["vs_limit_median"], c_limit, "network vs N → ∞ limit"),
+        (result.vs_closure, summary["vs_closure_median"], c_closure,
+         "network vs overlap closure"),
     ):
         for j in range(vals.shape[1]):
             ax.scatter(N, vals[:, j], color=color, alpha=0.35, s=14)
@@ -37,11 +36,12 @@ def plot_scaling(result, summary: dict, path) -> None:
     if np.isfinite(slope) and np.all(med > 0):
         c = np.exp(np.mean(np.log(med) - slope * np.log(N)))
         lo, hi = summary["slope_ci"]
-        ax.plot(N, c * N**slope, ":", color="C0",
+        ax.plot(N, c * N**slope, ":", color=c_limit,
                 label=f"fit slope {slope:.2f} [{lo:.2f}, {hi:.2f}]")
     ce = summary["closure_error"]
     if ce is not None and np.isfinite(ce) and ce > 0:
-        ax.axhline(ce, color="C3", linestyle="--", linewidth=1, label=f"limit vs closure {ce:.2g}")
+        ax.axhline(ce, color=c_closure, linestyle="--", linewidth=1,
+                   label=f"limit vs closure {ce:.2g}")
     ax.axhline(result.tol, color="gray", linestyle=":", linewidth=1, label=f"tol {result.tol:g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -52,19 +52,21 @@ def plot_scaling(result, summary: dict, path) -> None:
 
     ax = axes[1]
     x = result.epochs + 1
-    ax.plot(x, result.loss_limit, color="k", label=MODE_LABELS["limit"], **MODE_STYLES["limit"])
-    ax.plot(x, result.loss_closure, color="C3", label="overlap closure (exact map)",
-            **MODE_STYLES["exact"])
-    colors = plt.cm.viridis(np.linspace(0.1, 0.9, len(result.N)))
+    from matplotlib import colormaps
+
+    # θ-space runs underneath (solid, coloured by N), the limit and the closure on top
+    colors = colormaps["viridis"](np.linspace(0.1, 0.9, len(result.N)))
     for i, n in enumerate(result.N):
-        ax.plot(x, result.loss_theta[i, 0], color=colors[i], linewidth=1, alpha=0.8,
+        ax.plot(x, result.loss_theta[i, 0], color=colors[i], linewidth=1.2, alpha=0.8, zorder=2,
                 label=f"θ-space N={n} (seed {result.seeds[0]})")
+    ax.plot(x, result.loss_limit, label=MODE_LABELS["limit"], **style("limit"))
+    ax.plot(x, result.loss_closure, label="overlap closure (exact map)", **style("exact"))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("epoch + 1")
     ax.set_ylabel(f"loss ({result.config.loss})")
     ax.set_title("Loss curves")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     spec = result.config.network
     q = summary["quadrature_error"]
     fig.suptitle(
@@ -73,7 +75,6 @@ def plot_scaling(result, summary: dict, path) -> None:
         f"{result.limit_nodes} nodes (quadrature error {'—' if q is None else f'{q:.2g}'})"
     )
     save_figure_atomic(fig, path, dpi=110)
-    plt.close(fig)
 
 
 _PANELS = (
@@ -95,8 +96,9 @@ def plot_gaussianity(comp, path) -> bool:
     if not tracks:
         return False
     names = comp.names
-    fig, axes = plt.subplots(1, len(_PANELS), figsize=(18, 4.2), constrained_layout=True)
-    colors = plt.cm.tab10(np.arange(len(names)) % 10)
+    fig = new_figure(figsize=(18, 4.6), layout="constrained")
+    axes = fig.subplots(1, len(_PANELS))
+    colors = overlap_colors(len(names))  # colour = vector, line style = mode
     for ax, (key, label, zero) in zip(axes, _PANELS):
         for mode, track in tracks.items():
             vals = np.asarray(getattr(track.stats, key))
@@ -105,18 +107,18 @@ def plot_gaussianity(comp, path) -> bool:
             for p, name in enumerate(names):
                 ax.plot(track.epochs, vals[:, p], color=colors[p],
                         label=f"{name} ({mode})" if ax is axes[0] else None,
-                        **MODE_STYLES.get(mode, {}))
+                        **line_style(mode))
         if zero is not None:
             ax.axhline(zero, color="gray", linewidth=0.8)
         if key in ("qq_corr", "out_of_span"):
             ax.set_yscale("symlog", linthresh=1e-6)
         ax.set_xlabel("epoch")
         ax.set_title(label)
-    axes[0].legend(fontsize=7, ncol=2)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 8), fontsize=7)
     spec = comp.config.network
     fig.suptitle(f"Gaussianity of the loadings (φ={spec.phi_name}); a Gaussian has 0, 0, 0, 0")
     save_figure_atomic(fig, path, dpi=110)
-    plt.close(fig)
     return True
 
 
@@ -144,8 +146,8 @@ def output_trial_panels(ax_in, ax_out, arrays: dict, curves) -> None:
     ax_in.set_ylabel("input x")
     ax_in.set_title("Flip-flop trial after learning (grey background: loss off, mask 0)",
                     fontsize=10)
-    ax_out.plot(t, arrays["trial_target"], color="k", linewidth=0.9, drawstyle="steps-mid",
-                label="target y*")
+    ax_out.plot(t, arrays["trial_target"], color="0.55", linewidth=1.0, drawstyle="steps-mid",
+                zorder=1, label="target y*")
     for key, label, kw in curves:
         if key in arrays:
             ax_out.plot(t, arrays[key], label=label, **kw)

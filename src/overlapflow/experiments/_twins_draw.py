@@ -15,16 +15,19 @@ from pathlib import Path
 import numpy as np
 
 from .._io import save_figure_atomic
+from .._style import new_figure, style
 
 __all__ = ["draw_twins"]
 
-A_COLOR, B_COLOR, TEACHER_COLOR = "C0", "C1", "k"
+# Colours from the one style table (overlapflow._style): task A / network 1, task B / network 2,
+# the teacher of task C, and the overlap classes (visible, invisible, all).
+A_COLOR, B_COLOR = style("task_a")["color"], style("task_b")["color"]
+TEACHER_COLOR = style("teacher")["color"]
+VIS_COLOR, INV_COLOR, ALL_COLOR = (style(k)["color"] for k in ("visible", "invisible", "all"))
 
 
 def _figure(*args, **kwargs):
-    from matplotlib.figure import Figure
-
-    return Figure(*args, **kwargs)
+    return new_figure(*args, **kwargs)
 
 
 def _save(fig, folder, name: str) -> str:
@@ -68,8 +71,8 @@ def _overview(a: dict, info: dict, folder) -> str:
     ax = axes[2]
     acc = info["decoder_accuracy"]
     stages = [("start", "start"), ("after_ab", "after A/B"), ("after_c", "after C")]
-    sets = [("visible", f"{info['n_visible']} visible", "C2"),
-            ("invisible", f"{info['n_invisible']} invisible", "C4"), ("all", "all", "C7")]
+    sets = [("visible", f"{info['n_visible']} visible", VIS_COLOR),
+            ("invisible", f"{info['n_invisible']} invisible", INV_COLOR), ("all", "all", ALL_COLOR)]
     noise_keys = sorted(acc["start"]["all"], key=lambda k: float(k.split("_")[1]))
     width = 0.8 / (len(sets) * len(noise_keys))
     k = 0
@@ -125,8 +128,9 @@ def _pair(a: dict, folder) -> str:
         lo, hi = min(f1.min(), f2.min()), max(f1.max(), f2.max())
         pad = 0.05 * (hi - lo + 1e-12)
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="gray", lw=1, label="equal")
-        ax.scatter(f1[vis], f2[vis], color="C2", label="loss-visible", zorder=3)
-        ax.scatter(f1[~vis], f2[~vis], color="C4", marker="s", label="loss-invisible", zorder=3)
+        ax.scatter(f1[vis], f2[vis], color=VIS_COLOR, label="loss-visible", zorder=3)
+        ax.scatter(f1[~vis], f2[~vis], color=INV_COLOR, marker="s", label="loss-invisible",
+                   zorder=3)
         for d in range(len(names)):
             ax.annotate(f"σ_{names[d]}", (f1[d], f2[d]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
@@ -202,7 +206,8 @@ def _trajectories(a: dict, folder) -> str:
                        label="teacher's value (task C)")
         ax.set_title(f"σ_{names[d]} ({'visible' if vis[d] else 'invisible'})", fontsize=10)
         ax.set_xlabel("epoch (first task | task C)")
-    axes[0].legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()  # a visible overlap: all three lines
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)
     fig.suptitle("All 10 overlaps of one twin pair across the phases (grey line: start of C)")
     return _save(fig, folder, "twins_trajectories.png")
 
