@@ -478,7 +478,9 @@ class FlipFlopTask(Task):
         x = jnp.where(in_pulse, self.amplitude * last_sign, 0.0)
         y = jnp.where(started, self.target_scale * last_sign, 0.0)
         window = self._pulse_steps + self._mask_steps
-        hidden = (~started) | (t < last_onset + window) | (t == next_onset - 1)
+        # (an onset at or after T is not in the trial: the last step stays supervised)
+        before_next = (t == next_onset - 1) & (next_onset < self.n_steps)
+        hidden = (~started) | (t < last_onset + window) | before_next
         mask = jnp.where(hidden, 0.0, 1.0)
         return TaskBatch(
             x=x[..., None].astype(dtype),
@@ -908,7 +910,9 @@ def task_parameters(kind: str) -> dict[str, Any]:
     included. Raises ConfigError for an unknown kind (listing the valid ones).
     """
     cls = _task_class(kind)
-    return {f.name: f.default for f in dataclasses.fields(cls) if f.init and f.name not in _COMMON}
+    own = {f.name: f.default for f in dataclasses.fields(cls)
+           if f.init and f.name not in _COMMON and f.name != "target_noise"}
+    return {**own, "target_noise": 0.0}  # every kind takes it; listed after its own
 
 
 def make_task(

@@ -97,10 +97,14 @@ def _overview(a: dict, info: dict, folder) -> str:
     return _save(fig, folder, "twins.png")
 
 
+def _bookkeeping(a: dict):
+    """(S starts, overlap names, rows, cols, visible mask) from the results arrays."""
+    return (len(a["history"]) // 2, a["names"], a["rows"], a["cols"],
+            a["visible"].astype(bool))
+
+
 def _pair(a: dict, folder) -> str:
-    hist = a["history"]
-    S = len(hist) // 2
-    names, rows, cols, vis = a["names"], a["rows"], a["cols"], a["visible"].astype(bool)
+    S, names, rows, cols, vis = _bookkeeping(a)
     fig = _figure(figsize=(18, 9), constrained_layout=True)
     axes = fig.subplots(2, 3)
     ax = axes[0, 0]
@@ -186,9 +190,7 @@ def _pair(a: dict, folder) -> str:
 
 
 def _trajectories(a: dict, folder) -> str:
-    hist = a["history"]
-    S = len(hist) // 2
-    names, rows, cols, vis = a["names"], a["rows"], a["cols"], a["visible"].astype(bool)
+    S, names, rows, cols, vis = _bookkeeping(a)
     e = a["traj_epochs"]
     E = int(e[-1])
     x = np.r_[e, E + e]
