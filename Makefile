@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean docs
+.PHONY: demo test test-fast lint bench clean docs
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+# The edit-loop tier (≤ 2 min on 2 cores): every test not marked slow (tests/conftest.py).
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # The site, into site/; the CLI, configuration and API references are generated during the
 # build from the code (docs/gen_reference.py, a mkdocs hook). --strict: broken links fail.
