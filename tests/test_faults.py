@@ -180,6 +180,27 @@ def test_sweep_interrupted_three_times_exits_130_and_resumes(tmp_path):
     assert len((out / "sweep.csv").read_text().splitlines()) == 481
 
 
+def test_long_theta_sweep_is_announced_and_ctrl_c_stops_it_within_seconds(tmp_path):
+    # 64 θ-space runs of 400 000 epochs at N = 200: hours of work in one chunk. The estimate
+    # is printed before any work, and Ctrl-C stops the runs between pieces of epochs, not at
+    # the end of the chunk.
+    cfg = small_config(tmp_path, text=BIG)
+    out = tmp_path / "sweep"
+    proc = spawn(["sweep", cfg, "--seeds", "0:64", "--modes", "theta", "--out", out])
+    wait_until(lambda: (out / "plan.json").is_file(), proc)
+    time.sleep(4.0)  # into the θ-space runs (compilation and the first pieces)
+    start = time.monotonic()
+    code, _, err = interrupt(proc)
+    assert code == 130, err
+    assert time.monotonic() - start < 20.0
+    assert "Traceback" not in err
+    announce = [ln for ln in err.splitlines() if "θ-space runs are estimated at about" in ln]
+    assert len(announce) == 1, err
+    minutes = float(re.search(r"about (\d+) min", announce[0]).group(1))
+    assert minutes > 60
+    assert "run the same command to resume" in err.strip().splitlines()[-1]
+
+
 # -- an earlier result is never replaced unasked ---------------------------------------------
 
 

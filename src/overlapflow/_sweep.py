@@ -36,6 +36,7 @@ import itertools
 import json
 import math
 import os
+import sys
 import time
 import tomllib
 import zipfile
@@ -339,25 +340,42 @@ def _theta_batch_size(cfg: CompareConfig, memory_bytes: float) -> int:
     return max(1, int(memory_bytes // per_run))
 
 
+#: Work of one jitted θ-space call in a sweep, in neuron-steps (N·T·B per run and epoch, times
+#: runs and epochs): about 2-4 s on one core, so Ctrl-C and progress act within seconds even
+#: when a sub-batch holds hundreds of runs of thousands of epochs.
+THETA_WORK_PER_CALL = 5e8
+
+
 def _theta_runs(cfg: CompareConfig, X0, dtype, memory_bytes):
-    """θ-space runs of all X0 (n, N, P), vmapped in sub-batches. Returns (loss, sigma, bad)."""
-    tr, spec = cfg.train, cfg.network
+    """θ-space runs of all X0 (n, N, P), vmapped in sub-batches and stepped through the epochs
+    in pieces of about `THETA_WORK_PER_CALL` (Ctrl-C stops between pieces). Returns
+    (loss, sigma, bad)."""
+    tr, spec, task = cfg.train, cfg.network, cfg.task
     eta = jnp.asarray(tr.eta, dtype)
     E = tr.epochs
-    run = functools.partial(_theta_chunk, spec=spec, task=cfg.task, loss_kind=cfg.loss,
-                            optimizer=tr.optimizer, chunk=E + 1)
-    opt = _optimizer(tr.optimizer, eta, spec.N)
-    vrun = jax.vmap(lambda st: run(st, 0, E, eta, cfg.task_seed)[1])
     size = _theta_batch_size(cfg, memory_bytes)
-    outs = []
     n = X0.shape[0]
+    size = min(size, n)
+    per_epoch = float(spec.N) * task.n_steps * task.batch_size * size
+    chunk = int(max(1, min(E + 1, THETA_WORK_PER_CALL // per_epoch)))
+    run = functools.partial(_theta_chunk, spec=spec, task=task, loss_kind=cfg.loss,
+                            optimizer=tr.optimizer, chunk=chunk)
+    opt = _optimizer(tr.optimizer, eta, spec.N)
+    vrun = jax.jit(jax.vmap(lambda st, e0: run(st, e0, E, eta, cfg.task_seed),
+                            in_axes=(0, None)))
+    outs = []
     for i in range(0, n, size):
         _interrupt.check()
-        Xb = X0[i : i + size] if n <= size else _pad_rows(X0[i : i + size], size)
+        Xb = X0[i : i + size] if n - i >= size else _pad_rows(X0[i : i + size], size)
         state = jax.vmap(lambda X: (X, opt.init(X)))(Xb)
-        rec, bad = vrun(state)
+        pieces = []
+        for e0 in range(0, E + 1, chunk):
+            _interrupt.check()
+            state, (rec, bad) = vrun(state, e0)
+            pieces.append((np.asarray(rec.loss), np.asarray(rec.sigma), np.asarray(bad)))
         m = min(size, n - i)
-        outs.append((np.asarray(rec.loss)[:m], np.asarray(rec.sigma)[:m], np.asarray(bad)[:m]))
+        outs.append(tuple(np.concatenate([p[k] for p in pieces], axis=1)[:m, : E + 1]
+                          for k in range(3)))
     loss = np.concatenate([o[0] for o in outs])  # (n, E+1)
     sigma = np.concatenate([o[1] for o in outs])
     bad = np.concatenate([o[2] for o in outs])
@@ -384,6 +402,30 @@ def _invariant_drift(cfg: CompareConfig, sigma):
     J[spec.u] = -1.0
     inv = np.einsum("neaa,a->ne", sigma, J)
     return np.nanmax(np.abs(inv - inv[:, :1]), axis=1)
+
+
+#: θ-space cost per neuron-step (N·T·B per run and epoch), measured from the command line on
+#: this project's 2-core CPU: a sweep of 8 Figure-1 runs (N = 500, T = 400, 2000 epochs) took
+#: 30 s with compilation, ~3.6 s per run.
+THETA_SECONDS_PER_NEURON_STEP = 9e-9
+#: Sweeps whose θ-space runs are estimated above this are announced before they start.
+ANNOUNCE_ABOVE_S = 180.0
+
+
+def _announce_theta_cost(raw: dict, base_dir, todo, modes) -> None:
+    """One line on stderr, before any work, when the θ-space runs look long (with the estimate)."""
+    total = 0.0
+    for chunk in todo:
+        cfg = _point_config(raw, Path(base_dir), chunk.point, modes)
+        spec, task = cfg.network, cfg.task
+        total += (len(chunk.seeds) * (cfg.train.epochs + 1) * spec.N * task.n_steps
+                  * task.batch_size * THETA_SECONDS_PER_NEURON_STEP)
+    if total > ANNOUNCE_ABOVE_S:
+        runs = sum(len(c.seeds) for c in todo)
+        print(f"overlapflow: sweep: {runs} θ-space runs are estimated at about "
+              f"{total / 60:.0f} min on a 2-core CPU (θ-space costs ∝ N·T·batch·epochs; the "
+              "overlap modes take seconds); Ctrl-C keeps finished chunks, rerun to resume",
+              file=sys.stderr, flush=True)
 
 
 def run_sweep_chunk(raw: dict, base_dir: str, point: dict, seeds: Sequence[int], modes: Sequence[str],
@@ -773,6 +815,8 @@ def _run_locked(out, fp, raw, base_dir, grid, points, seeds, modes, chunk_size, 
         write_json_atomic(plan_path, {**fp, "resolved_configs": resolved,  # resumable folder
                                       "provenance": provenance()})
     (out / "chunks").mkdir(exist_ok=True)
+    if progress and "theta" in modes and todo:
+        _announce_theta_cost(raw, base_dir, todo, modes)
     with progress_bar(total=len(chunks), desc="sweep", enabled=progress, unit="chunk") as bar:
         bar.update(done)
         try:
