@@ -142,3 +142,19 @@ def test_twins_phase_losses_match_a_direct_computation():
             assert np.all(np.asarray(b.mask) == 1)
             direct = err.mean() * task.n_steps * 0.05
         assert res.loss[0, 0] == pytest.approx(direct, rel=1e-12), phase
+
+
+def test_task_and_network_must_share_dt_and_channels():
+    # A dt mismatch used to change the loss silently (θ 0.637 vs closed form 0.735).
+    spec = of.NetworkSpec(N=20, rank=1, dt=0.05)
+    sigma = np.eye(4)
+    coarse = of.make_task("impulse_exp", dt=0.1, t_max=2.0, n_in=1, n_out=1)
+    with pytest.raises(of.ConfigError, match=r"task.dt = 0.1 but spec.dt = 0.05"):
+        of.learn_overlaps(sigma, coarse, spec, mode="exact", eta=0.01, epochs=2)
+    with pytest.raises(of.ConfigError, match=r"task.dt = 0.1"):
+        of.train_theta(of.random_vectors(spec, seed=0), coarse, spec, eta=0.01, epochs=2)
+    two_inputs = of.make_task("impulse_exp", dt=0.05, t_max=2.0, n_in=2, n_out=1)
+    with pytest.raises(of.ConfigError, match=r"n_in=2, n_out=1 but the network has n_in=1"):
+        of.learn_overlaps(sigma, two_inputs, spec, mode="exact", eta=0.01, epochs=2)
+    with pytest.raises(of.ConfigError, match="make_task"):
+        of.learn_overlaps(sigma, "impulse_exp", spec, mode="exact", eta=0.01, epochs=2)

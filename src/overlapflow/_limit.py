@@ -51,7 +51,7 @@ from ._loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, r
 from ._losses import loss_from_outputs
 from ._network import NetworkSpec, split_vectors
 from ._overlaps import check_sigma
-from ._tasks import batch_for_epoch
+from ._tasks import batch_for_epoch, check_task_for
 
 __all__ = [
     "QuadratureNodes",
@@ -568,6 +568,7 @@ def learn_particles(
         `LoopResult` with loss (E+1,), sigma = Σ_k w_k X_kᵀX_k (E+1, P, P), and state a
         `LimitState` (quadrature_error None: see `learn_limit`).
     """
+    check_task_for(task, spec)
     if not _is_int(epochs) or epochs < 1:
         raise ConfigError(f"epochs must be an integer ≥ 1, got {epochs!r}")
     every = 0 if track_every is None else track_every
@@ -655,6 +656,7 @@ def learn_limit(
         `LimitState` with the final nodes and `quadrature_error` (max relative loss-curve
         difference to the coarser rule), `sigma_error` (max |ΔΣ|) and `coarse_nodes`.
     """
+    check_task_for(task, spec)
     rule = limit_nodes(sigma0, spec, nodes=nodes, nodes_rest=nodes_rest)
     common = dict(loss=loss, optimizer=optimizer, eta=eta, epochs=epochs, seed=seed,
                   chunk=chunk, dtype=dtype)
@@ -699,6 +701,7 @@ def train_theta_adjoint(X0, task, spec: NetworkSpec, *, optimizer: str = "gd", d
     Returns:
         `LoopResult` whose state is a `LimitState` (final rows in `.X`).
     """
+    check_task_for(task, spec)
     X0 = jnp.asarray(X0)
     return learn_particles(theta_nodes(X0), task, spec, optimizer=optimizer, desc=desc,
                            adam_eps=1e-8 * X0.shape[0], fold=False, **kwargs)

@@ -21,7 +21,7 @@ from ._effective import overlap_loss
 from ._errors import ConfigError
 from ._loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, run_epochs
 from ._network import NetworkSpec
-from ._tasks import batch_for_epoch
+from ._tasks import batch_for_epoch, check_task_for
 
 __all__ = [
     "OVERLAP_MODES",
@@ -185,6 +185,7 @@ def learn_overlaps(
     Returns:
         `LoopResult` with loss (E+1,), sigma (E+1, P, P), diverged_at, interrupted_at, state.
     """
+    check_task_for(task, spec)
     if mode not in OVERLAP_MODES:
         raise ConfigError(f"unknown overlap mode {mode!r}; valid: {', '.join(OVERLAP_MODES)}")
     chunk = chunk or default_chunk(epochs)

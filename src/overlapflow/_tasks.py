@@ -43,6 +43,7 @@ __all__ = [
     "TaskBatch",
     "TeacherTask",
     "batch_for_epoch",
+    "check_task_for",
     "make_task",
     "task_parameters",
 ]
@@ -946,6 +947,29 @@ def make_task(
             f"{kind}: unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(valid) or '(none)'}"
         )
     return cls(dt=dt, t_max=t_max, n_in=n_in, n_out=n_out, **params)
+
+
+def check_task_for(task: Any, spec: Any) -> Task:
+    """Return `task` if it fits the network `spec`, else raise ConfigError (one line).
+
+    A task fits when it is a `Task` with the network's n_in and n_out and the same dt: the
+    task's time grid and the network's Euler step are one dt (docs/theory.md §1). A mismatch
+    would not fail by itself: it silently changes the loss (e.g. spec.dt 0.05 with a task of
+    dt 0.1 gave θ-space loss 0.637 against a closed form of 0.735).
+    """
+    if not isinstance(task, Task):
+        raise ConfigError(f"task must be a Task from make_task (got {type(task).__name__})")
+    if (task.n_in, task.n_out) != (spec.n_in, spec.n_out):
+        raise ConfigError(
+            f"the task has n_in={task.n_in}, n_out={task.n_out} but the network has "
+            f"n_in={spec.n_in}, n_out={spec.n_out}"
+        )
+    if abs(task.dt - spec.dt) > 1e-12 * max(abs(spec.dt), 1e-300):
+        raise ConfigError(
+            f"task.dt = {task.dt!r} but spec.dt = {spec.dt!r}: the task's time step and the "
+            "network's Euler step must be the same dt (make the task with dt=spec.dt)"
+        )
+    return task
 
 
 def batch_for_epoch(task: Task, seed: int | Array, epoch: int | Array) -> TaskBatch:

@@ -13,7 +13,7 @@ from ._loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, r
 from ._losses import loss_from_outputs
 from ._network import NetworkSpec, network_outputs
 from ._overlaps import overlaps
-from ._tasks import batch_for_epoch
+from ._tasks import batch_for_epoch, check_task_for
 
 __all__ = ["OPTIMIZERS", "theta_loss", "train_theta"]
 
@@ -75,6 +75,7 @@ def train_theta(
         `LoopResult`: loss (E+1,), sigma = XᵀX/N (E+1, P, P) before each update,
         diverged_at, interrupted_at, and state = (X_final, optimizer_state).
     """
+    check_task_for(task, spec)
     chunk = chunk or default_chunk(epochs)
     X0 = jnp.asarray(X0, dtype=dtype)
     if X0.shape != (spec.N, spec.P):
