@@ -361,8 +361,9 @@ def _theta_runs(cfg: CompareConfig, X0, dtype, memory_bytes):
     run = functools.partial(_theta_chunk, spec=spec, task=task, loss_kind=cfg.loss,
                             optimizer=tr.optimizer, chunk=chunk)
     opt = _optimizer(tr.optimizer, eta, spec.N)
-    vrun = jax.jit(jax.vmap(lambda st, e0: run(st, e0, E, eta, cfg.task_seed),
-                            in_axes=(0, None)))
+    # vmap of the jitted chunk: compiled once per shape and reused by every chunk of the sweep
+    # (a jit around a fresh lambda would recompile for each call of this function).
+    vrun = jax.vmap(lambda st, e0: run(st, e0, E, eta, cfg.task_seed), in_axes=(0, None))
     outs = []
     for i in range(0, n, size):
         _interrupt.check()

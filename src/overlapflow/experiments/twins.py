@@ -112,17 +112,9 @@ class TwinState(NamedTuple):
 
 
 def teacher_sigma() -> np.ndarray:
-    """The teacher's Σ (4, 4), order (m, u, v, z): the paper's seven visible overlaps plus a
-    PSD completion of the invisible σ_zv, σ_vv, σ_zz (they do not affect its output)."""
-    t = TEACHER
-    B = np.array([[t["mm"], t["mu"]], [t["mu"], t["uu"]]])
-    cv, cz = np.array([t["vm"], t["vu"]]), np.array([t["zm"], t["zu"]])
-    Bi = np.linalg.inv(B)
-    vv, zz, zv = cv @ Bi @ cv + 0.5, cz @ Bi @ cz + 0.5, cv @ Bi @ cz
-    return np.array([[t["mm"], t["mu"], t["vm"], t["zm"]],
-                     [t["mu"], t["uu"], t["vu"], t["zu"]],
-                     [t["vm"], t["vu"], vv, zv],
-                     [t["zm"], t["zu"], zv, zz]])
+    """The teacher's Σ (4, 4), order (m, u, v, z): the paper's seven visible overlaps, the
+    invisible σ_zv, σ_vv, σ_zz completed by the `teacher` task (they do not affect its output)."""
+    return np.asarray(teacher_task(DEFAULTS, 1).sigma)
 
 
 def random_starts(n: int, *, seed: int, cross_sd: float, low: float, high: float) -> np.ndarray:
@@ -144,7 +136,7 @@ def teacher_task(params: dict, batch_size: int) -> Task:
     source = make_task("flip_flop", dt=float(params["dt"]), t_max=params["c_t_max"], n_in=1,
                        n_out=1, batch_size=batch_size, wait_min=w_lo, wait_max=w_hi)
     return make_task("teacher", dt=float(params["dt"]), t_max=params["c_t_max"], n_in=1,
-                     n_out=1, phi="erf", sigma=teacher_sigma(), source=source,
+                     n_out=1, phi="erf", sigma=dict(TEACHER), source=source,
                      noise_sd=params["c_noise"], input_scale=params["c_input_scale"])
 
 
