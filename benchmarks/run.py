@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import overlapflow as of
-from overlapflow._overlap_learning import exact_overlap_step, overlap_gradient
-from overlapflow._sweep import batched_overlap_runs, lanes_per_group, run_sweep
+from overlapflow._learn.overlap import exact_overlap_step, overlap_gradient
+from overlapflow._workflows.sweep import batched_overlap_runs, lanes_per_group, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 FIG1 = ROOT / "examples" / "fig1.toml"
@@ -113,7 +113,7 @@ class Table:
 
 def limit_rows(table, q: bool) -> None:
     """Group 6: the limit mode on the docs/theory.md §8 set-up (erf unfolded, erf, tanh)."""
-    from overlapflow._limit import learn_particles, limit_nodes
+    from overlapflow import learn_particles, limit_nodes
 
     base = None  # seconds per epoch of the baseline: erf on all nodes
     for phi, fold in (("erf", False), ("erf", True), ("tanh", True)):
@@ -145,6 +145,7 @@ def main(argv=None) -> int:
                     help="add group 6: limit mode, 9⁴ nodes, docs/theory.md §8 set-up (3 runs per row)")
     ap.add_argument("--limit-only", action="store_true", help="group 6 alone")
     args = ap.parse_args(argv)
+    of.enable_float64()  # the rows compare float64 runs
     reps = max(5, args.reps)
     q = args.quick
     cfg = of.load_config(FIG1)
@@ -256,7 +257,7 @@ def main(argv=None) -> int:
     # damped cosine: rank 1 uses the T-free Newton form at every T (the default); rank 2 the
     # O(log T) Smith doubling below 2^18 steps, against the Newton form forced on (traced
     # while its threshold is 0)
-    from overlapflow import _closed_form as cf
+    from overlapflow._closed_form import impulse as cf
 
     cos_rows = []
     for rank in (1, 2):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow import _loop
-from overlapflow._cli import main
+from overlapflow._cli.main import main
+from overlapflow._learn import loop as _loop
 
 BASE = {
     "network": "N = 40\nrank = 1\nphi = \"linear\"\ndt = 0.1",

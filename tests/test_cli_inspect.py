@@ -10,13 +10,13 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 import overlapflow as of  # noqa: E402
-from overlapflow._cli import main  # noqa: E402
+from overlapflow._cli.main import main  # noqa: E402
 
 FIG1 = Path(__file__).resolve().parents[1] / "examples" / "fig1.toml"
 
 
 def _decay_kw():
-    return "decay" if "decay" in of._tasks.task_parameters("impulse_exp") else "c"
+    return "decay" if "decay" in of.task_parameters("impulse_exp") else "c"
 
 
 def test_inspect_fig1_writes_json_and_figure(tmp_path, capsys):

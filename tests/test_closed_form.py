@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow import _closed_form as cf
-from overlapflow import _closed_form_rank1 as r1
+from overlapflow._closed_form import impulse as cf
+from overlapflow._closed_form import rank1 as r1
 
 
 def _sigma(spec, seed, vu=None):
@@ -90,7 +90,7 @@ def test_selection_and_fallback(monkeypatch):
     ref = jax.jit(jax.value_and_grad(lambda s: of.overlap_loss(s, batch, spec, "sum_dt")))(sig)
     # forced fall-back: every closed form flagged untrustworthy → the stepped loss, exactly
     monkeypatch.setattr(cf, "CANCEL_TOL", -1.0)
-    monkeypatch.setattr(r1, "REL_TOL", -1.0)  # (floor −L + eps·√(L·scale) < 0 here)
+    monkeypatch.setattr(r1, "TRUST_REL_TOL", -1.0)  # (floor −L + eps·√(L·scale) < 0 here)
     out = jax.jit(cf.value_and_grad_for(task, spec, "sum_dt"))(sig, batch)
     assert float(jax.jit(cf.loss_fn_for(task, spec, "sum_dt"))(sig, batch)) == float(ref[0])
     # the stepped value and gradient are the latent adjoint's (`overlap_value_and_grad`: the

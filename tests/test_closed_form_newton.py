@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow import _closed_form as cf
-from overlapflow import _closed_form_newton as nw
+from overlapflow._closed_form import impulse as cf
+from overlapflow._closed_form import newton as nw
 
 
 def _task(kind, n_in, n_out, t_max, decay=0.3):

@@ -115,7 +115,7 @@ def _gen_reference():
 def test_cli_reference_covers_every_command_and_option():
     import argparse
 
-    from overlapflow._cli import build_parser
+    from overlapflow._cli.main import build_parser
 
     gen = _gen_reference()
     text = gen.cli_reference()
@@ -133,8 +133,8 @@ def test_cli_reference_covers_every_command_and_option():
 
 def test_config_reference_covers_every_key_and_task_kind():
     from overlapflow import LOSS_KINDS, NONLINEARITIES, TASK_KINDS
-    from overlapflow._config import ALL_MODES
-    from overlapflow._tasks import task_parameters
+    from overlapflow._model.tasks import task_parameters
+    from overlapflow._workflows.config import ALL_MODES
 
     gen = _gen_reference()
     assert gen.config_problems() == []  # every key and mode described, no stale description
@@ -171,37 +171,42 @@ def test_gallery_lists_every_experiment():
 
 # ------------------------------------------------------------------------------ layers
 
-LAYERS = {
-    "core": {"_network", "_overlaps", "_effective", "_tasks", "_losses", "_nonlinearity"},
-    "learning": {"_theta", "_overlap_learning", "_limit", "_closed_form", "_closed_form_rank1",
-                 "_closed_form_newton", "_loop"},
-    "analysis": {"_invariants", "_metric", "_visibility", "_twins", "_gaussianity"},
-    "support": {"_errors", "_io", "_interrupt", "_parallel", "_progress"},
-    "workflows": {"_compare", "_sweep", "_scaling", "_config"},
+# Layers are the subpackages of overlapflow (docs/architecture.md). Each may import itself and
+# the layers listed here; "core" is everything below workflows.
+MAY_IMPORT = {
+    "_support": set(),
+    "_model": {"_support"},
+    "_closed_form": {"_support", "_model"},
+    "_analysis": {"_support", "_model"},
+    "_learn": {"_support", "_model", "_closed_form"},
+    "_limit": {"_support", "_model", "_closed_form", "_learn", "_analysis"},
+    "_interop": {"_support", "_model"},
+    "_inference": {"_support", "_model", "_closed_form", "_learn", "_limit", "_analysis"},
+    "_plots": {"_support", "_model", "_analysis"},
+    "_workflows": {"_support", "_model", "_closed_form", "_learn", "_limit", "_analysis",
+                   "_interop", "_inference", "_plots"},
+    "experiments": {"_support", "_model", "_closed_form", "_learn", "_limit", "_analysis",
+                    "_interop", "_inference", "_plots", "__init__"},
+    "_cli": {"_support", "_model", "_closed_form", "_learn", "_limit", "_analysis", "_interop",
+             "_inference", "_plots", "_workflows", "experiments", "__init__"},
 }
+CORE = ("_support", "_model", "_closed_form", "_analysis", "_learn", "_limit", "_interop",
+        "_inference")
+# Never imported by the core (prefix match on module names).
+FORBIDDEN_PREFIXES = ("_workflows", "_plots", "_cli", "experiments", "__init__")
 
-# Never imported by core, learning or analysis modules (prefix match on module names).
-FORBIDDEN_PREFIXES = ("_compare", "_sweep", "_scaling", "_plots", "_report", "_cli",
-                      "experiments", "__init__")
-
-# Known violations of the forbidden rule: (importer, imported): why. Empty, and it must stay
-# empty; an entry here documents a violation the code has not fixed yet.
-FORBIDDEN_ALLOWED: dict[tuple[str, str], str] = {}
-
-# What each lower layer may import besides itself and `support`.
-MAY_IMPORT = {"core": {"core"}, "learning": {"core", "learning"}, "analysis": {"core", "analysis"}}
-
-# Known exceptions to the finer layering (docs/architecture.md lists them).
-LAYERING_ALLOWED = {
-    # The limit mode records Gaussianity statistics of its nodes (track_every);
-    # `_gaussianity` imports nothing from the project.
-    ("_limit", "_gaussianity"): "learning → analysis",
+# Known exceptions to the layering: (importer, imported): why. Each is listed in
+# docs/architecture.md; an entry no longer needed fails the test.
+LAYERING_ALLOWED: dict[tuple[str, str], str] = {
+    # `overlapflow.__version__` for provenance records and --version.
+    ("_support.io", "__init__"): "support → package version",
+    ("_plots.report", "__init__"): "the report page names the package version",
 }
 
 
 def project_imports(path: Path) -> set[str]:
     """Project modules a file imports, anywhere in it, as names relative to overlapflow
-    (`_network`, `experiments.fig1`; the package itself is `__init__`)."""
+    (`_model.network`, `experiments.fig1`; the package itself is `__init__`)."""
     rel = path.relative_to(PACKAGE).with_suffix("")
     package = list(rel.parts[:-1])  # the file's package, relative to overlapflow
     found = set()
@@ -233,58 +238,71 @@ def project_imports(path: Path) -> set[str]:
 
 
 def _module_path(name: str) -> Path:
-    return PACKAGE / f"{name}.py"
+    return PACKAGE.joinpath(*name.split(".")).with_suffix(".py")
 
 
-def _layer_of(name: str) -> str | None:
-    for layer, modules in LAYERS.items():
-        if name in modules:
-            return layer
-    return None
+def _modules() -> list[str]:
+    """Every module of the package, dotted relative to overlapflow (packages by __init__)."""
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        if parts == ["__init__"] or parts == ["__main__"]:
+            continue
+        names.append(".".join(parts))
+    return names
 
 
-def test_layer_modules_exist():
-    for modules in LAYERS.values():
-        for name in modules:
-            assert _module_path(name).is_file(), f"{name} is in LAYERS but does not exist"
+def _layer_of(name: str) -> str:
+    return name.split(".")[0] if name != "__init__" else "__init__"
+
+
+def test_every_module_is_in_a_layer():
+    loose = [m for m in _modules() if _layer_of(m) not in MAY_IMPORT]
+    assert not loose, f"modules outside every layer (add a subpackage to MAY_IMPORT): {loose}"
 
 
 def test_import_parser_sees_local_imports():
-    assert "_overlaps" in project_imports(_module_path("_tasks"))  # inside a function
-    assert "experiments" in project_imports(_module_path("_cli_run"))
-    assert "__init__" in project_imports(_module_path("_io"))  # from . import __version__
+    assert "_model.overlaps" in project_imports(_module_path("_model.tasks.teacher"))
+    assert "experiments" in project_imports(_module_path("_cli.run"))
+    assert "__init__" in project_imports(_module_path("_support.io"))  # from .. import __version__
 
 
-def test_core_and_learning_never_import_workflows_plots_or_cli():
+def test_core_never_imports_workflows_plots_or_cli():
     violations = []
-    for layer in ("core", "learning", "analysis"):
-        for name in sorted(LAYERS[layer]):
-            for imported in sorted(project_imports(_module_path(name))):
-                if imported.startswith(FORBIDDEN_PREFIXES) and (name, imported) not in FORBIDDEN_ALLOWED:
-                    violations.append(f"{name} ({layer}) imports {imported}")
+    for name in _modules():
+        if _layer_of(name) not in CORE:
+            continue
+        for imported in sorted(project_imports(_module_path(name))):
+            if imported.startswith(FORBIDDEN_PREFIXES) and (name, imported) not in LAYERING_ALLOWED:
+                violations.append(f"{name} imports {imported}")
     assert not violations, "layer rule broken (docs/architecture.md):\n" + "\n".join(violations)
 
 
-def test_lower_layers_import_only_below_them():
+def test_layers_import_only_what_they_may():
     violations, used = [], set()
-    for layer, allowed in MAY_IMPORT.items():
-        for name in sorted(LAYERS[layer]):
-            for imported in sorted(project_imports(_module_path(name))):
-                target = _layer_of(imported)
-                if target in allowed | {"support"}:
-                    continue
-                if (name, imported) in LAYERING_ALLOWED:
-                    used.add((name, imported))
-                    continue
-                violations.append(f"{name} ({layer}) imports {imported} ({target})")
+    for name in _modules():
+        layer = _layer_of(name)
+        for imported in sorted(project_imports(_module_path(name))):
+            target = _layer_of(imported)
+            if target == layer or target in MAY_IMPORT[layer]:
+                continue
+            if (name, imported) in LAYERING_ALLOWED:
+                used.add((name, imported))
+                continue
+            violations.append(f"{name} ({layer}) imports {imported}")
     assert not violations, "layering broken (docs/architecture.md):\n" + "\n".join(violations)
     stale = set(LAYERING_ALLOWED) - used
     assert not stale, f"allow-list entries no longer needed (remove them and their docs): {stale}"
 
 
 def test_architecture_page_names_every_module():
+    """Every subpackage, and every module by its name, appears on docs/architecture.md."""
     text = (DOCS / "architecture.md").read_text(encoding="utf-8")
-    modules = [p.stem for p in PACKAGE.glob("_*.py") if p.stem != "__init__"]
-    modules += ["__main__"]
-    missing = sorted(m for m in set(modules) if not re.search(rf"(?<![\w/]){m}(?!\w)", text))
+    missing = []
+    for name in _modules():
+        parts = [p for p in name.split(".") if p != "__init__"]
+        for part in parts:
+            if not re.search(rf"(?<![\w]){re.escape(part)}(?![\w])", text):
+                missing.append(name)
+                break
     assert not missing, f"docs/architecture.md does not place these modules: {missing}"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow._cli import main
+from overlapflow._cli.main import main
 from overlapflow.experiments import EXPERIMENT_NAMES
 from overlapflow.experiments._common import Check, exact_rel_diff, impulse_task
 from overlapflow.experiments.metric import pushforward_metric

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow import _sweep
-from overlapflow._cli import main
+from overlapflow._cli.main import main
+from overlapflow._workflows.sweep import scheduling as _scheduling
 
 SMALL = """\
 [network]
@@ -251,10 +251,10 @@ def test_overwrite_with_divergence_everywhere_draws_and_removes_stale_figures(tm
 
 
 def test_figure_survives_huge_and_non_finite_values(tmp_path):
-    from overlapflow._compare import Comparison
-    from overlapflow._loop import LoopResult
-    from overlapflow._plots import plot_comparison
-    from overlapflow._visibility import visible_mask
+    from overlapflow._analysis.visibility import visible_mask
+    from overlapflow._learn.loop import LoopResult
+    from overlapflow._plots.compare import plot_comparison
+    from overlapflow._workflows.compare import Comparison
 
     cfg = of.load_config(small_config(tmp_path, modes='["exact", "euler", "direct"]'))
     E = cfg.train.epochs
@@ -371,7 +371,7 @@ def test_sweep_folder_faults(tmp_path, capsys, monkeypatch):
     assert not out.exists()
     # an unreachable scheduler: refused before the plan is written, the folder stays usable
     pytest.importorskip("dask.distributed")
-    monkeypatch.setattr(_sweep, "CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr(_scheduling, "CONNECT_TIMEOUT_S", 1)
     assert sweep_cli(cfg, out, "--scheduler", "tcp://127.0.0.1:9") == 2
     assert "cannot reach Dask scheduler" in one_line(capsys.readouterr().err)
     assert not out.exists()

@@ -27,8 +27,9 @@ import numpy as np
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "overlapflow"
-FIGURE_MODULES = ["_plots.py", "_plots_analysis.py", "_plots_nonlinear.py", "_style.py",
-                  "_report.py", "experiments/_figures.py", "experiments/_twins_draw.py"]
+FIGURE_MODULES = ["_plots/compare.py", "_plots/analysis.py", "_plots/nonlinear.py", "_plots/style.py",
+                  "_plots/report.py"] + sorted(
+    str(p.relative_to(SRC)) for p in (SRC / "experiments").glob("_*draw*.py"))
 
 
 # ------------------------------------------------------------------------------ backend
@@ -40,8 +41,8 @@ import numpy as np
 import matplotlib
 {before}
 import overlapflow, overlapflow.experiments  # noqa: E401
-from overlapflow._plots_analysis import plot_metric
-from overlapflow.experiments._figures import draw_fig1
+from overlapflow._plots.analysis import plot_metric
+from overlapflow.experiments._fig1_draw import draw_fig1
 from overlapflow.experiments._common import Outcome
 out = Path(sys.argv[1])
 plot_metric(np.eye(2), np.zeros((2, 2), bool), ["zm", "mm"], np.array([True, False]),
@@ -101,8 +102,9 @@ def test_figure_modules_use_no_pyplot_and_set_no_backend():
 
 
 def test_one_style_table_for_modes_and_runs():
-    from overlapflow import _plots, _style
-    from overlapflow._config import ALL_MODES
+    from overlapflow._plots import compare as _plots
+    from overlapflow._plots import style as _style
+    from overlapflow._workflows.config import ALL_MODES
 
     assert _plots.MODE_STYLES is _style.MODE_STYLES  # compare.png reads the same table
     names = list(ALL_MODES) + ["gd_small", "gd_large", "gd_noise", "gd_theta", "adam", "adam_rot",
@@ -128,7 +130,7 @@ def test_one_style_table_for_modes_and_runs():
 
 @pytest.mark.parametrize("n", [4, 10, 12, 21])
 def test_overlap_colors_are_distinct(n):
-    from overlapflow._style import overlap_colors
+    from overlapflow._plots.style import overlap_colors
 
     colors = [tuple(np.round(c, 4)) for c in overlap_colors(n)]
     assert len(colors) == n and len(set(colors)) == n
@@ -141,7 +143,7 @@ def _axes():
 
 
 def test_coinciding_curves_are_marked_and_named():
-    from overlapflow._style import draw_overlaps
+    from overlapflow._plots.style import draw_overlaps
 
     x = np.linspace(0, 2 * np.pi, 81)
     a = np.sin(x)  # the panel's range is ≈ 2: coincidence means closer than ≈ 2e-3
@@ -164,7 +166,7 @@ def test_coinciding_curves_are_marked_and_named():
 
 
 def test_no_coincidence_for_nan_or_different_curves():
-    from overlapflow._style import coincident_partner
+    from overlapflow._plots.style import coincident_partner
 
     a = np.linspace(0, 1, 20)
     b = a.copy()
@@ -203,11 +205,11 @@ def fake_fig1_arrays():
 def test_fig1_figure_names_coinciding_overlaps(tmp_path):
     from matplotlib.figure import Figure
 
-    from overlapflow.experiments import _figures
+    from overlapflow.experiments import _fig1_draw
     from overlapflow.experiments._common import Outcome
 
     seen = {}
-    save = _figures._save
+    save = _fig1_draw._save
 
     def spy(fig, folder, name):
         assert isinstance(fig, Figure)
@@ -217,11 +219,11 @@ def test_fig1_figure_names_coinciding_overlaps(tmp_path):
         return save(fig, folder, name)
 
     a, p = fake_fig1_arrays()
-    _figures._save = spy
+    _fig1_draw._save = spy
     try:
-        assert _figures.draw_fig1(Outcome(a, [], {}, params=p), tmp_path) == ["fig1.png"]
+        assert _fig1_draw.draw_fig1(Outcome(a, [], {}, params=p), tmp_path) == ["fig1.png"]
     finally:
-        _figures._save = save
+        _fig1_draw._save = save
     assert "σ_zz (= σ_mm)" in seen["fig1.png"] and "σ_vv (= σ_uu)" in seen["fig1.png"]
     assert "overlap: exact map" in seen["figure legends"]  # the method legend, outside the axes
     assert (tmp_path / "fig1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -265,7 +267,7 @@ def _fake_run(root: Path, *, provenance: bool = True) -> list[dict]:
 
 
 def test_report_page_captions_provenance_and_cells(tmp_path):
-    from overlapflow._report import write_index
+    from overlapflow._plots.report import write_index
 
     path = write_index(tmp_path, _fake_run(tmp_path))
     page = path.read_text(encoding="utf-8")
@@ -288,7 +290,7 @@ def test_report_provenance_computed_when_summaries_lack_it(tmp_path):
     import platform
 
     from overlapflow import __version__
-    from overlapflow._report import write_index
+    from overlapflow._plots.report import write_index
 
     page = write_index(tmp_path, _fake_run(tmp_path, provenance=False)).read_text("utf-8")
     assert __version__ in page and platform.platform() in page
@@ -296,18 +298,18 @@ def test_report_provenance_computed_when_summaries_lack_it(tmp_path):
 
 
 def test_every_figure_of_the_experiments_has_a_caption():
-    from overlapflow._report import CAPTIONS
+    from overlapflow._plots.report import CAPTIONS
 
     names = set()
-    for rel in ("experiments/_figures.py", "experiments/_twins_draw.py"):
-        names |= set(re.findall(r'"(\w+\.png)"', (SRC / rel).read_text(encoding="utf-8")))
+    for path in (SRC / "experiments").glob("_*draw*.py"):
+        names |= set(re.findall(r'"(\w+\.png)"', path.read_text(encoding="utf-8")))
     assert len(names) >= 14
     assert names <= set(CAPTIONS), names - set(CAPTIONS)
     assert all(len(CAPTIONS[n]) > 80 for n in names)
 
 
 def test_report_self_contained_embeds_the_images(tmp_path):
-    from overlapflow._report import write_index
+    from overlapflow._plots.report import write_index
 
     write_index(tmp_path, _fake_run(tmp_path), self_contained=True)
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
@@ -320,7 +322,7 @@ def test_report_self_contained_embeds_the_images(tmp_path):
 
 
 def test_run_accepts_self_contained():
-    from overlapflow._cli import build_parser
+    from overlapflow._cli.main import build_parser
 
     args = build_parser().parse_args(["run", "all", "--out", "x", "--self-contained"])
     assert args.self_contained is True
@@ -341,7 +343,7 @@ def _chromium(page: Path, tmp_path: Path) -> tuple[str, str]:
 
 @pytest.mark.parametrize("self_contained", [False, True])
 def test_report_page_loads_in_a_browser(tmp_path, self_contained):
-    from overlapflow._report import write_index
+    from overlapflow._plots.report import write_index
 
     path = write_index(tmp_path, _fake_run(tmp_path), self_contained=self_contained)
     dom, log = _chromium(path, tmp_path)
@@ -353,7 +355,7 @@ def test_report_page_loads_in_a_browser(tmp_path, self_contained):
 
 def test_browser_check_sees_a_missing_image(tmp_path):
     """The page's own count is what the browser test relies on: a missing file shows."""
-    from overlapflow._report import write_index
+    from overlapflow._plots.report import write_index
 
     summaries = _fake_run(tmp_path)
     path = write_index(tmp_path, summaries)

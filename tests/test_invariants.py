@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import overlapflow as of  # noqa: E402
-from overlapflow._invariants import (  # noqa: E402
+from overlapflow._analysis.invariants import (  # noqa: E402
     conserved_forms,
     independent_invariant_count,
     invariant_drift,
@@ -24,7 +24,7 @@ CHUNK = 401  # one chunk length for every exact-mode run below: compiled once
 
 
 def _decay_kw():
-    params = of._tasks.task_parameters("impulse_exp")
+    params = of.task_parameters("impulse_exp")
     return "decay" if "decay" in params else "c"
 
 

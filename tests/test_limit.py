@@ -130,7 +130,7 @@ def test_gaussianity_tracking_starts_gaussian_and_in_span():
 
 
 def test_node_map_interpolation_is_exact_for_polynomials():
-    from overlapflow._limit import QQ_SAMPLES, interpolate_nodes, qq_bases
+    from overlapflow._limit.quadrature import QQ_SAMPLES, interpolate_nodes, qq_bases
 
     nodes = limit_nodes(SIGMA0, of.NetworkSpec(N=10, phi="erf"), nodes=5)
     xi_nodes = np.stack(np.meshgrid(*nodes.grid, indexing="ij"), -1).reshape(-1, 4)
@@ -148,7 +148,7 @@ def test_compare_runs_limit_mode_and_reports_closure_error(tmp_path):
     summary = of.write_comparison(comp, tmp_path, figure=False)
     assert summary["closure_error"]["exact"] < 1e-10
     assert summary["limit_nodes"] == 81 and summary["limit_check_nodes"] == 16
-    from overlapflow._limit import closure_warning
+    from overlapflow._workflows.hooks import closure_warning
 
     assert closure_warning(summary) is None
     assert "0.05" in closure_warning({"closure_error": {"exact": 0.05}})
@@ -158,7 +158,7 @@ def test_compare_runs_limit_mode_and_reports_closure_error(tmp_path):
 def test_latent_adjoint_gradient_equals_autodiff(phi, rank, n_in, n_out):
     import jax
 
-    from overlapflow._limit import particle_loss, particle_value_and_grad
+    from overlapflow._limit.adjoint import particle_loss, particle_value_and_grad
 
     spec = of.NetworkSpec(N=10, phi=phi, rank=rank, n_in=n_in, n_out=n_out, dt=0.1)
     rng = np.random.default_rng(0)
@@ -178,7 +178,7 @@ def test_latent_adjoint_gradient_equals_autodiff(phi, rank, n_in, n_out):
 @pytest.mark.parametrize("phi, optimizer", [("erf", "gd"), ("tanh", "adam")])
 def test_mirror_fold_gives_the_unfolded_run(phi, optimizer):
     # Odd φ: simulating half of a symmetric rule (weights doubled) is the full rule's run.
-    from overlapflow._limit import _mirror_half
+    from overlapflow._limit.learners import _mirror_half
 
     spec = of.NetworkSpec(N=10, phi=phi, dt=0.1)
     task = _noise_task(batch=3)
@@ -198,7 +198,7 @@ def test_mirror_fold_gives_the_unfolded_run(phi, optimizer):
 
 
 def test_mirror_fold_needs_odd_phi_and_a_symmetric_rule():
-    from overlapflow._limit import _mirror_half
+    from overlapflow._limit.learners import _mirror_half
 
     for phi, expected in (("relu", None), ("softplus", None), ("linear", 2**4 // 2)):
         spec = of.NetworkSpec(N=10, phi=phi)

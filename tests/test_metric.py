@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import overlapflow as of  # noqa: E402
-from overlapflow._metric import metric, metric_structural_zeros, sigma_gradient  # noqa: E402
+from overlapflow._analysis.metric import metric, metric_structural_zeros, sigma_gradient  # noqa: E402
 
 
 def _random_sigma(P, seed):
@@ -41,7 +41,7 @@ def test_metric_is_symmetric_linear_and_batched():
 
 
 def _task(spec):
-    kw = "decay" if "decay" in of._tasks.task_parameters("impulse_exp") else "c"
+    kw = "decay" if "decay" in of.task_parameters("impulse_exp") else "c"
     return of.make_task("impulse_exp", dt=spec.dt, t_max=1.0, n_in=spec.n_in,
                         n_out=spec.n_out, **{kw: 0.3})
 

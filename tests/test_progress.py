@@ -3,7 +3,7 @@
 import io
 import sys
 
-from overlapflow._progress import _LineBar, progress_bar
+from overlapflow._support.progress import _LineBar, progress_bar
 
 
 def test_progress_lines_without_a_terminal(monkeypatch):
@@ -39,7 +39,7 @@ def test_progress_disabled_prints_nothing(monkeypatch):
 
 
 def test_long_jobs_are_announced_with_an_estimate(monkeypatch):
-    import overlapflow._progress as progress
+    import overlapflow._support.progress as progress
 
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow import _sweep
-from overlapflow._cli import main
-from overlapflow._sweep import parse_grid, parse_seeds, run_sweep
+from overlapflow._cli.main import main
+from overlapflow._learn import batched as _batched
+from overlapflow._workflows.sweep import parse_grid, parse_seeds, run_sweep
+from overlapflow._workflows.sweep import scheduling as _scheduling
 
 CONFIG = """
 [network]
@@ -54,7 +55,7 @@ def test_parsing_and_validation(config, tmp_path):
         ("train.eta", (1e-3, 5e-3)), ("network.phi", ("erf",))]
     assert parse_seeds("3:7") == (3, 4, 5, 6)
     for bad in ["5:2", "a:b", "-1:3"]:
-        with pytest.raises(of.ConfigError, match="--seeds"):
+        with pytest.raises(of.ConfigError, match="seeds"):
             parse_seeds(bad)
     with pytest.raises(of.ConfigError, match="table.key"):
         parse_grid(["train.eta"])
@@ -131,20 +132,20 @@ def test_noise_task_stepping_path_and_interrupt_resume(tmp_path):
 
 
 def test_failing_chunk_is_reported_and_others_kept(config, tmp_path, monkeypatch):
-    real = _sweep.run_sweep_chunk
+    real = _scheduling.run_sweep_chunk
 
     def flaky(raw, base_dir, point, seeds, modes, **kw):
         if point["task.decay"] == 0.5 and 2 in seeds:
             raise RuntimeError("boom")
         return real(raw, base_dir, point, seeds, modes, **kw)
 
-    monkeypatch.setattr(_sweep, "run_sweep_chunk", flaky)
+    monkeypatch.setattr(_scheduling, "run_sweep_chunk", flaky)
     out = tmp_path / "f"
     res = run_sweep(config, out, grid=GRID, seeds=range(4), chunk_size=2, progress=False)
     assert not res.complete and len(res.failed) == 1 and len(res.ran) == 3
     where, error = res.failed[0]
     assert "task.decay=0.5" in where and "seeds 2…3" in where and "boom" in error
-    monkeypatch.setattr(_sweep, "run_sweep_chunk", real)
+    monkeypatch.setattr(_scheduling, "run_sweep_chunk", real)
     again = run_sweep(config, out, grid=GRID, seeds=range(4), chunk_size=2, progress=False)
     assert again.complete and len(again.ran) == 1
     rows = _read_csv(out / "sweep.csv")
@@ -202,22 +203,22 @@ def test_lane_groups_and_threads_equal_one_group(kind):
     sig = np.stack([(lambda X: X.T @ X / 40)(np.asarray(of.random_vectors(spec, seed=s)))
                     for s in range(7)])
     kw = dict(spec=spec, task=task, loss_kind="sum_dt", mode="exact", epochs=15)
-    one = _sweep.batched_overlap_runs(sig, 2e-2, 0, lanes=7, threads=1, **kw)
-    grouped = _sweep.batched_overlap_runs(sig, 2e-2, 0, lanes=3, threads=2, **kw)
+    one = _batched.batched_overlap_runs(sig, 2e-2, 0, lanes=7, threads=1, **kw)
+    grouped = _batched.batched_overlap_runs(sig, 2e-2, 0, lanes=3, threads=2, **kw)
     assert [a.shape for a in grouped] == [(16, 7), (16, 4, 4, 7), (16, 7)]
     np.testing.assert_allclose(grouped[0], one[0], rtol=1e-13, atol=0)
     np.testing.assert_allclose(grouped[1], one[1], rtol=0, atol=1e-13)
     assert not grouped[2].any()
     assert one[0][-1].max() < 0.9 * one[0][0].min()  # the runs learn
     with pytest.raises(of.ConfigError, match="lanes must be a positive integer"):
-        _sweep.batched_overlap_runs(sig, 2e-2, 0, lanes=0, **kw)
+        _batched.batched_overlap_runs(sig, 2e-2, 0, lanes=0, **kw)
 
 
 def test_lanes_per_group_fits_the_closed_form_in_cache():
     spec1 = of.NetworkSpec(N=40, rank=1, dt=0.1)
     exp = of.make_task("impulse_exp", dt=0.1, t_max=2.0, n_in=1, n_out=1)
-    assert _sweep.lanes_per_group(spec1, exp, "sum_dt") == 128  # K̃ = 3: 8·27·128 = 27 KiB
+    assert _batched.lanes_per_group(spec1, exp, "sum_dt") == 128  # K̃ = 3: 8·27·128 = 27 KiB
     spec2 = of.NetworkSpec(N=40, rank=2, dt=0.1)
     cos = of.make_task("impulse_damped_cos", dt=0.1, t_max=2.0, n_in=1, n_out=1)
-    assert _sweep.lanes_per_group(spec2, cos, "sum_dt") == 32  # K̃ = 5: 8·125·32 = 31 KiB
-    assert _sweep.lanes_per_group(spec1, exp, "masked_mean") == _sweep.STEPPED_LANES
+    assert _batched.lanes_per_group(spec2, cos, "sum_dt") == 32  # K̃ = 5: 8·125·32 = 31 KiB
+    assert _batched.lanes_per_group(spec1, exp, "masked_mean") == _batched.STEPPED_LANES

@@ -1,4 +1,4 @@
-"""Tests of overlapflow._tasks: exact targets, task statistics, keys/epochs, and errors."""
+"""Tests of overlapflow._model.tasks: exact targets, task statistics, keys/epochs, and errors."""
 
 import jax
 
@@ -8,8 +8,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from overlapflow._errors import ConfigError  # noqa: E402
-from overlapflow._tasks import (  # noqa: E402
+from overlapflow._model.tasks import (  # noqa: E402
     TASK_KINDS,
     Task,
     TaskBatch,
@@ -17,6 +16,7 @@ from overlapflow._tasks import (  # noqa: E402
     make_task,
     task_parameters,
 )
+from overlapflow._support.errors import ConfigError  # noqa: E402
 
 DT = 0.05
 
@@ -262,7 +262,7 @@ def test_flip_flop_keys_and_epochs(flip_flop_case):
 def test_decision_making_statistics_and_targets():
     task = make_task("decision_making", dt=DT, n_in=1, n_out=1, batch_size=64)
     assert task.t_max == 20.0 and task.n_steps == 400
-    assert task.epoch_bounds == (0, 20, 200, 220, 400)
+    assert task.period_bounds == (0, 20, 200, 220, 400)
     batch = task.sample(jax.random.PRNGKey(2))
     x, y, mask = (np.asarray(a[..., 0]) for a in batch)
     t = np.arange(400)

@@ -18,10 +18,12 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _gaussianity
-from .._errors import ConfigError
-from .._io import write_json_atomic, write_npz_atomic
-from .._tasks import make_task, task_parameters
+from .._analysis import gaussianity as _gaussianity
+from .._model.tasks import make_task, task_parameters
+from .._support.differences import curve_diff, exact_rel_diff, max_rel_diff
+from .._support.errors import ConfigError
+from .._support.interrupt import interruption_text
+from .._support.io import write_json_atomic, write_npz_atomic
 
 __all__ = [
     "Check",
@@ -203,7 +205,7 @@ def _check_value(exp_name: str, key: str, default, value):
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where} must be a non-empty string like {default!r}, got {value!r}")
         if key == "loss":
-            from .._losses import check_loss_kind
+            from .._model.losses import check_loss_kind
 
             try:
                 check_loss_kind(value)
@@ -244,17 +246,6 @@ def _earlier_files(folder: Path) -> list[Path]:
             if p.name in ("results.npz", "summary.json") or p.suffix in (".png", ".pdf", ".svg")]
 
 
-def interruption_text(at: dict | None) -> str:
-    """'interrupted at epoch k of E (loop)' for the `interrupted` entry of a summary."""
-    if not at:
-        return "interrupted"
-    if at.get("epoch") is None:
-        return "interrupted"
-    if at["epoch"] == 0:
-        return f"interrupted before the first epochs of {at['where']} were computed"
-    return f"interrupted at epoch {at['epoch']} of {at['epochs']} ({at['where']})"
-
-
 def write_outcome(exp: Experiment, outcome: Outcome, out_dir, *, figures: bool = True,
                   replace: bool = False, interrupted: dict | None = None) -> dict:
     """Write DIR/NAME/{results.npz, summary.json, *.png}, all or none; return the summary dict.
@@ -265,8 +256,8 @@ def write_outcome(exp: Experiment, outcome: Outcome, out_dir, *, figures: bool =
     writes only summary.json. With `replace`, files of an earlier run that this one does not
     write are removed.
     """
-    from .. import _interrupt
-    from .._io import atomic_group, figure_banner, provenance
+    from .._support import interrupt as _interrupt
+    from .._support.io import atomic_group, figure_banner, provenance
 
     folder = Path(out_dir) / exp.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -323,7 +314,7 @@ def run_experiment(
     nothing but summary.json), marked `interrupted` = {where, epoch, epochs} in the summary
     (None when complete). `replace`: remove files of an earlier run this one does not write.
     """
-    from .. import _interrupt
+    from .._support import interrupt as _interrupt
 
     exp = get_experiment(name)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -366,7 +357,7 @@ def redraw_experiment(name: str, out_dir) -> dict:
     """Redraw DIR/NAME's figures from its results.npz and summary.json (no recomputation)."""
     import json
 
-    from .._io import load_npz
+    from .._support.io import load_npz
 
     exp = get_experiment(name)
     folder = Path(out_dir) / name
@@ -392,31 +383,6 @@ def impulse_task(kind: str, *, dt: float, t_max: float, decay: float, **params):
     """An impulse-response task; robust to the decay parameter being called `decay` or `c`."""
     key = "decay" if "decay" in task_parameters(kind) else "c"
     return make_task(kind, dt=dt, t_max=t_max, n_in=1, n_out=1, **{key: decay}, **params)
-
-
-def max_rel_diff(a, ref, *, floor: float = 0.0) -> float:
-    """max |a − ref| / |ref| over entries where both are finite and |ref| > floor."""
-    a = np.asarray(a, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
-    ok = np.isfinite(a) & np.isfinite(ref) & (np.abs(ref) > floor)
-    if not ok.any():
-        return float("nan")
-    return float(np.max(np.abs(a[ok] - ref[ok]) / np.abs(ref[ok])))
-
-
-def exact_rel_diff(a, ref) -> float:
-    """max relative loss difference over the epochs where ref > 1e-10·ref₀ (below that, float64
-    rounding of a loss that has fallen by 10 orders dominates any relative comparison)."""
-    ref = np.asarray(ref, dtype=np.float64)
-    return max_rel_diff(a, ref, floor=1e-10 * abs(ref[0]))
-
-
-def curve_diff(a, ref) -> float:
-    """max_e |a_e − ref_e| / ref_0: distance between two loss curves relative to the start."""
-    a = np.asarray(a, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
-    ok = np.isfinite(a) & np.isfinite(ref)
-    return float(np.max(np.abs(a[ok] - ref[ok])) / abs(ref[0])) if ok.any() else float("nan")
 
 
 def transition_epoch(loss) -> int:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import save_figure_atomic
-from .._style import new_figure, style
+from .._plots.style import new_figure, style
+from .._support.io import save_figure_atomic
 
 __all__ = ["draw_twins"]
 
-# Colours from the one style table (overlapflow._style): task A / network 1, task B / network 2,
+# Colours from the one style table (overlapflow._plots.style): task A / network 1, task B / network 2,
 # the teacher of task C, and the overlap classes (visible, invisible, all).
 A_COLOR, B_COLOR = style("task_a")["color"], style("task_b")["color"]
 TEACHER_COLOR = style("teacher")["color"]

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._network import NetworkSpec, random_vectors
-from .._overlaps import overlaps, realise_vectors
+from .._model.network import NetworkSpec, random_vectors
+from .._model.overlaps import overlaps, realise_vectors
+from ._adam_draw import draw_adam
 from ._common import (
     Check,
     Experiment,
@@ -28,7 +29,6 @@ from ._common import (
     out_of_span_fraction,
     register,
 )
-from ._figures import draw_adam
 from .fig1 import conserved_quantity, pair_arrays
 from .memory import run_sequence
 
@@ -40,7 +40,7 @@ QUICK = dict(N=64, phase_epochs=[250] * 5)
 
 
 def _theta_gd_sequence(X, spec, tasks, epochs, eta, seed, progress):
-    from .._theta import train_theta
+    from .._learn.theta import train_theta
 
     losses, sigmas = [], []
     for k, (task, E) in enumerate(zip(tasks, epochs)):

@@ -40,12 +40,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._loop import default_chunk
-from .._network import NetworkSpec, network_outputs, network_outputs_noisy, random_vectors
-from .._overlap_learning import learn_overlaps
-from .._overlaps import overlaps, realise_vectors
-from .._theta import train_theta
-from .._twins import equivalent_twin
+from .._analysis.twins import equivalent_twin
+from .._learn.loop import default_chunk
+from .._learn.overlap import learn_overlaps
+from .._learn.theta import train_theta
+from .._model.network import NetworkSpec, network_outputs, network_outputs_noisy, random_vectors
+from .._model.overlaps import overlaps, realise_vectors
+from .._support.differences import rel_max_diff
 from ._common import (
     Check,
     Experiment,
@@ -55,21 +56,15 @@ from ._common import (
     max_rel_diff,
     register,
 )
-from ._figures import draw_degeneracy
+from ._degeneracy_draw import draw_degeneracy
 from .fig1 import pair_arrays
 
-__all__ = ["compute", "twin_pair", "same_frame_twin", "rel_output_diff"]
+__all__ = ["compute", "twin_pair", "same_frame_twin", "rel_max_diff"]
 
 DEFAULTS = dict(N=500, dt=0.05, t_max=20.0, decay=0.2, eta=5e-3, epochs=2000,
                 twin_uu=32.0**2 / 500, twin_mu=0.8, probe_batch=4, state_noise_sd=0.5,
                 perturb_epochs=300)
 QUICK = dict(N=100, epochs=600)
-
-
-def rel_output_diff(y, y_ref) -> float:
-    """max |y − y_ref| / max |y_ref| (over batch, time and outputs)."""
-    y, y_ref = np.asarray(y), np.asarray(y_ref)
-    return float(np.max(np.abs(y - y_ref)) / np.max(np.abs(y_ref)))
 
 
 def twin_pair(spec: NetworkSpec, *, seed: int, twin_uu: float, twin_mu: float):
@@ -196,14 +191,14 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     s0, s1 = (np.asarray(overlaps(X)) for X in Xs)
     d = np.abs(s0 - s1)[rows, cols]
     diffs = {
-        "before_learning": rel_output_diff(ys[1], ys[0]),
-        "hidden_activity_along_u": rel_output_diff(hu[1], hu[0]),
-        "hidden_norm": rel_output_diff(hnorm[1], hnorm[0]),
-        "noise": rel_output_diff(y_noise[1], y_noise[0]),
-        "noise_same_sigma_control": rel_output_diff(y_noise_ctrl, y_noise[0]),
-        "noise_same_frame_twin": rel_output_diff(y_noise_frame, y_noise[0]),
-        "noise_vs_clean_original": rel_output_diff(y_noise[0], ys[0][0, :, 0]),
-        "after_learning": rel_output_diff(y_learned[1], y_learned[0]),
+        "before_learning": rel_max_diff(ys[1], ys[0]),
+        "hidden_activity_along_u": rel_max_diff(hu[1], hu[0]),
+        "hidden_norm": rel_max_diff(hnorm[1], hnorm[0]),
+        "noise": rel_max_diff(y_noise[1], y_noise[0]),
+        "noise_same_sigma_control": rel_max_diff(y_noise_ctrl, y_noise[0]),
+        "noise_same_frame_twin": rel_max_diff(y_noise_frame, y_noise[0]),
+        "noise_vs_clean_original": rel_max_diff(y_noise[0], ys[0][0, :, 0]),
+        "after_learning": rel_max_diff(y_learned[1], y_learned[0]),
     }
     l0, l1 = theta[0].loss, theta[1].loss
     checks = [

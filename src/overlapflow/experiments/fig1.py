@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._network import NetworkSpec, random_vectors
-from .._overlap_learning import learn_overlaps
-from .._overlaps import overlap_names, overlap_pairs, overlaps
-from .._theta import train_theta
-from .._visibility import visible_mask
+from .._analysis.invariants import conserved_forms
+from .._analysis.visibility import visible_mask
+from .._learn.overlap import learn_overlaps
+from .._learn.theta import train_theta
+from .._model.network import NetworkSpec, random_vectors
+from .._model.overlaps import overlap_names, overlap_pairs, overlaps
+from .._support.errors import ConfigError
 from ._common import (
     Check,
     Experiment,
@@ -31,7 +33,7 @@ from ._common import (
     impulse_task,
     register,
 )
-from ._figures import draw_fig1
+from ._fig1_draw import draw_fig1
 
 __all__ = ["compute", "conserved_quantity"]
 
@@ -41,12 +43,14 @@ QUICK = dict(N=100, epochs=600, modes=["exact", "flow", "direct"])
 
 
 def conserved_quantity(sigma, spec: NetworkSpec):
-    """tr(ΣJ), J = +1 on V and Z, −1 on M and U (docs/theory.md §6): (..., P, P) → (...)."""
-    d = np.diagonal(np.asarray(sigma), axis1=-2, axis2=-1)
-    sign = np.zeros(spec.P)
-    sign[spec.m] = sign[spec.u] = -1.0
-    sign[spec.v] = sign[spec.z] = 1.0
-    return d @ sign
+    """tr(ΣJ) of the conserved form J of a linear network, computed by `conserved_forms` (for
+    these architectures the single form J = −1 on M and U, +1 on V and Z; docs/theory.md §6):
+    (..., P, P) → (...)."""
+    forms = conserved_forms(spec)
+    if forms.shape[0] != 1:
+        raise ConfigError(f"conserved_quantity needs exactly one conserved form, {spec} has "
+                          f"{forms.shape[0]}")
+    return np.einsum("...ab,ba->...", np.asarray(sigma), forms[0])
 
 
 def pair_arrays(spec: NetworkSpec):

@@ -33,14 +33,14 @@ import dataclasses
 
 import numpy as np
 
-from .._errors import ConfigError
-from .._network import NetworkSpec, random_vectors
-from .._overlap_learning import learn_overlaps
-from .._overlaps import overlaps
-from .._progress import progress_bar
-from .._theta import train_theta
+from .._learn.overlap import learn_overlaps
+from .._learn.theta import train_theta
+from .._model.network import NetworkSpec, random_vectors
+from .._model.overlaps import overlaps
+from .._support.errors import ConfigError
+from .._support.progress import progress_bar
 from ._common import Check, Experiment, Outcome, impulse_task, register
-from ._figures import draw_memory
+from ._memory_draw import draw_memory
 from .degeneracy import twin_pair
 from .fig1 import pair_arrays
 

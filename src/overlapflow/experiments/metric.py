@@ -16,13 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._metric import metric, metric_structural_zeros
-from .._network import NetworkSpec, random_vectors
-from .._overlap_learning import flow_velocity, learn_overlaps, overlap_gradient
-from .._overlaps import overlaps, realise_vectors
-from .._tasks import batch_for_epoch
+from .._analysis.metric import metric, metric_structural_zeros
+from .._learn.overlap import flow_velocity, learn_overlaps, overlap_gradient
+from .._model.network import NetworkSpec, random_vectors
+from .._model.overlaps import overlaps, realise_vectors
+from .._model.tasks import batch_for_epoch
 from ._common import Check, Experiment, Outcome, impulse_task, register
-from ._figures import draw_metric
+from ._metric_draw import draw_metric
 from .fig1 import pair_arrays
 from .nonlinear import flip_flop
 

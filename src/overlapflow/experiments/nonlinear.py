@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._effective import effective_outputs
+from .._learn.overlap import learn_overlaps
 from .._limit import train_theta_adjoint
-from .._network import NetworkSpec, balanced_vectors, network_outputs, random_vectors
-from .._overlap_learning import learn_overlaps
-from .._overlaps import overlaps
-from .._tasks import batch_for_epoch, make_task
+from .._model.effective import effective_outputs
+from .._model.network import NetworkSpec, balanced_vectors, network_outputs, random_vectors
+from .._model.overlaps import overlaps
+from .._model.tasks import batch_for_epoch, make_task
+from .._support.differences import rel_rms
 from ._common import (
     Check,
     Experiment,
@@ -53,7 +54,7 @@ from ._common import (
     transition_epoch,
     transition_shift,
 )
-from ._figures import draw_nonlinear
+from ._nonlinear_draw import draw_nonlinear
 from .fig1 import pair_arrays
 
 __all__ = ["compute", "gaussianity", "flip_flop", "initial_vectors", "output_trial",
@@ -67,7 +68,7 @@ QUICK = dict(N=200, dt=0.05, t_max=12.0, eta=0.3, epochs=300, track_tol=0.05)
 
 
 def flip_flop(params: dict, *, t_max: float | None = None, batch_size: int | None = None):
-    """The flip-flop task of the nonlinear experiments (paper defaults of `_tasks`)."""
+    """The flip-flop task of the nonlinear experiments (paper defaults of `_model.tasks`)."""
     return make_task("flip_flop", dt=float(params["dt"]),
                      t_max=float(params["t_max"] if t_max is None else t_max), n_in=1, n_out=1,
                      batch_size=int(params["batch_size"] if batch_size is None else batch_size))
@@ -84,12 +85,6 @@ def output_trial(params: dict, factor: float, seed: int):
     """One flip-flop trial of factor × t_max seconds: x, y*, mask, each (1, T, 1)."""
     task = flip_flop(params, t_max=factor * float(params["t_max"]), batch_size=1)
     return batch_for_epoch(task, seed, 0)
-
-
-def rel_rms(a, ref) -> float:
-    """‖a − ref‖₂ / ‖ref‖₂ over all entries (relative RMS difference)."""
-    a, ref = np.asarray(a, np.float64), np.asarray(ref, np.float64)
-    return float(np.sqrt(np.mean((a - ref) ** 2) / np.mean(ref**2)))
 
 
 def gaussianity(X, X0) -> dict:

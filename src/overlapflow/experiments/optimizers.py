@@ -33,12 +33,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._effective import effective_outputs, overlap_loss
+from .._learn.overlap import learn_overlaps
 from .._limit import train_theta_adjoint
-from .._network import NetworkSpec, network_outputs
-from .._overlap_learning import learn_overlaps
-from .._overlaps import overlaps
-from .._tasks import batch_for_epoch
+from .._model.effective import effective_outputs, overlap_loss
+from .._model.network import NetworkSpec, network_outputs
+from .._model.overlaps import overlaps
+from .._model.tasks import batch_for_epoch
 from ._common import (
     Check,
     Experiment,
@@ -49,7 +49,7 @@ from ._common import (
     register,
     transition_shift,
 )
-from ._figures import draw_optimizers
+from ._optimizers_draw import draw_optimizers
 from .fig1 import pair_arrays
 from .nonlinear import flip_flop, gaussianity, initial_vectors, output_trial, rel_rms
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._network import NetworkSpec, random_vectors
-from .._overlap_learning import learn_overlaps
-from .._overlaps import overlaps
-from .._theta import train_theta
+from .._learn.overlap import learn_overlaps
+from .._learn.theta import train_theta
+from .._model.network import NetworkSpec, random_vectors
+from .._model.overlaps import overlaps
 from ._common import (
     Check,
     Experiment,
@@ -24,7 +24,7 @@ from ._common import (
     impulse_task,
     register,
 )
-from ._figures import draw_rank2
+from ._rank2_draw import draw_rank2
 from .fig1 import conserved_quantity, pair_arrays
 
 __all__ = ["compute"]

@@ -43,23 +43,21 @@ A and B, learn in parallel threads, one per core.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import threading
 import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._effective import effective_outputs, overlap_values_and_grads
-from .._errors import ConfigError
-from .._network import NetworkSpec
-from .._overlap_learning import exact_overlap_step
-from .._parallel import available_cores, map_threaded
-from .._progress import progress_bar
-from .._tasks import Task, batch_for_epoch, make_task
+from .._learn.batched import batched_chunk, lane_state
+from .._model.effective import effective_outputs
+from .._model.network import NetworkSpec
+from .._model.tasks import Task, batch_for_epoch, make_task
+from .._support.errors import ConfigError
+from .._support.parallel import available_cores, map_threaded
+from .._support.progress import progress_bar
 from ._common import Check, Experiment, Outcome, register
 from ._twins_draw import draw_twins
 from .fig1 import pair_arrays
@@ -102,15 +100,6 @@ FEATURE_SETS = ("visible", "invisible", "all")
 PHASE_LOSS = {"A": "masked_mean", "B": "masked_mean", "C": "mean_t_dt"}
 
 
-class TwinState(NamedTuple):
-    """Loop carry of a lane group: overlaps (n, P, P), whether η was already divided (n,),
-    divergence (n,)."""
-
-    sigma: jax.Array
-    reduced: jax.Array
-    bad: jax.Array
-
-
 def teacher_sigma() -> np.ndarray:
     """The teacher's Σ (4, 4), order (m, u, v, z): the paper's seven visible overlaps, the
     invisible σ_zv, σ_vv, σ_zz completed by the `teacher` task (they do not affect its output)."""
@@ -138,28 +127,6 @@ def teacher_task(params: dict, batch_size: int) -> Task:
     return make_task("teacher", dt=float(params["dt"]), t_max=params["c_t_max"], n_in=1,
                      n_out=1, phi="erf", sigma=dict(TEACHER), source=source,
                      noise_sd=params["c_noise"], input_scale=params["c_input_scale"])
-
-
-@functools.partial(jax.jit, static_argnames=("task", "loss_kind", "spec", "chunk"))
-def _phase_chunk(state: TwinState, epoch0, total, eta, drop, below, seed, *, task, loss_kind,
-                 spec, chunk):
-    """A lax.scan over `chunk` epochs of n networks (state batched: sigma (n, P, P)); they run
-    side by side in the lanes of one adjoint pass. Returns (state, losses (n, chunk))."""
-
-    def step(st: TwinState, epoch):
-        batch = batch_for_epoch(task, seed, epoch)
-        loss, G = overlap_values_and_grads(st.sigma, batch, spec, loss_kind)
-        S = 0.5 * (G + jnp.swapaxes(G, 1, 2))
-        eta_now = jnp.where(st.reduced, eta / drop, eta)
-        new = exact_overlap_step(st.sigma, S, eta_now[:, None, None])  # batched over networks
-        ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(new), axis=(1, 2))
-        live = (epoch < total) & ok & ~st.bad
-        nxt = TwinState(jnp.where(live[:, None, None], new, st.sigma),
-                        st.reduced | (live & (loss < below)), st.bad | ~ok)
-        return nxt, loss
-
-    state, losses = jax.lax.scan(step, state, epoch0 + jnp.arange(chunk))
-    return state, losses.T
 
 
 #: Networks per lane group: the adjoint's per-trajectory cost is lowest around 8–16 networks
@@ -211,18 +178,19 @@ class PhaseResult(NamedTuple):
 
 
 def _run_group(sigma0, run: PhaseRun, spec, *, epochs, chunk, tick):
-    """All epochs of one lane group; returns the pieces of a `PhaseResult`."""
-    n = sigma0.shape[0]
-    state = TwinState(jnp.asarray(sigma0), jnp.zeros(n, bool), jnp.zeros(n, bool))
+    """All epochs of one lane group (the batched engine, `batched_chunk`, exact map); returns
+    the pieces of a `PhaseResult`."""
+    state = lane_state(sigma0)
     losses, traj, marks, done = [], [np.asarray(sigma0)], [0], 0
     start = steady = time.perf_counter()
     while done < epochs + 1:
-        state, loss = _phase_chunk(state, done, epochs, run.eta, run.drop, run.below, run.seed,
-                                   task=run.task, loss_kind=run.loss, spec=spec, chunk=chunk)
+        state, (loss, _, _) = batched_chunk(
+            state, done, epochs, run.eta, run.drop, run.below, run.seed, spec=spec,
+            task=run.task, loss_kind=run.loss, mode="exact", chunk=chunk, record_sigma=False)
         take = min(chunk, epochs + 1 - done)
-        losses.append(np.asarray(loss[:, :take]))
+        losses.append(np.asarray(loss[:take]).T)
         done += take
-        traj.append(np.asarray(state.sigma))
+        traj.append(np.moveaxis(np.asarray(state.sigma), -1, 0))
         marks.append(min(done, epochs))
         tick(take)
         if done == take:
@@ -230,8 +198,8 @@ def _run_group(sigma0, run: PhaseRun, spec, *, epochs, chunk, tick):
     n_steady = (len(losses) - 1) * chunk
     per_epoch = ((time.perf_counter() - steady) / n_steady if n_steady
                  else (time.perf_counter() - start) / chunk)
-    return (np.asarray(state.sigma), np.concatenate(losses, axis=1), np.asarray(state.bad),
-            np.stack(traj, axis=1), np.asarray(marks), per_epoch)
+    return (np.moveaxis(np.asarray(state.sigma), -1, 0), np.concatenate(losses, axis=1),
+            np.asarray(state.bad), np.stack(traj, axis=1), np.asarray(marks), per_epoch)
 
 
 def run_phases(runs, spec: NetworkSpec, *, epochs: int, chunk: int, progress: bool, desc: str,

@@ -1,0 +1,1 @@
+"""_analysis: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""_closed_form: see docs/architecture.md."""

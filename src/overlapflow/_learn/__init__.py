@@ -1,0 +1,1 @@
+"""_learn: see docs/architecture.md."""

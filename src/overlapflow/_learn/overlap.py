@@ -1,0 +1,207 @@
+"""Learning in overlap space (docs/theory.md §4).
+
+With S = sym(∂L/∂Σ) (S_ab = S_ba = ½ ∂L/∂σ_ab off the diagonal, S_aa = ∂L/∂σ_aa):
+
+- `exact`:  Σ ← (I − 2ηS) Σ (I − 2ηS)       the image of θ-space GD with step N·η
+- `flow`:   dΣ/dt = −2η (SΣ + ΣS)            gradient flow, adaptive solver, saved per epoch
+- `euler`:  Σ ← Σ − 2η (SΣ + ΣS)             one Euler step of the flow per epoch (the paper's)
+- `direct`: σ ← σ − η ∂L/∂σ                  identity metric on the distinct overlaps (baseline)
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import diffrax
+import jax
+import jax.numpy as jnp
+
+from .._model.effective import overlap_loss
+from .._model.network import NetworkSpec
+from .._model.tasks import batch_for_epoch, check_task_for
+from .._support.errors import ConfigError
+from .._support.precision import check_float64
+from .loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, run_epochs
+
+__all__ = [
+    "OVERLAP_MODES",
+    "FlowTolerances",
+    "overlap_gradient",
+    "exact_overlap_step",
+    "euler_overlap_step",
+    "direct_overlap_step",
+    "flow_velocity",
+    "learn_overlaps",
+]
+
+OVERLAP_MODES = ("exact", "flow", "euler", "direct")
+
+
+@dataclass(frozen=True)
+class FlowTolerances:
+    """Tolerances of the adaptive solver (Tsit5 + PID controller) used by mode `flow`."""
+
+    rtol: float = 1e-8
+    atol: float = 1e-10
+    max_steps: int = 100_000
+
+
+def overlap_gradient(sigma, batch, spec: NetworkSpec, loss_kind: str, task=None):
+    """Return (L, S): the loss and its symmetric gradient S = sym(∂L/∂Σ), S of shape (P, P).
+
+    Given `task`, impulse tasks on linear networks with loss "sum_dt" use the T-independent
+    closed form of `_closed_form.impulse.impulse` (the same loss; stepping elsewhere and as its fall-back).
+    """
+    from .._closed_form.impulse import value_and_grad_for
+
+    loss, grad = value_and_grad_for(task, spec, loss_kind)(sigma, batch)
+    return loss, 0.5 * (grad + grad.T)
+
+
+def exact_overlap_step(sigma, S, eta):
+    """Σ ← (I − 2ηS) Σ (I − 2ηS): θ-space GD with step N·η, exactly, in overlap space."""
+    A = jnp.eye(sigma.shape[-1], dtype=sigma.dtype) - 2.0 * eta * S
+    return A @ sigma @ A
+
+
+def flow_velocity(sigma, S, eta):
+    """dΣ/dt = −2η (SΣ + ΣS), per epoch of gradient flow."""
+    return -2.0 * eta * (S @ sigma + sigma @ S)
+
+
+def euler_overlap_step(sigma, S, eta):
+    """One Euler step of size one epoch of the gradient flow."""
+    return sigma + flow_velocity(sigma, S, eta)
+
+
+def direct_overlap_step(sigma, S, eta):
+    """σ_ab ← σ_ab − η ∂L/∂σ_ab on the distinct overlaps (identity metric; the paper's contrast).
+
+    ∂L/∂σ_ab = 2 S_ab off the diagonal and S_aa on it; invisible overlaps have zero gradient.
+    """
+    dL = 2.0 * S - jnp.diag(jnp.diag(S))
+    return sigma - eta * dL
+
+
+_DISCRETE_STEPS = {
+    "exact": exact_overlap_step,
+    "euler": euler_overlap_step,
+    "direct": direct_overlap_step,
+}
+
+
+def _flow_solve(sigma, batch, spec, loss_kind, eta, t1, tol: FlowTolerances, ts=None):
+    def field(t, y, args):
+        _, S = overlap_gradient(y, batch, spec, loss_kind)
+        return flow_velocity(y, S, eta)
+
+    saveat = diffrax.SaveAt(ts=ts) if ts is not None else diffrax.SaveAt(t1=True)
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(field),
+        diffrax.Tsit5(),
+        t0=0.0,
+        t1=t1,
+        dt0=None,
+        y0=sigma,
+        saveat=saveat,
+        stepsize_controller=diffrax.PIDController(rtol=tol.rtol, atol=tol.atol),
+        max_steps=tol.max_steps,
+        throw=False,
+    )
+    ok = sol.result == diffrax.RESULTS.successful
+    return sol.ys, ok
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "task", "loss_kind", "mode", "chunk", "tol"))
+def _overlap_chunk(sigma, epoch0, total, eta, seed, *, spec, task, loss_kind, mode, chunk, tol):
+    dtype = sigma.dtype
+
+    def batch_at(epoch):
+        b = batch_for_epoch(task, seed, epoch)
+        return jax.tree_util.tree_map(lambda a: a.astype(dtype), b)
+
+    if mode in _DISCRETE_STEPS:
+        update = _DISCRETE_STEPS[mode]
+
+        def step(sig, epoch):
+            loss, S = overlap_gradient(sig, batch_at(epoch), spec, loss_kind, task)
+            return update(sig, S, eta), EpochRecords(loss, sig)
+
+        return make_chunk_runner(step, chunk)(sigma, epoch0, total)
+
+    if task.deterministic:
+        # One adaptive solve across the chunk, saved at integer epochs: the step size is not
+        # reset every epoch. Entry k is the state before update epoch0 + k.
+        batch = batch_at(0)
+        n_upd = jnp.clip(total - epoch0, 0, chunk - 1)
+        ts = jnp.minimum(jnp.arange(chunk, dtype=dtype), n_upd.astype(dtype))
+        ys, ok = _flow_solve(sigma, batch, spec, loss_kind, eta, n_upd.astype(dtype) + 1e-30,
+                             tol, ts=ts)
+        losses = jax.vmap(lambda s: overlap_loss(s, batch, spec, loss_kind))(ys)
+        bad = ~(jnp.isfinite(losses) & jnp.all(jnp.isfinite(ys), axis=(1, 2))) | ~ok
+        # The next chunk starts from the state after the last entry's update, if any.
+        last = jnp.where(total - epoch0 >= chunk, 1.0, 0.0).astype(dtype)
+        ys_next, ok2 = _flow_solve(ys[-1], batch, spec, loss_kind, eta, last + 1e-30, tol)
+        nxt = jnp.where(last > 0, ys_next[-1], ys[-1])
+        bad = bad.at[-1].set(bad[-1] | ~ok2)
+        return nxt, (EpochRecords(losses, ys), bad)
+
+    def step(sig, epoch):
+        batch = batch_at(epoch)
+        loss = overlap_loss(sig, batch, spec, loss_kind)
+        ys, ok = _flow_solve(sig, batch, spec, loss_kind, eta, 1.0, tol)
+        new = jnp.where(ok, ys[-1], jnp.nan)
+        return new, EpochRecords(loss, sig)
+
+    return make_chunk_runner(step, chunk)(sigma, epoch0, total)
+
+
+def learn_overlaps(
+    sigma0,
+    task,
+    spec: NetworkSpec,
+    *,
+    loss: str = "sum_dt",
+    mode: str = "exact",
+    eta: float,
+    epochs: int,
+    seed: int = 0,
+    tol: FlowTolerances = FlowTolerances(),
+    chunk: int | None = None,
+    progress: bool = False,
+    dtype=jnp.float64,
+) -> LoopResult:
+    """Learn in overlap space from Σ₀ (P, P) for `epochs` epochs.
+
+    Args:
+        sigma0: (P, P) initial overlaps.
+        task: a `Task`; epoch e uses `batch_for_epoch(task, seed, e)` (the batches θ-space sees).
+        spec: network architecture (N is not used).
+        loss: loss kind ("sum_dt", "masked_mean", "mean_t_dt").
+        mode: one of "exact", "flow", "euler", "direct".
+        eta: overlap-space learning rate η (θ-space GD uses N·η).
+        epochs: number of updates; E + 1 states are recorded (entry e = before update e).
+
+    Returns:
+        `LoopResult` with loss (E+1,), sigma (E+1, P, P), diverged_at, interrupted_at, state.
+    """
+    check_float64(dtype, "learn_overlaps")
+    check_task_for(task, spec)
+    if mode not in OVERLAP_MODES:
+        raise ConfigError(f"unknown overlap mode {mode!r}; valid: {', '.join(OVERLAP_MODES)}")
+    chunk = chunk or default_chunk(epochs)
+    sigma0 = jnp.asarray(sigma0, dtype=dtype)
+    runner = functools.partial(
+        _overlap_chunk,
+        eta=jnp.asarray(eta, dtype),
+        seed=seed,
+        spec=spec,
+        task=task,
+        loss_kind=loss,
+        mode=mode,
+        chunk=chunk,
+        tol=tol,
+    )
+    return run_epochs(runner, sigma0, epochs, chunk, progress=progress, desc=mode,
+                      P=spec.P)

@@ -1,0 +1,98 @@
+"""θ-space training of the full network (docs/theory.md §1, §4): GD with step N·η, or Adam (optax)."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from .._model.losses import loss_from_outputs
+from .._model.network import NetworkSpec, network_outputs
+from .._model.overlaps import overlaps
+from .._model.tasks import batch_for_epoch, check_task_for
+from .._support.errors import ConfigError
+from .._support.precision import check_float64
+from .loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, run_epochs
+
+__all__ = ["OPTIMIZERS", "theta_loss", "train_theta"]
+
+OPTIMIZERS = ("gd", "adam")
+
+
+def theta_loss(X, batch, spec: NetworkSpec, loss_kind: str):
+    """Loss of the full network with vectors X (N, P) on a `TaskBatch`."""
+    return loss_from_outputs(network_outputs(X, batch.x, spec), batch, loss_kind, spec.dt)
+
+
+def _optimizer(name: str, eta, N: int) -> optax.GradientTransformation:
+    if name == "gd":
+        # Gradients w.r.t. a vector scale like 1/N: step N·η gives N-independent overlap flow.
+        return optax.sgd(N * eta)
+    if name == "adam":
+        return optax.adam(eta)
+    raise ConfigError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+
+
+@functools.partial(
+    jax.jit, static_argnames=("spec", "task", "loss_kind", "optimizer", "chunk")
+)
+def _theta_chunk(state, epoch0, total, eta, seed, *, spec, task, loss_kind, optimizer, chunk):
+    opt = _optimizer(optimizer, eta, spec.N)
+
+    def step(st, epoch):
+        X, opt_state = st
+        batch = jax.tree_util.tree_map(
+            lambda a: a.astype(X.dtype), batch_for_epoch(task, seed, epoch)
+        )
+        loss, grad = jax.value_and_grad(theta_loss)(X, batch, spec, loss_kind)
+        updates, opt_state = opt.update(grad, opt_state, X)
+        return (optax.apply_updates(X, updates), opt_state), EpochRecords(loss, overlaps(X))
+
+    return make_chunk_runner(step, chunk)(state, epoch0, total)
+
+
+def train_theta(
+    X0,
+    task,
+    spec: NetworkSpec,
+    *,
+    loss: str = "sum_dt",
+    optimizer: str = "gd",
+    eta: float,
+    epochs: int,
+    seed: int = 0,
+    chunk: int | None = None,
+    progress: bool = False,
+    dtype=jnp.float64,
+) -> LoopResult:
+    """Train the vectors X (N, P) of the full network for `epochs` epochs.
+
+    GD: X ← X − N·η ∂L/∂X. Adam: optax.adam with learning rate η. Epoch e uses the batch
+    `batch_for_epoch(task, seed, e)`.
+
+    Returns:
+        `LoopResult`: loss (E+1,), sigma = XᵀX/N (E+1, P, P) before each update,
+        diverged_at, interrupted_at, and state = (X_final, optimizer_state).
+    """
+    check_float64(dtype, "train_theta")
+    check_task_for(task, spec)
+    chunk = chunk or default_chunk(epochs)
+    X0 = jnp.asarray(X0, dtype=dtype)
+    if X0.shape != (spec.N, spec.P):
+        raise ConfigError(f"X must have shape ({spec.N}, {spec.P}), got {X0.shape}")
+    eta_arr = jnp.asarray(eta, dtype)
+    opt_state = _optimizer(optimizer, eta_arr, spec.N).init(X0)
+    runner = functools.partial(
+        _theta_chunk,
+        eta=eta_arr,
+        seed=seed,
+        spec=spec,
+        task=task,
+        loss_kind=loss,
+        optimizer=optimizer,
+        chunk=chunk,
+    )
+    return run_epochs(runner, (X0, opt_state), epochs, chunk, progress=progress, desc="theta",
+                      P=spec.P)

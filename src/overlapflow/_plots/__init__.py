@@ -1,0 +1,1 @@
+"""_plots: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""_support: see docs/architecture.md."""

@@ -1,0 +1,282 @@
+"""Atomic result files: write to a temporary file in the same folder, then rename.
+
+Inside `atomic_group()` the renames wait until the block ends, so a set of result files is
+replaced whole or not at all (a full disk, an error or Ctrl-C while writing leaves the earlier
+files intact). `prepare_out` checks an output folder before anything is computed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from . import interrupt as _interrupt
+from .errors import ConfigError, OverlapflowError
+
+__all__ = ["write_npz_atomic", "write_json_atomic", "save_figure_atomic", "load_npz", "to_jsonable",
+           "atomic_group", "prepare_out", "provenance", "WriteError", "figure_banner"]
+
+
+class WriteError(OverlapflowError):
+    """A result file could not be written (disk full, permissions); earlier files are intact."""
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+_GROUPS: list[dict] = []  # open atomic groups (innermost last)
+
+
+def _group() -> dict | None:
+    if _GROUPS and _GROUPS[-1]["thread"] == threading.get_ident():
+        return _GROUPS[-1]
+    return None
+
+
+def _atomic(path: Path, suffix: str, write):
+    path = Path(path)
+    group = _group()
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are for sharing
+        if group is not None:
+            group["pending"].append((tmp, path))
+        else:
+            os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            kept = (f"nothing in {path.parent} was changed" if group is not None
+                    else f"any earlier {path.name} is unchanged")
+            raise WriteError(f"cannot write {path}: {exc.strerror or exc}; {kept}") from None
+        raise
+
+
+@contextlib.contextmanager
+def atomic_group(*, remove=()):
+    """Commit every file written atomically inside the block together, when the block ends.
+
+    On an exception (a full disk, Ctrl-C) no file is replaced and the temporary files are
+    deleted. After the renames, the paths in `remove` that were not written in the block are
+    deleted (stale results of an earlier run being overwritten). Ctrl-C while the files are
+    written is recorded (`_support.interrupt.requested()`) but does not cut the writing short: what
+    was computed is not lost.
+    """
+    group = {"pending": [], "thread": threading.get_ident()}
+    _GROUPS.append(group)
+    try:
+        with _interrupt.deferred():
+            yield group
+    except BaseException:
+        _GROUPS.remove(group)
+        for tmp, _ in group["pending"]:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    _GROUPS.remove(group)
+    with _interrupt.deferred():
+        written = set()
+        try:
+            for tmp, path in group["pending"]:
+                os.replace(tmp, path)
+                written.add(os.path.abspath(path))
+        except OSError as exc:
+            for tmp, _ in group["pending"]:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise WriteError(f"cannot replace result files: {exc}") from None
+        for path in remove:
+            path = Path(path)
+            if os.path.abspath(path) in written:
+                continue
+            with contextlib.suppress(OSError):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                elif path.exists() or path.is_symlink():
+                    path.unlink()
+
+
+def write_npz_atomic(path, **arrays) -> None:
+    """Write arrays to `path` (.npz) atomically; string arrays are stored as unicode, not objects."""
+    clean = {k: np.asarray(v) for k, v in arrays.items()}
+    _atomic(Path(path), ".npz", lambda fh: np.savez(fh, **clean))
+
+
+def to_jsonable(obj):
+    """Convert numpy scalars/arrays and non-finite floats (→ null) for strict JSON."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json_atomic(path, obj) -> None:
+    """Write `obj` as indented, strict JSON (NaN/inf become null) atomically."""
+    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
+    _atomic(Path(path), ".json", lambda fh: fh.write(text.encode()))
+
+
+_BANNER: list[str] = []
+
+
+@contextlib.contextmanager
+def figure_banner(text: str | None):
+    """While active, every figure saved by `save_figure_atomic` carries `text` in red on top
+    (used to mark figures of interrupted runs)."""
+    if text:
+        _BANNER.append(text)
+    try:
+        yield
+    finally:
+        if text:
+            _BANNER.remove(text)
+
+
+def save_figure_atomic(fig, path, **kwargs) -> None:
+    """Save a matplotlib figure atomically (format from the suffix of `path`)."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".") or "png"
+    if _BANNER:
+        fig.text(0.5, 0.999, _BANNER[-1], color="#b00", ha="center", va="top", fontsize=10,
+                 fontweight="bold")
+    _atomic(path, path.suffix, lambda fh: fig.savefig(fh, format=fmt, **kwargs))
+
+
+def load_npz(path, *, what: str = "file") -> dict[str, np.ndarray]:
+    """Load a user .npz as data (allow_pickle=False); errors become ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: np.asarray(data[k]) for k in data.files}
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"{what} {str(path)!r} is not a readable .npz of plain arrays ({exc})")
+
+
+# -- output folders and provenance ---------------------------------------------------------
+
+
+def _listing(names: list[str], limit: int = 4) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def prepare_out(out, *, overwrite: bool = False, what: str = "--out", check_empty: bool = True,
+                hint: str = "") -> Path:
+    """Check an output folder before anything is computed; return it (created).
+
+    The folder must be creatable and writable (a probe file is written and deleted). With
+    `check_empty`, a folder that already holds files is refused unless `overwrite`: an
+    earlier result is never replaced without being asked to.
+
+    Raises:
+        ConfigError: one line saying what is wrong and how to proceed.
+    """
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{what} {str(folder)!r} is a file, not a folder")
+    missing = []
+    anc = folder
+    while not anc.exists():
+        missing.append(anc)
+        if anc.parent == anc:
+            break
+        anc = anc.parent
+    if anc.exists() and not anc.is_dir():
+        raise ConfigError(f"{what} {str(folder)!r}: {str(anc)!r} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(folder)!r}: cannot create the folder "
+                          f"({exc.strerror or exc})") from None
+    probe = folder / f".overlapflow-write-test-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            os.write(fd, b"overlapflow")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+        for path in missing:  # the folders created here (deepest first)
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise ConfigError(f"{what} {str(folder)!r} is not writable (a test file could not be "
+                          f"created there: {exc.strerror or exc})") from None
+    if check_empty and not overwrite:
+        present = sorted(p.name for p in folder.iterdir())
+        if present:
+            raise ConfigError(
+                f"{what} {str(folder)!r} already holds {_listing(present)} from an earlier run; "
+                f"pass --overwrite to replace {'it' if len(present) == 1 else 'them'}"
+                f"{hint}, or choose another --out")
+    return folder
+
+
+_COMMAND_LINE: list[str] = []
+
+
+def set_command_line(argv) -> None:
+    """Record the command line of this process (for `provenance`)."""
+    _COMMAND_LINE[:] = [str(a) for a in argv]
+
+
+def provenance() -> dict:
+    """Versions, command line, date (UTC) and a machine description without the host name."""
+    import datetime
+    import platform
+    import sys
+
+    import jax
+    import jaxlib
+
+    from .. import __version__
+    from .parallel import available_cores
+
+    return {
+        "versions": {"overlapflow": __version__, "python": platform.python_version(),
+                     "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+                     "numpy": np.__version__},
+        "argv": list(_COMMAND_LINE) or list(sys.argv),
+        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "machine": platform.machine(),
+                    "cpu_count": os.cpu_count(), "available_cores": available_cores(),
+                    "jax_backend": jax.default_backend()},
+    }

@@ -1,0 +1,1 @@
+"""_workflows: see docs/architecture.md."""

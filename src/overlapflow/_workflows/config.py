@@ -1,0 +1,321 @@
+"""Comparison configuration: TOML in, a validated immutable `CompareConfig` out.
+
+This is the boundary: everything a user writes is checked here, once, and turned into
+objects (`NetworkSpec`, a `Task`, arrays); the core never parses strings or files.
+
+```toml
+[network]  # N, rank, n_in, n_out, phi, dt
+[init]     # seed  — or —  sigma = "path.npy" (P×P, order [M|U|V|Z]) and optionally seed
+           # — or —  balanced = true and seed (rank 1: σ_zu ≈ σ_vm, σ_mu ≈ σ_zv; docs/theory.md §7)
+[task]     # kind, t_max, seed (batch seed), and the kind's parameters; kind = "arrays": file
+[loss]     # kind
+[train]    # optimizer, eta, epochs, modes, dtype, flow_rtol, flow_atol, limit_nodes, limit_check,
+           # track_every
+```
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._model.losses import check_loss_kind
+from .._model.network import NetworkSpec
+from .._model.overlaps import check_sigma
+from .._model.tasks import TASK_KINDS, make_task, task_parameters
+from .._support.errors import ConfigError
+from .._support.io import load_npz
+from .._support.precision import DTYPES
+
+__all__ = ["CompareConfig", "TrainConfig", "load_config", "config_from_dict", "ALL_MODES"]
+
+ALL_MODES = ("theta", "exact", "flow", "euler", "direct", "limit")
+
+_TABLES = {
+    "network": {"N": 500, "rank": 1, "n_in": 1, "n_out": 1, "phi": "linear", "dt": 0.05},
+    "init": {"seed": 0, "sigma": None, "balanced": False},
+    "task": {"kind": None, "t_max": None, "seed": 0},
+    "loss": {"kind": "sum_dt"},
+    "train": {
+        "optimizer": "gd",
+        "eta": None,
+        "epochs": None,
+        "modes": ["theta", "exact"],
+        "dtype": "float64",
+        "flow_rtol": 1e-8,
+        "flow_atol": 1e-10,
+        "limit_nodes": 9,
+        "limit_check": True,
+        "track_every": 0,
+    },
+}
+_REQUIRED = {"task": ("kind",), "train": ("eta", "epochs")}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to learn: optimizer for θ-space, rate, epochs, which modes, float precision."""
+
+    optimizer: str = "gd"
+    eta: float = 5e-3
+    epochs: int = 2000
+    modes: tuple[str, ...] = ("theta", "exact")
+    dtype: str = "float64"
+    flow_rtol: float = 1e-8
+    flow_atol: float = 1e-10
+    limit_nodes: int = 9  # mode "limit": Gauss–Hermite points per drive direction (§8)
+    limit_check: bool = True  # mode "limit": also run a coarser rule, report the difference
+    track_every: int = 0  # modes "limit" and "theta": Gaussianity statistics every k epochs (0: off)
+
+    def __post_init__(self):
+        if self.optimizer not in ("gd", "adam"):
+            raise ConfigError(f"train.optimizer must be 'gd' or 'adam', got {self.optimizer!r}")
+        _positive_number("train.eta", self.eta)
+        _positive_number("train.flow_rtol", self.flow_rtol)
+        _positive_number("train.flow_atol", self.flow_atol)
+        if not isinstance(self.limit_nodes, int) or isinstance(self.limit_nodes, bool) or not 2 <= self.limit_nodes <= 60:
+            raise ConfigError(f"train.limit_nodes must be an integer in [2, 60], got {self.limit_nodes!r}")
+        if not isinstance(self.limit_check, bool):
+            raise ConfigError(f"train.limit_check must be true or false, got {self.limit_check!r}")
+        if not isinstance(self.track_every, int) or isinstance(self.track_every, bool) or self.track_every < 0:
+            raise ConfigError(f"train.track_every must be an integer ≥ 0 (0: off), got {self.track_every!r}")
+        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs <= 0:
+            raise ConfigError(f"train.epochs must be an integer > 0, got {self.epochs!r}")
+        if not self.modes:
+            raise ConfigError(f"train.modes must name at least one of {', '.join(ALL_MODES)}")
+        for mode in self.modes:
+            if mode not in ALL_MODES:
+                raise ConfigError(f"unknown mode {mode!r} in train.modes; valid: {', '.join(ALL_MODES)}")
+        if len(set(self.modes)) != len(self.modes):
+            raise ConfigError(f"train.modes lists a mode twice: {list(self.modes)}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"train.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """A validated comparison: network, initial condition, task, loss and training.
+
+    Attributes:
+        network: the architecture.
+        init_seed: seed of the initial vectors (or of their realisation from `init_sigma`).
+        init_sigma: (P, P) initial overlaps, or None for random unit-norm Gaussian vectors.
+        task: the `Task` object; `task_seed` seeds its per-epoch batches.
+        loss: loss kind.
+        train: the `TrainConfig`.
+        echo: the configuration as read (plain data, for summary.json).
+        resolved: every table with the defaults applied (plain data, for summary.json).
+    """
+
+    network: NetworkSpec
+    task: Any
+    train: TrainConfig
+    loss: str = "sum_dt"
+    init_seed: int = 0
+    task_seed: int = 0
+    init_sigma: np.ndarray | None = field(default=None, compare=False)
+    echo: dict = field(default_factory=dict, compare=False)
+    resolved: dict = field(default_factory=dict, compare=False)
+
+
+def _plain(value):
+    """A JSON-able echo of a resolved value (arrays: their shape, when large)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    arr = np.asarray(value)
+    if arr.dtype.kind in "biuf" and arr.size <= 64:
+        return arr.tolist()
+    return f"array of shape {tuple(arr.shape)}"
+
+
+def _resolved_tables(spec, init_tbl, kind, task, task_seed, loss, train) -> dict:
+    """Every table of a config with the defaults applied (what actually ran)."""
+    from dataclasses import asdict
+
+    task_tbl = {"kind": kind, "t_max": _plain(task.t_max), "seed": task_seed}
+    for name in task_parameters(kind) if kind != "arrays" else ():
+        task_tbl[name] = _plain(getattr(task, name, None))
+    return {
+        "network": {"N": spec.N, "rank": spec.rank, "n_in": spec.n_in, "n_out": spec.n_out,
+                    "phi": spec.phi_name, "dt": spec.dt},
+        "init": {k: _plain(v) for k, v in init_tbl.items()},
+        "task": task_tbl,
+        "loss": {"kind": loss},
+        "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(train).items()},
+    }
+
+
+def _positive_number(name: str, value) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _int(name: str, value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def _check_keys(table: str, given: dict, allowed) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in "
+            f"[{table}]; valid: {', '.join(sorted(allowed))}"
+        )
+
+
+def _resolve(base_dir: Path, value, what: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{what} must be a file path string, got {value!r}")
+    path = Path(value)
+    return path if path.is_absolute() else (base_dir / path)
+
+
+def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
+    """Validate a configuration given as nested dicts (the parsed TOML) and build the objects.
+
+    Relative paths resolve against `base_dir` (the config file's folder).
+
+    Raises:
+        ConfigError: any unknown table/key, missing key, bad value or unreadable data file.
+    """
+    base_dir = Path(base_dir)
+    if not isinstance(raw, dict):
+        raise ConfigError("configuration must be a table of tables")
+    _check_keys("top level", raw, _TABLES)
+    for name in _TABLES:
+        if not isinstance(raw.get(name, {}), dict):
+            raise ConfigError(f"[{name}] must be a table, got {raw[name]!r}")
+    tables = {name: dict(raw.get(name, {})) for name in _TABLES}
+    for name, keys in _REQUIRED.items():
+        for key in keys:
+            if key not in tables[name]:
+                raise ConfigError(f"missing key {key!r} in [{name}]")
+
+    net = {**_TABLES["network"], **tables["network"]}
+    _check_keys("network", tables["network"], _TABLES["network"])
+    spec = NetworkSpec(
+        N=net["N"], rank=net["rank"], n_in=net["n_in"], n_out=net["n_out"], phi=net["phi"],
+        dt=net["dt"],
+    )
+
+    _check_keys("init", tables["init"], _TABLES["init"])
+    init = {**_TABLES["init"], **tables["init"]}
+    init_seed = _int("init.seed", init["seed"])
+    init_sigma = None
+    if init["sigma"] is not None:
+        path = _resolve(base_dir, init["sigma"], "init.sigma")
+        if not path.is_file():
+            raise ConfigError(f"init.sigma file {str(path)!r} does not exist")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"init.sigma {str(path)!r} is not a readable .npy array ({exc})")
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+            raise ConfigError(f"init.sigma {str(path)!r} must hold a numeric (P, P) array")
+        init_sigma = check_sigma(arr, spec, what="init.sigma")
+    if not isinstance(init["balanced"], bool):
+        raise ConfigError(f"init.balanced must be true or false, got {init['balanced']!r}")
+    if init["balanced"]:
+        # The paper's start of Figures 4 and 8: random vectors redrawn from `seed` until
+        # σ_zu ≈ σ_vm and σ_mu ≈ σ_zv. It is carried as its Σ, so everything that reads
+        # init_sigma (compare, sweep, scaling, inspect) starts from it; θ-space realises that Σ
+        # (an orthogonal image of the drawn vectors, docs/theory.md §2).
+        if init_sigma is not None:
+            raise ConfigError("init.balanced = true and init.sigma are exclusive: give one")
+        from .._model.network import balanced_vectors
+
+        try:
+            X_bal, _ = balanced_vectors(spec, seed=init_seed)
+        except ConfigError as exc:
+            raise ConfigError(f"init.balanced = true: {exc}") from None
+        X_bal = np.asarray(X_bal, dtype=np.float64)
+        init_sigma = X_bal.T @ X_bal / spec.N
+
+    task_tbl = tables["task"]
+    kind = task_tbl.get("kind")
+    if kind not in TASK_KINDS:
+        raise ConfigError(f"unknown task kind {kind!r}; valid: {', '.join(TASK_KINDS)}")
+    params = {k: v for k, v in task_tbl.items() if k not in ("kind", "t_max", "seed")}
+    if kind == "arrays":
+        _check_keys("task", task_tbl, ("kind", "t_max", "seed", "file"))
+        if "file" not in params:
+            raise ConfigError("task kind 'arrays' needs file = \"path.npz\" in [task]")
+        data = load_npz(_resolve(base_dir, params.pop("file"), "task.file"), what="task.file")
+        _check_keys("task.file arrays", data, ("x", "y", "mask"))
+        for key in ("x", "y"):
+            if key not in data:
+                raise ConfigError(f"task.file must contain an array {key!r}")
+        params = dict(data)
+    else:
+        _check_keys("task", task_tbl, ("kind", "t_max", "seed", *task_parameters(kind)))
+    # t_max may be omitted for "arrays" (T from the data) and "decision_making" (sum of periods).
+    t_max = task_tbl.get("t_max")
+    t_max = None if t_max is None else _positive_number("task.t_max", t_max)
+    task_seed = _int("task.seed", task_tbl.get("seed", 0))
+    task = make_task(kind, dt=spec.dt, t_max=t_max, n_in=spec.n_in, n_out=spec.n_out, **params)
+
+    _check_keys("loss", tables["loss"], _TABLES["loss"])
+    loss = check_loss_kind({**_TABLES["loss"], **tables["loss"]}["kind"])
+
+    _check_keys("train", tables["train"], _TABLES["train"])
+    tr = {**_TABLES["train"], **tables["train"]}
+    modes = tr["modes"]
+    if isinstance(modes, str) or not isinstance(modes, (list, tuple)):
+        raise ConfigError(f"train.modes must be a list such as [\"theta\", \"exact\"], got {modes!r}")
+    train = TrainConfig(
+        optimizer=tr["optimizer"], eta=tr["eta"], epochs=tr["epochs"], modes=tuple(modes),
+        dtype=tr["dtype"], flow_rtol=tr["flow_rtol"], flow_atol=tr["flow_atol"],
+        limit_nodes=tr["limit_nodes"], limit_check=tr["limit_check"], track_every=tr["track_every"],
+    )
+    if init_sigma is not None and "theta" in train.modes:
+        # θ-space needs N vectors realising Σ: fails early if N < rank Σ.
+        rank = int(np.sum(np.linalg.eigvalsh(init_sigma) > 1e-12 * np.max(np.abs(init_sigma))))
+        if spec.N < rank:
+            raise ConfigError(f"network.N = {spec.N} is smaller than the rank of init.sigma ({rank})")
+
+    echo = {name: dict(tables[name]) for name in _TABLES if tables[name]}
+    init_tbl = {**_TABLES["init"], **tables["init"]}  # every [init] key, defaults applied
+    if init_tbl.get("sigma"):
+        init_tbl["sigma"] = str(_resolve(base_dir, init_tbl["sigma"], "init.sigma"))
+    resolved = _resolved_tables(spec, init_tbl, kind, task, task_seed, loss, train)
+    if kind == "arrays":
+        resolved["task"]["file"] = str(_resolve(base_dir, task_tbl["file"], "task.file"))
+    return CompareConfig(
+        network=spec, task=task, train=train, loss=loss, init_seed=init_seed,
+        task_seed=task_seed, init_sigma=init_sigma, echo=echo, resolved=resolved,
+    )
+
+
+def load_config(path) -> CompareConfig:
+    """Read and validate a TOML comparison config (see the module docstring for the keys)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    return config_from_dict(read_toml(path), base_dir=path.parent)
+
+
+def read_toml(path) -> dict:
+    """Parse a TOML config file; ConfigError (one line) for anything but valid UTF-8 TOML."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                          f"at offset {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read ({exc.strerror or exc})") from None
