@@ -10,7 +10,7 @@ $(BIN)/activate:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[test,dask,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[test,plots,experiments,dask,docs]"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -444,3 +444,38 @@ def test_invariants_accepts_one_form_or_the_stack():
     assert none.trace.shape == (0,)
     with pytest.raises(of.ConfigError, match=r"J must be one form \(P, P\) = \(4, 4\)"):
         of.invariants(S, np.eye(3))
+
+
+# ------------------------------------------------------------------------------ optional extras
+
+_WITHOUT = r"""
+import sys
+for name in {blocked!r}:
+    sys.modules[name] = None  # as if not installed
+from overlapflow._cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _run_without(blocked, args):
+    code = _WITHOUT.format(blocked=list(blocked))
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_compare_without_matplotlib_writes_numbers_and_says_so(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[network]\nN = 20\n[task]\nkind = "impulse_exp"\nt_max = 1.0\n'
+                   '[train]\neta = 0.01\nepochs = 5\nmodes = ["exact"]\n')
+    res = _run_without(["matplotlib"], ["compare", str(cfg), "--out", str(tmp_path / "o")])
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "o" / "results.npz").is_file()
+    assert not (tmp_path / "o" / "compare.png").exists()
+    assert 'overlapflow[plots]' in res.stderr and "Traceback" not in res.stderr
+
+
+def test_run_without_the_experiments_extra_is_one_line_exit_2(tmp_path):
+    res = _run_without(["matplotlib", "scipy"], ["run", "fig1", "--quick", "--out", str(tmp_path / "o")])
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0 and "overlapflow[plots]" in res.stderr
+    assert not (tmp_path / "o").exists()

@@ -88,6 +88,9 @@ def _inspect(args) -> int:
     report["source"] = source
     _print_report(report)
     if out is not None:
+        from .._support.extras import require_module
+
+        require_module("matplotlib", "inspect --out (metric.png)")
         from .._plots.analysis import plot_metric
         from .._support.io import atomic_group, provenance, write_json_atomic
 

@@ -1,6 +1,6 @@
 """Command line: `overlapflow COMMAND ...`. Parses, dispatches, reports errors; computes nothing.
 
-Each command lives in its own `_cli_<name>.py` module exposing `register(subparsers)`, which
+Each command lives in its own module `_cli.<name>` exposing `register(subparsers)`, which
 adds a sub-parser whose `func(args) -> int` runs the command.
 """
 

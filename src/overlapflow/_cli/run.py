@@ -97,8 +97,12 @@ def _run(args) -> int:
     from pathlib import Path
 
     from .._plots.report import write_index
+    from .._support.extras import require_module
     from .._support.interrupt import interruption_text
     from .._support.io import prepare_out
+
+    for module in ("matplotlib", "scipy"):
+        require_module(module, "overlapflow run")
     from ..experiments import EXPERIMENT_NAMES, get_experiment, redraw_experiment, run_experiment
     from ..experiments._common import resolve_params
 

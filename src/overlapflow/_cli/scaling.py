@@ -58,6 +58,9 @@ def _scaling(args) -> int:
         Ns = list(parse_ints(args.N, "--N", minimum=1, limit=MAX_VALUES))
         seeds = list(parse_ints(args.seeds, "--seeds", minimum=0, limit=MAX_VALUES))
         max_epochs, nodes = None, args.limit_nodes
+    from .._support.extras import require_module
+
+    require_module("matplotlib", "scaling (scaling.png)")  # before anything is computed
     out = prepare_out(args.out, overwrite=args.overwrite)  # before anything is computed
     result = run_scaling(config, Ns, seeds, tol=float(args.tol), limit_nodes=nodes,
                          max_epochs=max_epochs, progress=not args.no_progress)

@@ -33,9 +33,9 @@ taken from the square-root form of the same iteration, L = dt ‖R_T Ξ‖² wit
 (R_{2n} = qr_R([R_n; R_n Ãⁿ]), Householder), which is as accurate as stepping; the gradient
 comes from JAX autodiff of the Gramian form (same function, smooth everywhere).
 
-T-free forms. For rank-1 networks on impulse_exp, `_closed_form.impulse.rank1` evaluates the same
+T-free forms. For rank-1 networks on impulse_exp, `_closed_form.rank1` evaluates the same
 loss in a Newton basis of the three modes (α, d, r) at a cost that does not depend on T at
-all; `_closed_form.impulse.newton` does the same for both impulse tasks up to rank 3 (exp) or 2
+all; `_closed_form.newton` does the same for both impulse tasks up to rank 3 (exp) or 2
 (damped cosine), with complex nodes: the network's eigenvalues and the target's modes. It is
 used at every T for rank 1 and from `NEWTON_MIN_STEPS[rank]` steps on for ranks 2 and 3
 (below that the doubling is faster). `closed_form_value_and_grad` uses them wherever their
@@ -73,7 +73,7 @@ __all__ = [
 
 IMPULSE_KINDS = ("impulse_exp", "impulse_damped_cos")
 
-#: Shortest task (steps) from which `_closed_form.impulse.newton` replaces the doubling, by rank:
+#: Shortest task (steps) from which `_closed_form.newton` replaces the doubling, by rank:
 #: (one run, runs batched in SIMD lanes). Both are exact; this is speed only. The Newton form
 #: costs the same at every T, the doubling ~1.5 µs more per doubling of T. Measured on a
 #: 2-core CPU, µs per epoch of the exact map (one run; per run-epoch in lanes):
@@ -83,7 +83,7 @@ IMPULSE_KINDS = ("impulse_exp", "impulse_damped_cos")
 #:     against 1.5 at 2⁹, 2.9 at 2¹⁸); exp: Newton 21, doubling 21 at 2¹⁸;
 #:   rank 3, exp (general eigensolver): Newton 57; doubling 34 at 2²⁰.
 #: From 2²⁴ steps on (the last two) it bounds the cost of an epoch independently of T at
-#: ≤ ~1.5× the doubling's there. Rank-1 impulse_exp always uses `_closed_form.impulse.rank1`.
+#: ≤ ~1.5× the doubling's there. Rank-1 impulse_exp always uses `_closed_form.rank1`.
 NEWTON_MIN_STEPS = {1: (0, 0), 2: (1 << 18, 1 << 24), 3: (1 << 24, 1 << 24)}
 
 #: Trust threshold, in units of eps(dtype): the closed form is used when
@@ -277,9 +277,9 @@ def _doubling_loss(sigma, spec: NetworkSpec, task):
 def _t_free_parts(task, spec: NetworkSpec, batched: bool):
     """The T-free form for this task and architecture, `parts(sigma) -> (loss, ok)`, or None.
 
-    Rank-1 impulse_exp: `_closed_form.impulse.rank1` (real arithmetic); other impulse tasks of small
+    Rank-1 impulse_exp: `_closed_form.rank1` (real arithmetic); other impulse tasks of small
     rank (`newton_form_applies`) with T ≥ `NEWTON_MIN_STEPS[rank][batched]`:
-    `_closed_form.impulse.newton`.
+    `_closed_form.newton`.
     """
     if rank1_form_applies(task, spec):
         return lambda x: rank1_loss_parts(x, spec, task)
@@ -307,7 +307,7 @@ def closed_form_value_and_grad(sigma, spec: NetworkSpec, task):
 
     `sigma` is (P, P) or (P, P, *b) (batch axes trail; the loss is summed over the batch
     for the gradient, so each run gets its own gradient). The T-free form
-    (`_closed_form.impulse.rank1`, `_closed_form.impulse.newton`) is evaluated first; where any run's is
+    (`_closed_form.rank1`, `_closed_form.newton`) is evaluated first; where any run's is
     untrusted, a `lax.cond` evaluates the doubling form instead (nothing is differentiated
     through the cond). `ok` flags runs whose closed form must not be trusted at all (caller
     falls back to stepping).
@@ -333,8 +333,8 @@ def closed_form_value_and_grad(sigma, spec: NetworkSpec, task):
 def impulse_closed_form_loss(sigma, spec: NetworkSpec, task):
     """Closed-form L(Σ) (no stepping fall-back): dt Σ_{t<T} ‖C̃ Ãᵗ Ξ‖². See module doc.
 
-    T-free where that form applies and is trusted (`_closed_form.impulse.rank1`,
-    `_closed_form.impulse.newton`), O(log T) doubling otherwise.
+    T-free where that form applies and is trusted (`_closed_form.rank1`,
+    `_closed_form.newton`), O(log T) doubling otherwise.
     """
     return _closed_form_loss(sigma, spec, task)[0]
 

@@ -1,6 +1,6 @@
 """T-free closed-form loss of impulse tasks on linear networks of small rank (docs/theory.md §3, §7).
 
-The general form of `_closed_form.impulse.rank1`, for both impulse tasks and small ranks (`MAX_NEWTON_NODES`).
+The general form of `_closed_form.rank1`, for both impulse tasks and small ranks (`MAX_NEWTON_NODES`).
 The latent step matrix of input i is block lower triangular,
 
     A = [[α, 0], [b_i, D]],   α = 1 − dt,  D = α I + dt S,  S = Σ_VU (R × R),  b = dt Σ_VM,
@@ -44,7 +44,7 @@ Cayley–Hamilton residual of the computed eigenvalues. The form is used where t
 below `TRUST_REL_TOL`·L or the rounding floor eps·√(L·scale), where the doubled-node form agrees
 with the single-node form within the same and its own bound is below `GRAD_TOL`·L, where no
 two eigenvalues of S coincide (within 1e-8), and where everything is finite. Elsewhere the
-caller falls back to the doubling form (`_closed_form.impulse.impulse`).
+caller falls back to the doubling form (`_closed_form.impulse`).
 """
 
 from __future__ import annotations

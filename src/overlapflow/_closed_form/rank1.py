@@ -34,7 +34,7 @@ conditioned of the three recursions for [α,d,r]^T. The cost does not depend on 
 Trust. Alongside G the recursion carries a first-order bound of its rounding error (with the
 conditioning of u), which bounds the error of L. The form is used only where that bound is
 below `TRUST_REL_TOL`·L, d > 0 and everything is finite; elsewhere the caller falls back to the
-doubling form (`_closed_form.impulse.impulse`), e.g. at spectral radius near 1 with T short of the memory
+doubling form (`_closed_form.impulse`), e.g. at spectral radius near 1 with T short of the memory
 (1 − λ² small and λ^{2T} ≈ 1), or when α, d and r all lie within ~1/T of each other.
 """
 
@@ -139,7 +139,7 @@ def _triple(alpha, d, r, T: int, p_ad, p_ar, p_dr):
 def _newton_gram(lam, u, kappa_u, eps: float):
     """G (n×n nested lists, symmetric; complex for complex nodes) of the Newton basis, and a
     first-order bound of its rounding error: G − J G Jᵀ = e₀e₀ᵀ − u uᵀ, J = diag(λ) +
-    subdiagonal ones (bilinear, no conjugation). Shared with `_closed_form.impulse.newton`.
+    subdiagonal ones (bilinear, no conjugation). Shared with `_closed_form.newton`.
 
     lam, u, kappa_u: n-lists of nodes, δ(T) and u's relative errors (units of eps).
     """

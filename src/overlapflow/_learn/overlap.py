@@ -51,7 +51,7 @@ def overlap_gradient(sigma, batch, spec: NetworkSpec, loss_kind: str, task=None)
     """Return (L, S): the loss and its symmetric gradient S = sym(∂L/∂Σ), S of shape (P, P).
 
     Given `task`, impulse tasks on linear networks with loss "sum_dt" use the T-independent
-    closed form of `_closed_form.impulse.impulse` (the same loss; stepping elsewhere and as its fall-back).
+    closed form of `_closed_form.impulse` (the same loss; stepping elsewhere and as its fall-back).
     """
     from .._closed_form.impulse import value_and_grad_for
 

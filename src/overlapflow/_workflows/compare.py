@@ -16,6 +16,7 @@ from .._model.network import random_vectors
 from .._model.overlaps import overlaps, realise_vectors
 from .._support.differences import max_abs_diff, max_rel_diff
 from .._support.errors import OverlapflowError
+from .._support.extras import has_module
 from .._support.io import write_json_atomic, write_npz_atomic
 from .._support.precision import as_dtype
 from .config import CompareConfig
@@ -221,7 +222,12 @@ def _write_comparison(comp: Comparison, out: Path, *, figure: bool) -> dict:
     write_npz_atomic(out / "results.npz", **arrays)
     summary = comparison_summary(comp)
     write_json_atomic(out / "summary.json", summary)
-    if figure:
+    if figure and not has_module("matplotlib"):
+        import sys
+
+        print("overlapflow: note: compare.png not drawn: matplotlib is not installed "
+              "(pip install \"overlapflow[plots]\")", file=sys.stderr)
+    elif figure:
         from .._plots.compare import plot_comparison
         from .._plots.nonlinear import plot_gaussianity
 

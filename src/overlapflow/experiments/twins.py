@@ -56,6 +56,7 @@ from .._model.effective import effective_outputs
 from .._model.network import NetworkSpec
 from .._model.tasks import Task, batch_for_epoch, make_task
 from .._support.errors import ConfigError
+from .._support.extras import require_module
 from .._support.parallel import available_cores, map_threaded
 from .._support.progress import progress_bar
 from ._common import Check, Experiment, Outcome, register
@@ -267,6 +268,7 @@ def decode(features, labels, groups, *, splits: int, noise_sd: float, seed: int)
 
     Returns NaN (1,) when fewer than 2 starts remain (nothing to hold out).
     """
+    require_module("sklearn", "the twins decoder")
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupShuffleSplit
     from sklearn.pipeline import make_pipeline

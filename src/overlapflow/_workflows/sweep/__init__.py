@@ -8,7 +8,7 @@ A sweep takes a comparison config (TOML, see `_workflows.config`), a grid of ove
 - overlap-space modes exact / euler / direct run the seeds of a chunk in cache-sized lane
   groups (`lanes_per_group`), each one jitted `lax.scan` over epochs (float64) with the runs in
   the SIMD lanes, the groups on one thread per core; impulse tasks on linear networks use the
-  T-independent closed form (`_closed_form.impulse.impulse`), falling back to stepping for a whole group in
+  T-independent closed form (`_closed_form.impulse`), falling back to stepping for a whole group in
   an epoch where any member's closed form is flagged (a `lax.cond` on the group, so a group
   never pays for both branches);
 - θ-space runs are `vmap`ped in sub-batches sized to `theta_memory_bytes`;
