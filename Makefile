@@ -9,8 +9,15 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# PyTorch for the import tests is installed first, pinned to the CPU build, so that the
+# [torch] extra is already satisfied and no CUDA build is downloaded.
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[test,plots,experiments,dask,docs]"
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[test,plots,experiments,dask,docs,torch]"
+	# neurogym 2.3 pins numpy 2.2 and matplotlib 3.10 but runs with the newer ones installed
+	# above: it goes in without its pins, then its other dependencies.
+	$(BIN)/python -m pip install --quiet --no-deps "neurogym==2.3.1"
+	$(BIN)/python -m pip install --quiet "gymnasium==0.29.1" pydantic-settings loguru tomlkit natsort
 	touch $@
 
 demo: $(VENV)/.installed

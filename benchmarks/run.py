@@ -4,6 +4,8 @@
     python benchmarks/run.py --quick    # tiny sizes, seconds (checks that every row runs)
     python benchmarks/run.py --limit    # also group 6: the N → ∞ limit mode (~8 min)
     python benchmarks/run.py --limit-only   # group 6 alone
+    python benchmarks/run.py --neurogym-only   # group 7 alone (needs neurogym)
+    python benchmarks/run.py --rules-only   # group 8 alone: learning rules' exact maps
 
 Every row is timed after one compiling call; the median of `--reps` (≥ 5) timed calls (more
 for short rows, until they add up to 1 s) is reported, with the ratio against the baseline row
@@ -136,6 +138,91 @@ def limit_rows(table, q: bool) -> None:
         base = base or t / E_lim
 
 
+def neurogym_rows(table, q: bool, reps: int) -> None:
+    """Group 7: runs on neurogym batches against a native task of the same size (§11).
+
+    PerceptualDecisionMaking at dt = 20 ms, τ = 100 ms (network dt 0.2): 3 inputs, 3 outputs,
+    T = 110 steps, B = 16, against `noise_filter` with the same n_in, n_out, T and B.
+    """
+    from overlapflow._support.extras import has_module
+
+    if not has_module("neurogym"):
+        print("  7   neurogym is not installed: group 7 skipped", file=sys.stderr)
+        return
+    import neurogym  # noqa: F401  (imported before the pool is timed)
+
+    from overlapflow import NeurogymTask
+
+    spec = of.NetworkSpec(N=100 if q else 500, rank=1, n_in=3, n_out=3, phi="tanh", dt=0.2)
+    E = 5 if q else 50
+    pool = 64 if q else 1024
+    start = time.perf_counter()
+    ng = NeurogymTask(dt=0.2, n_in=3, n_out=3, env_kwargs={"dt": 20}, batch_size=16,
+                      pool_size=pool)
+    t_pool = time.perf_counter() - start
+    native = of.make_task("noise_filter", dt=0.2, t_max=ng.t_max, n_in=3, n_out=3, batch_size=16)
+    X0 = of.random_vectors(spec, seed=0)
+    s0 = X0.T @ X0 / spec.N
+    kw = dict(eta=1e-3, epochs=E, loss="masked_mean")
+    runs = []
+    for tk in (native, ng):
+        runs.append(lambda tk=tk: of.train_theta(X0, tk, spec, **kw).loss)
+        runs.append(lambda tk=tk: of.learn_overlaps(s0, tk, spec, mode="exact", **kw).loss)
+    t_nt, t_ne, t_gt, t_ge = interleaved_medians(runs, rounds=max(5, reps))
+    size = f"B = 16, T = {ng.n_steps}, 3 in / 3 out"
+    table.add("7", f"θ-space GD, N = {spec.N}, native noise_filter, {size}, {E} ep (interleaved)",
+              t_nt, t_nt / E * 1e3, "ms/epoch", "(baseline)")
+    table.add("7", "  same on neurogym PerceptualDecisionMaking batches", t_gt, t_gt / E * 1e3,
+              "ms/epoch", "≤ 2× native", t_nt)
+    table.add("7", f"overlap exact, native noise_filter, {size}, {E} ep (interleaved)", t_ne,
+              t_ne / E * 1e3, "ms/epoch", "(baseline)")
+    table.add("7", "  same on neurogym PerceptualDecisionMaking batches", t_ge, t_ge / E * 1e3,
+              "ms/epoch", "≤ 2× native", t_ne)
+    table.add("7", f"  neurogym pool of {pool} sequences, drawn once per task", t_pool,
+              t_pool / pool * 1e3, "ms/sequence", "")
+
+
+def _rule_runner(spec, task, epochs, eta, rule):
+    """One jitted lax.scan over epochs of a learning rule's exact map (closed-form loss)."""
+    from overlapflow._learn.rules import rule_exact_step, sigma_block
+
+    batch = of.batch_for_epoch(task, 0, 0)
+    scales = of.column_scales(rule, spec)
+
+    @jax.jit
+    def run(state):
+        def body(s, _):
+            loss, S = overlap_gradient(sigma_block(s, spec.P), batch, spec, "sum_dt", task)
+            return rule_exact_step(s, S, eta, rule, scales), loss
+
+        return jax.lax.scan(body, state, None, length=epochs + 1)[1]
+
+    return run
+
+
+def rule_rows(table, spec, task, eta, E, sig0, reps) -> None:
+    """Group 8: the augmented momentum map (Γ, 2P × 2P) against the plain exact map, per epoch
+    (docs/theory.md §9); both closed-form loss, one run, timed in interleaved rounds."""
+    plain = _scan_runner(spec, task, E, eta, closed_form=True)
+    rules = [("heavy-ball momentum μ = 0.9", of.LearningRule(optimizer="momentum")),
+             ("Nesterov μ = 0.9", of.LearningRule(optimizer="nesterov")),
+             ("GD + weight decay + lr_scale + clip (Σ only)",
+              of.LearningRule(weight_decay=0.1, lr_scale={"u": 0.5}, clip_norm=1.0))]
+    runs = [lambda: plain(sig0)]
+    for _, rule in rules:
+        run = _rule_runner(spec, task, E, eta, rule)
+        state = of.initial_rule_state(sig0, rule)
+        runs.append(lambda run=run, state=state: run(state))
+    times = interleaved_medians(runs, rounds=max(5, reps))
+    table.add("8", f"overlap exact, plain GD, Fig-1 closed form, one run, {E} ep (interleaved)",
+              times[0], times[0] / E * 1e6, "µs/epoch", "(baseline)")
+    for (label, rule), t in zip(rules, times[1:]):
+        aug = rule.optimizer in ("momentum", "nesterov")
+        P = spec.P * (2 if aug else 1)
+        table.add("8", f"  {label}, state {'Γ' if aug else 'Σ'} {P}×{P}", t, t / E * 1e6,
+                  "µs/epoch", "≤ 2× plain" if aug else "", times[0])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
@@ -144,6 +231,10 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", action="store_true",
                     help="add group 6: limit mode, 9⁴ nodes, docs/theory.md §8 set-up (3 runs per row)")
     ap.add_argument("--limit-only", action="store_true", help="group 6 alone")
+    ap.add_argument("--neurogym-only", action="store_true",
+                    help="group 7 alone: runs on neurogym batches vs a native task")
+    ap.add_argument("--rules-only", action="store_true",
+                    help="group 8 alone: learning rules' exact maps vs the plain exact map")
     args = ap.parse_args(argv)
     of.enable_float64()  # the rows compare float64 runs
     reps = max(5, args.reps)
@@ -159,6 +250,14 @@ def main(argv=None) -> int:
     table = Table()
     if args.limit_only:
         limit_rows(table, q)
+        table.print()
+        return 0
+    if args.neurogym_only:
+        neurogym_rows(table, q, reps)
+        table.print()
+        return 0
+    if args.rules_only:
+        rule_rows(table, spec, task, eta, E, _sigma0(spec), reps)
         table.print()
         return 0
     print(f"overlapflow {of.__version__}, jax {jax.__version__}, {platform.processor() or platform.machine()}, "
@@ -289,6 +388,12 @@ def main(argv=None) -> int:
     t = median_time(lambda: run(sig0), reps)
     table.add("5", f"  stepped loss, T = {tk.n_steps} steps, {E} ep (reference)", t, t / E * 1e6,
               "µs/epoch", "", base)
+
+    # -- 7: tasks from neurogym against a native task of the same size ---------------------
+    neurogym_rows(table, q, reps)
+
+    # -- 8: learning rules: the augmented momentum map against the plain exact map ----------
+    rule_rows(table, spec, task, eta, E, sig0, reps)
 
     if args.limit:
         limit_rows(table, q)

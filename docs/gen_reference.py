@@ -49,12 +49,16 @@ KEY_HELP = {
     "relative to the config's folder",
     "init.balanced": "rank 1 only: the Σ of random vectors redrawn from `seed` until "
     "σ_zu ≈ σ_vm and σ_mu ≈ σ_zv (the paper's Figs 4, 8); exclusive with `sigma`",
+    "init.vectors": "path of a network file of `overlapflow import` (net.npz): θ-space starts "
+    "from exactly its vectors, the overlap modes from their Σ; [network] comes from the file",
     "task.kind": "task kind, one of the kinds below",
     "task.t_max": "trial duration in time units (T = round(t_max/dt) steps); optional for "
-    "`arrays` and `decision_making`",
+    "`arrays`, `decision_making` and `neurogym`",
     "task.seed": "seed of the per-epoch batches (`fold_in(PRNGKey(seed), epoch)`)",
     "loss.kind": "loss, one of the kinds below",
-    "train.optimizer": "θ-space optimizer: `\"gd\"` (step N·η) or `\"adam\"` (rate η)",
+    "train.optimizer": "learning rule (docs/theory.md §9): `\"gd\"` (step N·η), `\"momentum\"`, "
+    "`\"nesterov\"` (optax.sgd with momentum μ; overlap mode `exact` on the augmented Γ), "
+    "`\"adam\"` (rate η; θ-space only) or `\"colnorm\"` (column-normalised gradient)",
     "train.eta": "learning rate η (overlap space); θ-space GD uses N·η",
     "train.epochs": "number of epochs (integer > 0)",
     "train.modes": "list of modes to run (see below)",
@@ -65,12 +69,22 @@ KEY_HELP = {
     "train.limit_check": "mode `limit`: also run a coarser rule and report the difference",
     "train.track_every": "modes `theta` and `limit`: Gaussianity statistics every k epochs "
     "(0: off)",
+    "train.momentum": "μ in [0, 1) of `momentum` / `nesterov` (optax.sgd semantics)",
+    "train.weight_decay": "λ ≥ 0: the penalty (λ/2N)‖X‖² = (λ/2) tr Σ added to the loss",
+    "train.lr_scale": "inline table of learning-rate multipliers ≥ 0 per family (m, u, v, z) "
+    "or column (u2); 0 freezes: `{u = 0.5, z = 0}`",
+    "train.clip_norm": "clip the N-independent gradient norm √N‖g‖ = 2·sqrt(tr SΣS) at this "
+    "value (weight decay included); absent: no clipping",
+    "train.noise_temperature": "T ≥ 0: weight noise sqrt(2ηT)·ξ after each θ-space step; the "
+    "overlap modes use its N → ∞ mean 2ηT·I; refused by mode `limit`",
+    "train.noise_seed": "seed of the weight noise",
 }
 
 # What each mode of [train].modes computes (checked against ALL_MODES).
 MODE_HELP = {
-    "theta": "the full N-dimensional network: GD with step N·η, or Adam",
-    "exact": "Σ ← (I − 2ηS) Σ (I − 2ηS), the exact image of θ-space GD",
+    "theta": "the full N-dimensional network: GD with step N·η, Adam, or any learning rule",
+    "exact": "Σ ← (I − 2ηS) Σ (I − 2ηS), the exact image of θ-space GD (a learning rule: its "
+    "exact map, docs/theory.md §9)",
     "flow": "dΣ/dt = −2η(SΣ + ΣS), adaptive solver, saved at integer epochs",
     "euler": "one Euler step of the flow per epoch (the paper's update)",
     "direct": "σ ← σ − η ∂L/∂σ on the distinct overlaps (the paper's wrong baseline)",

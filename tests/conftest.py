@@ -29,6 +29,11 @@ SLOW_MODULES = frozenset({
 
 #: Single tests (all their parameters) of the slow tier, each ≥ 3 s on 2 cores.
 SLOW_TESTS = frozenset({
+    # network import (compare from an imported file; the CLI with inspect) and the neurogym
+    # task (θ-space and overlap runs on its batches)
+    "test_init_vectors_start_theta_from_the_file_and_overlap_modes_from_its_sigma",
+    "test_cli_import_then_inspect_and_bad_input_writes_nothing",
+    "test_theta_and_overlap_runs_see_the_same_batches",
     "test_euler_and_flow_agree_to_first_order_and_direct_differs",
     "test_flow_discrepancy_to_gd_shrinks_linearly_with_eta",
     "test_overlap_gradient_is_theta_gradient_in_overlap_form",
@@ -42,6 +47,22 @@ SLOW_TESTS = frozenset({
     "test_exact_map_drift_per_epoch_scales_as_eta_squared",
     "test_importing_and_drawing_keeps_the_users_backend",
     "test_importing_and_drawing_never_imports_pyplot_without_a_backend_set",
+    # learning rules (tests/test_learning_rules.py): θ-space runs per rule, the noise slope
+    # over three N, the limit and node engines under a rule, flow / euler under a rule
+    "test_exact_rule_map_equals_theta_space_training_more_cases",
+    "test_weight_noise_theta_approaches_the_overlap_mean_like_inverse_sqrt_n",
+    "test_linearisation_jacobian_matches_finite_differences",
+    "test_flow_and_euler_modes_of_a_rule_are_first_order_in_eta",
+    "test_limit_mode_runs_exact_class_rules_exactly_on_a_linear_network",
+    "test_theta_on_nodes_runs_the_rule_like_train_theta",
+    "test_rule_forms_of_rank2_networks_are_conserved_by_the_flow",
+    "test_linearisation_at_a_zero_loss_point_keeps_or_decays_the_invisible_overlaps",
+    # forgetting experiment (tests/test_forgetting.py): its --quick run, the protocol loop
+    # against θ-space training, plain GD against the memory experiment
+    "test_quick_checks_pass_and_weight_decay_rate_matches_the_linearisation",
+    "test_summary_is_plain_json",
+    "test_protocol_loop_equals_theta_space_training_under_decay_and_momentum",
+    "test_plain_gd_retained_is_memory_small_step_gd",
 })
 
 

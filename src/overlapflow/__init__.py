@@ -26,6 +26,10 @@ from ._analysis.invariants import reachable_dimension as reachable_dimension
 from ._analysis.metric import metric as metric
 from ._analysis.metric import metric_structural_zeros as metric_structural_zeros
 from ._analysis.metric import sigma_gradient as sigma_gradient
+from ._analysis.rules import Linearisation as Linearisation
+from ._analysis.rules import RuleForms as RuleForms
+from ._analysis.rules import linearise_exact_map as linearise_exact_map
+from ._analysis.rules import rule_conserved_forms as rule_conserved_forms
 from ._analysis.twins import TwinWarning as TwinWarning
 from ._analysis.twins import equivalent_twin as equivalent_twin
 from ._analysis.twins import twin_output_difference as twin_output_difference
@@ -33,6 +37,12 @@ from ._analysis.visibility import invisible_overlaps as invisible_overlaps
 from ._analysis.visibility import visible_mask as visible_mask
 from ._analysis.visibility import visible_overlaps as visible_overlaps
 from ._closed_form.impulse import impulse_closed_form_loss as impulse_closed_form_loss
+from ._interop.networks import ImportedNetwork as ImportedNetwork
+from ._interop.networks import SourceChannelsTask as SourceChannelsTask
+from ._interop.networks import import_network as import_network
+from ._interop.networks import load_network as load_network
+from ._interop.networks import network_inputs as network_inputs
+from ._interop.networks import write_network as write_network
 from ._learn.loop import LoopResult as LoopResult
 from ._learn.overlap import OVERLAP_MODES as OVERLAP_MODES
 from ._learn.overlap import FlowTolerances as FlowTolerances
@@ -42,6 +52,16 @@ from ._learn.overlap import exact_overlap_step as exact_overlap_step
 from ._learn.overlap import flow_velocity as flow_velocity
 from ._learn.overlap import learn_overlaps as learn_overlaps
 from ._learn.overlap import overlap_gradient as overlap_gradient
+from ._learn.rules import OPTIMIZERS as OPTIMIZERS
+from ._learn.rules import RULE_CLASSES as RULE_CLASSES
+from ._learn.rules import LearningRule as LearningRule
+from ._learn.rules import column_scales as column_scales
+from ._learn.rules import initial_rule_state as initial_rule_state
+from ._learn.rules import rule_class as rule_class
+from ._learn.rules import rule_exact_step as rule_exact_step
+from ._learn.rules import state_size as state_size
+from ._learn.rules import theta_optimizer as theta_optimizer
+from ._learn.rules import weight_noise as weight_noise
 from ._learn.theta import theta_loss as theta_loss
 from ._learn.theta import train_theta as train_theta
 from ._limit import LimitState as LimitState
@@ -83,6 +103,7 @@ from ._model.tasks import TaskBatch as TaskBatch
 from ._model.tasks import batch_for_epoch as batch_for_epoch
 from ._model.tasks import make_task as make_task
 from ._model.tasks import task_parameters as task_parameters
+from ._model.tasks.neurogym_env import NeurogymTask as NeurogymTask
 from ._support.errors import ConfigError as ConfigError
 from ._support.errors import InfeasibleError as InfeasibleError
 from ._support.errors import OverlapflowError as OverlapflowError
@@ -196,4 +217,27 @@ __all__ = [
     "visible_mask",
     "visible_overlaps",
     "write_comparison",
+    # learning rules (docs/theory.md §9)
+    "LearningRule",
+    "Linearisation",
+    "OPTIMIZERS",
+    "RULE_CLASSES",
+    "RuleForms",
+    "column_scales",
+    "initial_rule_state",
+    "linearise_exact_map",
+    "rule_class",
+    "rule_conserved_forms",
+    "rule_exact_step",
+    "state_size",
+    "theta_optimizer",
+    "weight_noise",
+    # networks from files and tasks from neurogym (docs/theory.md §11)
+    "ImportedNetwork",
+    "NeurogymTask",
+    "SourceChannelsTask",
+    "import_network",
+    "load_network",
+    "network_inputs",
+    "write_network",
 ]

@@ -302,12 +302,15 @@ def independent_invariant_count(spec: NetworkSpec, *, seed: int = 0) -> int:
     return _rank(jac, 1e-8)
 
 
-def inspect_overlaps(sigma, spec: NetworkSpec) -> dict:
+def inspect_overlaps(sigma, spec: NetworkSpec, *, rule=None, eta: float | None = None) -> dict:
     """Everything `overlapflow inspect` reports about a network with overlaps Σ, as plain data.
 
     Args:
         sigma: (P, P) overlaps.
         spec: the architecture.
+        rule: a `LearningRule` to report on (`learning_rule` entry, docs/theory.md §9), or
+            None (no such entry).
+        eta: the learning rate (the forms of momentum / Nesterov depend on it).
 
     Returns:
         dict with `network` (architecture), `vector_names` (P), `names` (D overlap names in
@@ -315,7 +318,8 @@ def inspect_overlaps(sigma, spec: NetworkSpec) -> dict:
         `sigma` (P×P), `conserved_forms` (k P×P lists), `invariant_values` (k dicts with
         `trace` and `spectrum`), `independent_invariants`, `reachable_dimension`,
         `reachable_dimension_first_order`, `n_overlaps` (D), `metric` (D×D G(Σ)),
-        `metric_structural_zeros` (count) and `metric_structural_zero_mask` (D×D bools).
+        `metric_structural_zeros` (count) and `metric_structural_zero_mask` (D×D bools);
+        with `rule`, `learning_rule` (see `_rule_report`).
     """
     sigma = check_sigma(sigma, spec)
     names = overlap_names(spec)
@@ -342,4 +346,32 @@ def inspect_overlaps(sigma, spec: NetworkSpec) -> dict:
         "metric": metric(sigma, spec).tolist(),
         "metric_structural_zeros": int(zero.sum()),
         "metric_structural_zero_mask": zero.tolist(),
+        **({} if rule is None else {"learning_rule": _rule_report(sigma, spec, rule, eta)}),
     }
+
+
+def _rule_report(sigma: np.ndarray, spec: NetworkSpec, rule, eta) -> dict:
+    """A rule's class, overlap-state size and its conserved forms with their values at the
+    rule's initial state (docs/theory.md §9), as plain data.
+
+    Keys: `rule` (its fields), `class` (one of "exact", "exact in an augmented space",
+    "N → ∞ only", "not closed"), `state` ("sigma" (P×P), "gamma" (2P×2P of [X | W]) or None),
+    `state_size` (distinct entries, None when not closed), `forms` (k Q×Q lists, None when not
+    closed), `forms_kind` ("flow" / "exact map"), `form_values` (k dicts: trace, spectrum).
+    """
+    from .rules import rule_conserved_forms  # (this module is below .rules)
+
+    out = {"rule": {"optimizer": rule.optimizer, "momentum": rule.momentum,
+                    "weight_decay": rule.weight_decay, "lr_scale": dict(rule.lr_scale),
+                    "clip_norm": rule.clip_norm, "noise_temperature": rule.noise_temperature},
+           "class": rule.classification(), "state_size": rule.state_size(spec),
+           "state": None, "forms": None, "forms_kind": None, "form_values": None}
+    if out["class"] == "not closed":
+        return out
+    rf = rule_conserved_forms(rule, spec, eta=eta)
+    state = np.asarray(rule.initial_state(sigma))
+    vals = [invariants(state, J) for J in rf.forms]
+    out.update(state=rf.space, forms=rf.forms.tolist(), forms_kind=rf.kind,
+               form_values=[{"trace": float(v.trace), "spectrum": v.spectrum.tolist()}
+                            for v in vals])
+    return out

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import numpy as np
 
 from .main import EXIT_INTERRUPTED
+
+#: The [train] keys of the learning rule (docs/theory.md §9), for --help.
+RULE_HELP = """learning rule ([train] keys; defaults: plain GD, today's behaviour):
+  optimizer          "gd" | "momentum" | "nesterov" | "adam" | "colnorm"  (default "gd")
+  momentum           μ in [0, 1) for momentum / nesterov (optax.sgd semantics; 0.9)
+  weight_decay       λ ≥ 0: penalty (λ/2N)‖X‖² = (λ/2) tr Σ added to the loss (0)
+  lr_scale           inline table of rate multipliers ≥ 0 per family or column, 0 freezes:
+                     lr_scale = {u = 0.5, z = 0}  (families m, u, v, z; columns like u2)
+  clip_norm          clip the N-independent gradient norm √N‖g‖ = 2 sqrt(tr SΣS) at this
+                     value (weight decay included; absent: no clipping)
+  noise_temperature  T ≥ 0: X ← X + sqrt(2ηT)·ξ after each step (θ-space; the overlap
+                     modes use its N → ∞ mean 2ηT·I) (0)
+  noise_seed         seed of that noise (0)
+Overlap modes refuse what has no form: adam (not closed), flow / euler with momentum or
+nesterov, direct with anything but plain gd, limit with noise (one-line error, exit 2)."""
 
 
 def register(sub) -> None:
@@ -15,6 +31,8 @@ def register(sub) -> None:
         help="train θ-space and overlap-space learning side by side from a TOML config",
         description="Run every mode of [train].modes from one start and one set of batches; "
         "write results.npz, summary.json and compare.png into --out.",
+        epilog=RULE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", help="TOML config ([network], [init], [task], [loss], [train])")
     p.add_argument("--out", required=True,

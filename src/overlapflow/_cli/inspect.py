@@ -18,8 +18,11 @@ def register(sub) -> None:
         description="Inspect the network of a TOML config (its initial state) or a saved "
         "network (--vectors): overlap values, loss-visible and invisible overlaps, the metric "
         "G(Σ) and its structural zeros, conserved quadratic forms J with tr(ΣJ) and the "
-        "spectrum of ΣJ, and the dimension of the set of Σ reachable by learning "
-        "(docs/theory.md §4–§6). With --out, writes inspect.json and metric.png.",
+        "spectrum of ΣJ, the dimension of the set of Σ reachable by learning "
+        "(docs/theory.md §4–§6), and for the config's learning rule ([train] optimizer, "
+        "momentum, weight_decay, lr_scale, clip_norm, noise_temperature) whether overlap space "
+        "is exact for it, the size of its overlap state and its conserved forms (§9). With "
+        "--out, writes inspect.json and metric.png.",
     )
     p.add_argument("config", help="TOML config (its [network] gives φ, dt, rank, n_in, n_out)")
     p.add_argument("--vectors", help=".npz with arrays M (N, n_in), U (N, R), V (N, R), "
@@ -62,6 +65,22 @@ def _load_vectors(path, spec):
     return np.concatenate(parts, axis=1)
 
 
+def _check_network_file(path, spec) -> None:
+    """A network file of `overlapflow import` must agree with the config's [network]."""
+    with np.load(path, allow_pickle=False) as data:
+        if "format" not in data.files:
+            return  # plain arrays M, U, V, Z: the config says what they are
+    from .._interop.networks import load_network
+
+    file_spec = load_network(path).spec
+    if file_spec != spec:
+        raise ConfigError(
+            f"--vectors {path} is a network of φ = {file_spec.phi_name}, dt = {file_spec.dt:g}, "
+            f"rank {file_spec.rank}, n_in = {file_spec.n_in}, n_out = {file_spec.n_out}, but the "
+            f"config's [network] has φ = {spec.phi_name}, dt = {spec.dt:g}, rank {spec.rank}, "
+            f"n_in = {spec.n_in}, n_out = {spec.n_out}: make them agree")
+
+
 def _inspect(args) -> int:
     from .._analysis.invariants import inspect_overlaps
     from .._model.overlaps import overlaps
@@ -78,13 +97,15 @@ def _inspect(args) -> int:
     if args.vectors:
         X = _load_vectors(args.vectors, spec)
         spec = spec.with_N(X.shape[0])
+        _check_network_file(args.vectors, spec)
         source = f"vectors {args.vectors}"
     else:
         X = initial_vectors(config)
-        source = (f"config init.sigma (realised, seed {config.init_seed})"
+        source = ("config init.vectors" if config.init_vectors is not None
+                  else f"config init.sigma (realised, seed {config.init_seed})"
                   if config.init_sigma is not None else f"config init, seed {config.init_seed}")
     sigma = np.asarray(overlaps(np.asarray(X)))
-    report = inspect_overlaps(sigma, spec)
+    report = inspect_overlaps(sigma, spec, rule=config.train.rule, eta=config.train.eta)
     report["source"] = source
     _print_report(report)
     if out is not None:
@@ -147,3 +168,27 @@ def _print_report(r: dict) -> None:
     print(f"independent invariants: {r['independent_invariants']}; reachable dimension of Σ: "
           f"{r['reachable_dimension']} of {D} (single-step velocities span "
           f"{r['reachable_dimension_first_order']})")
+    if "learning_rule" in r:
+        _print_rule(r["learning_rule"], vec)
+
+
+def _print_rule(lr: dict, vec) -> None:
+    rule = lr["rule"]
+    opts = [f"{k}={v}" for k, v in rule.items() if k != "optimizer" and v not in (None, 0.0, {})
+            and not (k == "momentum" and rule["optimizer"] not in ("momentum", "nesterov"))]
+    print(f"learning rule: {rule['optimizer']}{' (' + ', '.join(opts) + ')' if opts else ''}: "
+          f"{lr['class']} (docs/theory.md §9)")
+    if lr["state"] is None:
+        print("  overlap state: none (not closed: θ-space only); no conserved forms can be stated")
+        return
+    names = list(vec) if lr["state"] == "sigma" else list(vec) + [f"w_{n}" for n in vec]
+    what = "Σ" if lr["state"] == "sigma" else "Γ of [X | W] (W = N·velocity)"
+    print(f"  overlap state: {what}, {lr['state_size']} numbers")
+    if not lr["forms"]:
+        print(f"  conserved forms of its {lr['forms_kind']}: none")
+    for k, (J, v) in enumerate(zip(lr["forms"], lr["form_values"]), start=1):
+        J = np.array(J)
+        nz = [(names[i], names[j], J[i, j]) for i in range(len(J)) for j in range(i, len(J))
+              if J[i, j] != 0]
+        body = " ".join(f"{x:+.4g}·({a},{b})" for a, b, x in nz)
+        print(f"  conserved form K{k} of its {lr['forms_kind']}: {body}; value tr = {v['trace']:.6g}")

@@ -6,6 +6,10 @@ With S = sym(∂L/∂Σ) (S_ab = S_ba = ½ ∂L/∂σ_ab off the diagonal, S_aa 
 - `flow`:   dΣ/dt = −2η (SΣ + ΣS)            gradient flow, adaptive solver, saved per epoch
 - `euler`:  Σ ← Σ − 2η (SΣ + ΣS)             one Euler step of the flow per epoch (the paper's)
 - `direct`: σ ← σ − η ∂L/∂σ                  identity metric on the distinct overlaps (baseline)
+
+Under a `LearningRule` (`rule=`, docs/theory.md §9) `exact` runs the rule's exact map (the
+state is Γ (2P, 2P) of [X | W] for momentum / Nesterov; the recorded `sigma` is its Σ block)
+and `flow` / `euler` its first-order form where one exists; otherwise a ConfigError.
 """
 
 from __future__ import annotations
@@ -23,6 +27,16 @@ from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
 from .._support.precision import check_float64
 from .loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, run_epochs
+from .rules import (
+    LearningRule,
+    check_rule_mode,
+    column_scales,
+    initial_rule_state,
+    rule_euler_step,
+    rule_exact_step,
+    rule_flow_velocity,
+    sigma_block,
+)
 
 __all__ = [
     "OVERLAP_MODES",
@@ -91,10 +105,11 @@ _DISCRETE_STEPS = {
 }
 
 
-def _flow_solve(sigma, batch, spec, loss_kind, eta, t1, tol: FlowTolerances, ts=None):
+def _flow_solve(sigma, batch, spec, loss_kind, eta, t1, tol: FlowTolerances, ts=None,
+                velocity=flow_velocity):
     def field(t, y, args):
         _, S = overlap_gradient(y, batch, spec, loss_kind)
-        return flow_velocity(y, S, eta)
+        return velocity(y, S, eta)
 
     saveat = diffrax.SaveAt(ts=ts) if ts is not None else diffrax.SaveAt(t1=True)
     sol = diffrax.diffeqsolve(
@@ -113,13 +128,38 @@ def _flow_solve(sigma, batch, spec, loss_kind, eta, t1, tol: FlowTolerances, ts=
     return sol.ys, ok
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "task", "loss_kind", "mode", "chunk", "tol"))
-def _overlap_chunk(sigma, epoch0, total, eta, seed, *, spec, task, loss_kind, mode, chunk, tol):
+def _rule_steps(rule: LearningRule, spec: NetworkSpec):
+    """The rule's (exact, euler, flow velocity) on (state, S, η), its column scales bound."""
+    scales = column_scales(rule, spec)
+    return (functools.partial(rule_exact_step, rule=rule, scales=scales),
+            functools.partial(rule_euler_step, rule=rule, scales=scales),
+            functools.partial(rule_flow_velocity, rule=rule, scales=scales))
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "task", "loss_kind", "mode", "chunk", "tol",
+                                             "rule"))
+def _overlap_chunk(sigma, epoch0, total, eta, seed, *, spec, task, loss_kind, mode, chunk, tol,
+                   rule=None):
+    # rule None: plain GD (the historical code path, bit for bit); otherwise a LearningRule
+    # whose modes `check_rule_mode` has accepted. `sigma` is the rule's state (Σ or Γ).
     dtype = sigma.dtype
+    P = spec.P
 
     def batch_at(epoch):
         b = batch_for_epoch(task, seed, epoch)
         return jax.tree_util.tree_map(lambda a: a.astype(dtype), b)
+
+    velocity = flow_velocity
+    if rule is not None:
+        exact, euler, velocity = _rule_steps(rule, spec)
+        update = {"exact": exact, "euler": euler}.get(mode)
+        if update is not None:
+            def rule_step(state, epoch):
+                sig = sigma_block(state, P)
+                loss, S = overlap_gradient(sig, batch_at(epoch), spec, loss_kind, task)
+                return update(state, S, eta), EpochRecords(loss, sig)
+
+            return make_chunk_runner(rule_step, chunk)(sigma, epoch0, total)
 
     if mode in _DISCRETE_STEPS:
         update = _DISCRETE_STEPS[mode]
@@ -137,12 +177,13 @@ def _overlap_chunk(sigma, epoch0, total, eta, seed, *, spec, task, loss_kind, mo
         n_upd = jnp.clip(total - epoch0, 0, chunk - 1)
         ts = jnp.minimum(jnp.arange(chunk, dtype=dtype), n_upd.astype(dtype))
         ys, ok = _flow_solve(sigma, batch, spec, loss_kind, eta, n_upd.astype(dtype) + 1e-30,
-                             tol, ts=ts)
+                             tol, ts=ts, velocity=velocity)
         losses = jax.vmap(lambda s: overlap_loss(s, batch, spec, loss_kind))(ys)
         bad = ~(jnp.isfinite(losses) & jnp.all(jnp.isfinite(ys), axis=(1, 2))) | ~ok
         # The next chunk starts from the state after the last entry's update, if any.
         last = jnp.where(total - epoch0 >= chunk, 1.0, 0.0).astype(dtype)
-        ys_next, ok2 = _flow_solve(ys[-1], batch, spec, loss_kind, eta, last + 1e-30, tol)
+        ys_next, ok2 = _flow_solve(ys[-1], batch, spec, loss_kind, eta, last + 1e-30, tol,
+                                   velocity=velocity)
         nxt = jnp.where(last > 0, ys_next[-1], ys[-1])
         bad = bad.at[-1].set(bad[-1] | ~ok2)
         return nxt, (EpochRecords(losses, ys), bad)
@@ -150,7 +191,7 @@ def _overlap_chunk(sigma, epoch0, total, eta, seed, *, spec, task, loss_kind, mo
     def step(sig, epoch):
         batch = batch_at(epoch)
         loss = overlap_loss(sig, batch, spec, loss_kind)
-        ys, ok = _flow_solve(sig, batch, spec, loss_kind, eta, 1.0, tol)
+        ys, ok = _flow_solve(sig, batch, spec, loss_kind, eta, 1.0, tol, velocity=velocity)
         new = jnp.where(ok, ys[-1], jnp.nan)
         return new, EpochRecords(loss, sig)
 
@@ -171,6 +212,7 @@ def learn_overlaps(
     chunk: int | None = None,
     progress: bool = False,
     dtype=jnp.float64,
+    rule: LearningRule | None = None,
 ) -> LoopResult:
     """Learn in overlap space from Σ₀ (P, P) for `epochs` epochs.
 
@@ -182,16 +224,31 @@ def learn_overlaps(
         mode: one of "exact", "flow", "euler", "direct".
         eta: overlap-space learning rate η (θ-space GD uses N·η).
         epochs: number of updates; E + 1 states are recorded (entry e = before update e).
+        rule: a `LearningRule` (docs/theory.md §9); None or plain GD: the maps above. Mode
+            "exact" runs the rule's exact map (momentum / Nesterov on Γ = blockdiag(Σ₀, 0),
+            2P × 2P: the velocity starts at zero), "flow" / "euler" its first-order form
+            (GD-family rules only); a mode without a form for the rule, or Adam, raises a
+            one-line ConfigError saying why.
 
     Returns:
-        `LoopResult` with loss (E+1,), sigma (E+1, P, P), diverged_at, interrupted_at, state.
+        `LoopResult` with loss (E+1,), sigma (E+1, P, P) (the Σ block), diverged_at,
+        interrupted_at, state (Σ, or Γ for momentum / Nesterov).
     """
     check_float64(dtype, "learn_overlaps")
     check_task_for(task, spec)
     if mode not in OVERLAP_MODES:
         raise ConfigError(f"unknown overlap mode {mode!r}; valid: {', '.join(OVERLAP_MODES)}")
+    if rule is not None:
+        if not isinstance(rule, LearningRule):
+            raise ConfigError(f"rule must be a LearningRule, got {type(rule).__name__}")
+        check_rule_mode(rule, mode)
+        column_scales(rule, spec)  # unknown lr_scale names: ConfigError before tracing
+        if rule.is_plain and rule.optimizer == "gd":
+            rule = None  # plain GD: the historical maps
     chunk = chunk or default_chunk(epochs)
     sigma0 = jnp.asarray(sigma0, dtype=dtype)
+    if rule is not None:
+        sigma0 = initial_rule_state(sigma0, rule)
     runner = functools.partial(
         _overlap_chunk,
         eta=jnp.asarray(eta, dtype),
@@ -202,6 +259,7 @@ def learn_overlaps(
         mode=mode,
         chunk=chunk,
         tol=tol,
+        rule=rule,
     )
     return run_epochs(runner, sigma0, epochs, chunk, progress=progress, desc=mode,
                       P=spec.P)

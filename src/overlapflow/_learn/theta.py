@@ -1,7 +1,9 @@
-"""θ-space training of the full network (docs/theory.md §1, §4): GD with step N·η, or Adam (optax)."""
+"""θ-space training of the full network (docs/theory.md §1, §4, §9): GD with step N·η, Adam, or any
+`LearningRule` (momentum, Nesterov, colnorm, weight decay, per-vector rates, clipping, noise)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -15,10 +17,16 @@ from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
 from .._support.precision import check_float64
 from .loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, run_epochs
+from .rules import (
+    OPTIMIZERS,
+    LearningRule,
+    column_scales,
+    resolve_rule,
+    theta_optimizer,
+    weight_noise,
+)
 
 __all__ = ["OPTIMIZERS", "theta_loss", "train_theta"]
-
-OPTIMIZERS = ("gd", "adam")
 
 
 def theta_loss(X, batch, spec: NetworkSpec, loss_kind: str):
@@ -26,20 +34,14 @@ def theta_loss(X, batch, spec: NetworkSpec, loss_kind: str):
     return loss_from_outputs(network_outputs(X, batch.x, spec), batch, loss_kind, spec.dt)
 
 
-def _optimizer(name: str, eta, N: int) -> optax.GradientTransformation:
-    if name == "gd":
-        # Gradients w.r.t. a vector scale like 1/N: step N·η gives N-independent overlap flow.
-        return optax.sgd(N * eta)
-    if name == "adam":
-        return optax.adam(eta)
-    raise ConfigError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
-
-
 @functools.partial(
-    jax.jit, static_argnames=("spec", "task", "loss_kind", "optimizer", "chunk")
+    jax.jit, static_argnames=("spec", "task", "loss_kind", "rule", "chunk")
 )
-def _theta_chunk(state, epoch0, total, eta, seed, *, spec, task, loss_kind, optimizer, chunk):
-    opt = _optimizer(optimizer, eta, spec.N)
+def _theta_chunk(state, epoch0, total, eta, seed, noise_seed, *, spec, task, loss_kind, rule,
+                 chunk):
+    # The rule is static without its noise seed (a traced argument: no compile per seed).
+    opt = theta_optimizer(rule, eta, spec.N, spec=spec)
+    scales = column_scales(rule, spec) if rule.noise_temperature > 0.0 else None
 
     def step(st, epoch):
         X, opt_state = st
@@ -48,7 +50,11 @@ def _theta_chunk(state, epoch0, total, eta, seed, *, spec, task, loss_kind, opti
         )
         loss, grad = jax.value_and_grad(theta_loss)(X, batch, spec, loss_kind)
         updates, opt_state = opt.update(grad, opt_state, X)
-        return (optax.apply_updates(X, updates), opt_state), EpochRecords(loss, overlaps(X))
+        new = optax.apply_updates(X, updates)
+        if rule.noise_temperature > 0.0:  # docs/theory.md §9: X ← X + sqrt(2ηT d_j) ξ
+            new = new + weight_noise(rule, eta, epoch, X.shape, X.dtype, scales=scales,
+                                     seed=noise_seed)
+        return (new, opt_state), EpochRecords(loss, overlaps(X))
 
     return make_chunk_runner(step, chunk)(state, epoch0, total)
 
@@ -59,7 +65,8 @@ def train_theta(
     spec: NetworkSpec,
     *,
     loss: str = "sum_dt",
-    optimizer: str = "gd",
+    optimizer: str | None = None,
+    rule: LearningRule | None = None,
     eta: float,
     epochs: int,
     seed: int = 0,
@@ -69,8 +76,10 @@ def train_theta(
 ) -> LoopResult:
     """Train the vectors X (N, P) of the full network for `epochs` epochs.
 
-    GD: X ← X − N·η ∂L/∂X. Adam: optax.adam with learning rate η. Epoch e uses the batch
-    `batch_for_epoch(task, seed, e)`.
+    GD: X ← X − N·η ∂L/∂X. Adam: optax.adam with learning rate η. Any other `LearningRule`
+    (`rule=`): the optax chain of `theta_optimizer`, then the rule's weight noise
+    (docs/theory.md §9). `optimizer` is a shorthand for `LearningRule(optimizer=...)`; the
+    default is plain GD. Epoch e uses the batch `batch_for_epoch(task, seed, e)`.
 
     Returns:
         `LoopResult`: loss (E+1,), sigma = XᵀX/N (E+1, P, P) before each update,
@@ -82,16 +91,19 @@ def train_theta(
     X0 = jnp.asarray(X0, dtype=dtype)
     if X0.shape != (spec.N, spec.P):
         raise ConfigError(f"X must have shape ({spec.N}, {spec.P}), got {X0.shape}")
+    rule = resolve_rule(optimizer, rule)
+    column_scales(rule, spec)  # unknown lr_scale names: ConfigError before tracing
     eta_arr = jnp.asarray(eta, dtype)
-    opt_state = _optimizer(optimizer, eta_arr, spec.N).init(X0)
+    opt_state = theta_optimizer(rule, eta_arr, spec.N, spec=spec).init(X0)
     runner = functools.partial(
         _theta_chunk,
         eta=eta_arr,
         seed=seed,
+        noise_seed=rule.noise_seed,
         spec=spec,
         task=task,
         loss_kind=loss,
-        optimizer=optimizer,
+        rule=dataclasses.replace(rule, noise_seed=0),
         chunk=chunk,
     )
     return run_epochs(runner, (X0, opt_state), epochs, chunk, progress=progress, desc="theta",

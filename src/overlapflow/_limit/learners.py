@@ -13,6 +13,7 @@ import optax
 
 from .._analysis.gaussianity import GaussianityStats, gaussianity_stats, qq_correlation
 from .._learn.loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, run_epochs
+from .._learn.rules import LearningRule, node_optimizer, resolve_rule
 from .._model.network import NetworkSpec
 from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
@@ -55,13 +56,12 @@ class LimitState(NamedTuple):
     gaussianity: GaussianityTrack | None = None
 
 
-def _optimizer(name: str, eta, adam_eps: float = 1e-8) -> optax.GradientTransformation:
-    # Applied to the node-wise gradient (∂L/∂X_k)/w_k: GD is X_k ← X_k − η (∂L/∂X_k)/w_k.
-    if name == "gd":
-        return optax.sgd(eta)
-    if name == "adam":
-        return optax.adam(eta, eps=adam_eps)
-    raise ConfigError(f"unknown optimizer {name!r}; valid: gd, adam")
+def check_limit_rule(rule: LearningRule) -> None:
+    """Raise ConfigError (one line) for a rule the node engine does not run: weight noise."""
+    if rule.noise_temperature > 0.0:
+        raise ConfigError(
+            "weight noise (train.noise_temperature > 0) is not run on nodes: its N → ∞ limit "
+            "is the mean 2ηT·I on Σ (mode exact); the limit and θ-space-on-nodes modes refuse it")
 
 
 def _mirror_half(X0, weights, spec: NetworkSpec) -> int | None:
@@ -115,14 +115,16 @@ WIDE_VECTORS = {"xla_cpu_prefer_vector_width": 512}
 
 @functools.partial(
     jax.jit,
-    static_argnames=("spec", "task", "loss_kind", "optimizer", "chunk", "every", "adam_eps"),
+    static_argnames=("spec", "task", "loss_kind", "rule", "chunk", "every", "adam_eps"),
     compiler_options=WIDE_VECTORS,
 )
 def _particle_chunk(carry, epoch0, total, X0, weights, run_weights, bases, eta, seed, *, spec,
-                    task, loss_kind, optimizer, chunk, every, adam_eps=1e-8):
+                    task, loss_kind, rule, chunk, every, adam_eps=1e-8):
     # X0, weights: the full rule (for the statistics); the carry's X and run_weights: the nodes
     # actually simulated (the first half of a mirror-symmetric rule, weights doubled).
-    opt = _optimizer(optimizer, eta, adam_eps)
+    # Applied to the node-wise gradient (∂L/∂X_k)/w_k: GD is X_k ← X_k − η (∂L/∂X_k)/w_k;
+    # any other rule as `node_optimizer` (docs/theory.md §9).
+    opt = node_optimizer(rule, eta, run_weights, spec=spec, adam_eps=adam_eps)
 
     def step(st, epoch):
         X = st.X
@@ -164,7 +166,8 @@ def learn_particles(
     spec: NetworkSpec,
     *,
     loss: str = "sum_dt",
-    optimizer: str = "gd",
+    optimizer: str | None = None,
+    rule: LearningRule | None = None,
     eta: float,
     epochs: int,
     seed: int = 0,
@@ -182,6 +185,8 @@ def learn_particles(
         nodes: `QuadratureNodes` (X0 (K, P), weights (K,)).
         task: epoch e uses `batch_for_epoch(task, seed, e)` (the batches of every mode).
         loss: loss kind; eta: learning rate η (GD: X_k ← X_k − η (∂L/∂X_k)/w_k).
+        optimizer, rule: "gd" (default) or "adam", or a `LearningRule` (`node_optimizer`,
+            docs/theory.md §9; weight noise is refused).
         epochs: number of updates E; E + 1 entries are recorded.
         track_every: record `GaussianityStats` every this many epochs (and at the end);
             with a tensor rule (`nodes.grid`), qq_corr is that of the interpolated node map
@@ -198,6 +203,8 @@ def learn_particles(
     """
     check_float64(dtype, "learn_particles")
     check_task_for(task, spec)
+    rule = resolve_rule(optimizer, rule)
+    check_limit_rule(rule)
     if not _is_int(epochs) or epochs < 1:
         raise ConfigError(f"epochs must be an integer ≥ 1, got {epochs!r}")
     every = 0 if track_every is None else track_every
@@ -222,10 +229,11 @@ def learn_particles(
     )
     half = _mirror_half(X0, weights, spec) if fold else None
     X_run, run_weights = (X0, weights) if half is None else (X0[:half], 2.0 * weights[:half])
-    carry = _Carry(X_run, _optimizer(optimizer, eta_arr, adam_eps).init(X_run), track)
+    opt = node_optimizer(rule, eta_arr, run_weights, spec=spec, adam_eps=adam_eps)
+    carry = _Carry(X_run, opt.init(X_run), track)
     runner = functools.partial(
         _particle_chunk, X0=X0, weights=weights, run_weights=run_weights, bases=bases,
-        eta=eta_arr, seed=seed, spec=spec, task=task, loss_kind=loss, optimizer=optimizer,
+        eta=eta_arr, seed=seed, spec=spec, task=task, loss_kind=loss, rule=rule,
         chunk=chunk, every=every, adam_eps=float(adam_eps),
     )
     result = run_epochs(runner, carry, epochs, chunk, progress=progress, desc=desc,
@@ -262,7 +270,8 @@ def learn_limit(
     nodes: int = 9,
     nodes_rest: int | None = None,
     check: bool = True,
-    optimizer: str = "gd",
+    optimizer: str | None = None,
+    rule: LearningRule | None = None,
     track_every: int | None = None,
     chunk: int | None = None,
     progress: bool = False,
@@ -278,6 +287,8 @@ def learn_limit(
             nodes_rest − 1 otherwise, at least 2) and report the difference as the run's
             quadrature error.
         optimizer: "gd" (the limit of θ-space GD with step N·η) or "adam" (node-wise Adam).
+        rule: a `LearningRule` instead (the limit of θ-space training under it; weight
+            noise is refused with a ConfigError, docs/theory.md §9).
         track_every: record Gaussianity statistics every this many epochs.
 
     Returns:
@@ -286,8 +297,10 @@ def learn_limit(
         difference to the coarser rule), `sigma_error` (max |ΔΣ|) and `coarse_nodes`.
     """
     check_task_for(task, spec)
+    learning_rule = resolve_rule(optimizer, rule)
+    check_limit_rule(learning_rule)
     rule = limit_nodes(sigma0, spec, nodes=nodes, nodes_rest=nodes_rest)
-    common = dict(loss=loss, optimizer=optimizer, eta=eta, epochs=epochs, seed=seed,
+    common = dict(loss=loss, rule=learning_rule, eta=eta, epochs=epochs, seed=seed,
                   chunk=chunk, dtype=dtype)
     result = learn_particles(rule, task, spec, track_every=track_every, progress=progress,
                              desc=f"limit K={rule.weights.shape[0]}", **common)

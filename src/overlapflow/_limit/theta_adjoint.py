@@ -12,8 +12,8 @@ from .learners import learn_particles
 from .quadrature import theta_nodes
 
 
-def train_theta_adjoint(X0, task, spec: NetworkSpec, *, optimizer: str = "gd", desc: str = "theta",
-                        **kwargs) -> LoopResult:
+def train_theta_adjoint(X0, task, spec: NetworkSpec, *, optimizer: str | None = None,
+                        rule=None, desc: str = "theta", **kwargs) -> LoopResult:
     """θ-space training of a network's rows X0 (N, P) by the node engine's hand-written adjoint.
 
     The same run as `train_theta` (GD: X ← X − N·η ∂L/∂X; Adam with ε = 1e-8 on ∂L/∂X, here
@@ -23,12 +23,13 @@ def train_theta_adjoint(X0, task, spec: NetworkSpec, *, optimizer: str = "gd", d
 
     Args:
         X0: (N, P) initial vectors; other arguments as `learn_particles` (loss, eta, epochs,
-            seed, track_every, chunk, progress, dtype).
+            seed, track_every, chunk, progress, dtype; `rule`: a `LearningRule` without weight
+            noise, docs/theory.md §9).
 
     Returns:
         `LoopResult` whose state is a `LimitState` (final rows in `.X`).
     """
     check_task_for(task, spec)
     X0 = jnp.asarray(X0)
-    return learn_particles(theta_nodes(X0), task, spec, optimizer=optimizer, desc=desc,
+    return learn_particles(theta_nodes(X0), task, spec, optimizer=optimizer, rule=rule, desc=desc,
                            adam_eps=1e-8 * X0.shape[0], fold=False, **kwargs)

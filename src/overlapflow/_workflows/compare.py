@@ -51,8 +51,11 @@ class Comparison:
 
 
 def initial_vectors(config: CompareConfig):
-    """Initial vectors X₀ (N, P): random unit-norm Gaussian, or realising `init_sigma` exactly."""
+    """Initial vectors X₀ (N, P): random unit-norm Gaussian, realising `init_sigma` exactly, or
+    the imported vectors of `[init] vectors` themselves (docs/theory.md §11)."""
     spec = config.network
+    if config.init_vectors is not None:
+        return np.array(config.init_vectors)
     if config.init_sigma is not None:
         return realise_vectors(config.init_sigma, spec.N, seed=config.init_seed)
     return random_vectors(spec, seed=config.init_seed)
@@ -66,7 +69,7 @@ def _run_mode(config: CompareConfig, mode: str, X0, sigma0, *, progress: bool) -
     if mode == "limit":  # docs/theory.md §8: N → ∞ learning on quadrature nodes over X(0) ~ N(0, Σ₀)
         from .._limit import learn_limit
 
-        return learn_limit(sigma0, config.task, config.network, optimizer=tr.optimizer,
+        return learn_limit(sigma0, config.task, config.network, rule=tr.rule,
                            nodes=tr.limit_nodes, check=tr.limit_check,
                            track_every=tr.track_every or None, **common)
     if mode == "theta" and tr.track_every:
@@ -74,12 +77,13 @@ def _run_mode(config: CompareConfig, mode: str, X0, sigma0, *, progress: bool) -
         # that it is θ-space Adam exactly), recording Gaussianity statistics.
         from .._limit import train_theta_adjoint
 
-        return train_theta_adjoint(X0, config.task, config.network, optimizer=tr.optimizer,
+        return train_theta_adjoint(X0, config.task, config.network, rule=tr.rule,
                                    track_every=tr.track_every, **common)
     if mode == "theta":
-        return train_theta(X0, config.task, config.network, optimizer=tr.optimizer, **common)
+        return train_theta(X0, config.task, config.network, rule=tr.rule, **common)
     tol = FlowTolerances(rtol=tr.flow_rtol, atol=tr.flow_atol)
-    return learn_overlaps(sigma0, config.task, config.network, mode=mode, tol=tol, **common)
+    return learn_overlaps(sigma0, config.task, config.network, mode=mode, tol=tol, rule=tr.rule,
+                          **common)
 
 
 def run_comparison(
@@ -88,8 +92,9 @@ def run_comparison(
     """Run every mode of `config.train.modes` from the same start and the same batches.
 
     θ-space starts from X₀ (`initial_vectors`); overlap modes start from Σ₀ = X₀ᵀX₀/N, so the
-    comparison has no initial-condition mismatch. Overlap modes always describe GD / gradient
-    flow with rate η, whatever the θ-space optimizer.
+    comparison has no initial-condition mismatch. Every mode runs the configured learning rule
+    (`TrainConfig.rule`, docs/theory.md §9): the overlap modes its exact map or first-order
+    form (the config refuses modes without one, e.g. Adam in overlap space).
 
     Args:
         time_compiled: also time a second, already-compiled run of each mode.

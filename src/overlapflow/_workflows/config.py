@@ -7,6 +7,7 @@ objects (`NetworkSpec`, a `Task`, arrays); the core never parses strings or file
 [network]  # N, rank, n_in, n_out, phi, dt
 [init]     # seed  — or —  sigma = "path.npy" (P×P, order [M|U|V|Z]) and optionally seed
            # — or —  balanced = true and seed (rank 1: σ_zu ≈ σ_vm, σ_mu ≈ σ_zv; docs/theory.md §7)
+           # — or —  vectors = "net.npz" (a network file of `overlapflow import`, docs/theory.md §11)
 [task]     # kind, t_max, seed (batch seed), and the kind's parameters; kind = "arrays": file
 [loss]     # kind
 [train]    # optimizer, eta, epochs, modes, dtype, flow_rtol, flow_atol, limit_nodes, limit_check,
@@ -18,12 +19,14 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._learn.rules import LearningRule, check_rule_mode, column_scales
 from .._model.losses import check_loss_kind
 from .._model.network import NetworkSpec
 from .._model.overlaps import check_sigma
@@ -38,7 +41,7 @@ ALL_MODES = ("theta", "exact", "flow", "euler", "direct", "limit")
 
 _TABLES = {
     "network": {"N": 500, "rank": 1, "n_in": 1, "n_out": 1, "phi": "linear", "dt": 0.05},
-    "init": {"seed": 0, "sigma": None, "balanced": False},
+    "init": {"seed": 0, "sigma": None, "balanced": False, "vectors": None},
     "task": {"kind": None, "t_max": None, "seed": 0},
     "loss": {"kind": "sum_dt"},
     "train": {
@@ -52,6 +55,14 @@ _TABLES = {
         "limit_nodes": 9,
         "limit_check": True,
         "track_every": 0,
+        # learning rule (docs/theory.md §9): optimizer "gd" | "momentum" | "nesterov" | "adam"
+        # | "colnorm"; the defaults are plain GD
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "lr_scale": {},
+        "clip_norm": None,
+        "noise_temperature": 0.0,
+        "noise_seed": 0,
     },
 }
 _REQUIRED = {"task": ("kind",), "train": ("eta", "epochs")}
@@ -71,10 +82,16 @@ class TrainConfig:
     limit_nodes: int = 9  # mode "limit": Gauss–Hermite points per drive direction (§8)
     limit_check: bool = True  # mode "limit": also run a coarser rule, report the difference
     track_every: int = 0  # modes "limit" and "theta": Gaussianity statistics every k epochs (0: off)
+    # The learning rule (docs/theory.md §9; `LearningRule` validates them, see `rule`).
+    momentum: float = 0.9  # "momentum" / "nesterov": μ in [0, 1)
+    weight_decay: float = 0.0  # λ ≥ 0: penalty (λ/2N)‖X‖² added to the loss
+    lr_scale: tuple = ()  # {family or column: multiplier ≥ 0}, stored as sorted pairs
+    clip_norm: float | None = None  # clip √N‖g‖_F at this value (> 0); None: off
+    noise_temperature: float = 0.0  # T ≥ 0: weight noise sqrt(2ηT)·ξ after each step
+    noise_seed: int = 0  # seed of the weight noise
 
     def __post_init__(self):
-        if self.optimizer not in ("gd", "adam"):
-            raise ConfigError(f"train.optimizer must be 'gd' or 'adam', got {self.optimizer!r}")
+        object.__setattr__(self, "lr_scale", self.rule.lr_scale)  # validated, hashable
         _positive_number("train.eta", self.eta)
         _positive_number("train.flow_rtol", self.flow_rtol)
         _positive_number("train.flow_atol", self.flow_atol)
@@ -96,6 +113,14 @@ class TrainConfig:
         if self.dtype not in DTYPES:
             raise ConfigError(f"train.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
+    @property
+    def rule(self) -> LearningRule:
+        """The `LearningRule` of these settings (plain GD by default)."""
+        return LearningRule(optimizer=self.optimizer, momentum=self.momentum,
+                            weight_decay=self.weight_decay, lr_scale=self.lr_scale,
+                            clip_norm=self.clip_norm, noise_temperature=self.noise_temperature,
+                            noise_seed=self.noise_seed)
+
 
 @dataclass(frozen=True)
 class CompareConfig:
@@ -105,6 +130,8 @@ class CompareConfig:
         network: the architecture.
         init_seed: seed of the initial vectors (or of their realisation from `init_sigma`).
         init_sigma: (P, P) initial overlaps, or None for random unit-norm Gaussian vectors.
+        init_vectors: (N, P) initial vectors of `[init] vectors` (θ-space starts from exactly
+            these; init_sigma is their Σ), or None.
         task: the `Task` object; `task_seed` seeds its per-epoch batches.
         loss: loss kind.
         train: the `TrainConfig`.
@@ -119,6 +146,7 @@ class CompareConfig:
     init_seed: int = 0
     task_seed: int = 0
     init_sigma: np.ndarray | None = field(default=None, compare=False)
+    init_vectors: np.ndarray | None = field(default=None, compare=False)
     echo: dict = field(default_factory=dict, compare=False)
     resolved: dict = field(default_factory=dict, compare=False)
 
@@ -129,6 +157,8 @@ def _plain(value):
         return value
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
     arr = np.asarray(value)
     if arr.dtype.kind in "biuf" and arr.size <= 64:
         return arr.tolist()
@@ -148,7 +178,8 @@ def _resolved_tables(spec, init_tbl, kind, task, task_seed, loss, train) -> dict
         "init": {k: _plain(v) for k, v in init_tbl.items()},
         "task": task_tbl,
         "loss": {"kind": loss},
-        "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(train).items()},
+        "train": {k: (dict(v) if k == "lr_scale" else list(v) if isinstance(v, tuple) else v)
+                  for k, v in asdict(train).items()},
     }
 
 
@@ -240,6 +271,18 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
             raise ConfigError(f"init.balanced = true: {exc}") from None
         X_bal = np.asarray(X_bal, dtype=np.float64)
         init_sigma = X_bal.T @ X_bal / spec.N
+    imported = None
+    if init["vectors"] is not None:
+        # A network file of `overlapflow import` (docs/theory.md §11): θ-space starts from exactly
+        # its vectors, the overlap modes from their Σ; the architecture is the file's.
+        if init["sigma"] is not None or init["balanced"]:
+            raise ConfigError("init.vectors, init.sigma and init.balanced are exclusive: give one")
+        from .._interop.networks import load_network
+
+        vec_path = _resolve(base_dir, init["vectors"], "init.vectors")
+        imported = load_network(vec_path)
+        spec = _network_of_file(imported.spec, tables["network"], vec_path.name)
+        init_sigma = imported.sigma
 
     task_tbl = tables["task"]
     kind = task_tbl.get("kind")
@@ -262,7 +305,16 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
     t_max = task_tbl.get("t_max")
     t_max = None if t_max is None else _positive_number("task.t_max", t_max)
     task_seed = _int("task.seed", task_tbl.get("seed", 0))
-    task = make_task(kind, dt=spec.dt, t_max=t_max, n_in=spec.n_in, n_out=spec.n_out, **params)
+    if kind == "neurogym":
+        params.setdefault("pool_seed", task_seed)  # the pool is drawn from the run's seed
+    n_in = imported.n_source_inputs if imported is not None else spec.n_in
+    task = make_task(kind, dt=spec.dt, t_max=t_max, n_in=n_in, n_out=spec.n_out, **params)
+    source_task = task
+    if imported is not None and n_in != spec.n_in:
+        # The imported network's bias / h0 columns are driven as the source was (§11).
+        from .._interop.networks import SourceChannelsTask
+
+        task = SourceChannelsTask(base=task, channels=imported.channels)
 
     _check_keys("loss", tables["loss"], _TABLES["loss"])
     loss = check_loss_kind({**_TABLES["loss"], **tables["loss"]}["kind"])
@@ -276,7 +328,11 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
         optimizer=tr["optimizer"], eta=tr["eta"], epochs=tr["epochs"], modes=tuple(modes),
         dtype=tr["dtype"], flow_rtol=tr["flow_rtol"], flow_atol=tr["flow_atol"],
         limit_nodes=tr["limit_nodes"], limit_check=tr["limit_check"], track_every=tr["track_every"],
+        momentum=tr["momentum"], weight_decay=tr["weight_decay"], lr_scale=tr["lr_scale"],
+        clip_norm=tr["clip_norm"], noise_temperature=tr["noise_temperature"],
+        noise_seed=tr["noise_seed"],
     )
+    _check_rule_for(train, spec)
     if init_sigma is not None and "theta" in train.modes:
         # θ-space needs N vectors realising Σ: fails early if N < rank Σ.
         rank = int(np.sum(np.linalg.eigvalsh(init_sigma) > 1e-12 * np.max(np.abs(init_sigma))))
@@ -287,13 +343,45 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
     init_tbl = {**_TABLES["init"], **tables["init"]}  # every [init] key, defaults applied
     if init_tbl.get("sigma"):
         init_tbl["sigma"] = str(_resolve(base_dir, init_tbl["sigma"], "init.sigma"))
-    resolved = _resolved_tables(spec, init_tbl, kind, task, task_seed, loss, train)
+    if init_tbl.get("vectors"):
+        init_tbl["vectors"] = str(_resolve(base_dir, init_tbl["vectors"], "init.vectors"))
+    resolved = _resolved_tables(spec, init_tbl, kind, source_task, task_seed, loss, train)
     if kind == "arrays":
         resolved["task"]["file"] = str(_resolve(base_dir, task_tbl["file"], "task.file"))
     return CompareConfig(
         network=spec, task=task, train=train, loss=loss, init_seed=init_seed,
         task_seed=task_seed, init_sigma=init_sigma, echo=echo, resolved=resolved,
+        init_vectors=None if imported is None else imported.X,
     )
+
+
+def _network_of_file(file_spec: NetworkSpec, given: dict, name: str) -> NetworkSpec:
+    """The architecture of an `[init] vectors` file; [network] keys given must agree with it."""
+    values = {"N": file_spec.N, "rank": file_spec.rank, "n_in": file_spec.n_in,
+              "n_out": file_spec.n_out, "phi": file_spec.phi_name, "dt": file_spec.dt}
+    for key, value in given.items():
+        same = (math.isclose(float(value), values[key], rel_tol=1e-12)
+                if key == "dt" and isinstance(value, (int, float)) else value == values[key])
+        if not same:
+            raise ConfigError(f"network.{key} = {value!r} but init.vectors {name} has {key} = "
+                              f"{values[key]!r}: remove {key} from [network] or make it agree")
+    return file_spec
+
+
+def _check_rule_for(train: TrainConfig, spec: NetworkSpec) -> None:
+    """The learning rule against the network and every mode, before anything runs (§9)."""
+    rule = train.rule
+    column_scales(rule, spec)  # lr_scale names of this network
+    for mode in train.modes:
+        if mode in ("exact", "flow", "euler", "direct"):
+            check_rule_mode(rule, mode)
+        elif mode == "limit":
+            from .._limit.learners import check_limit_rule
+
+            check_limit_rule(rule)
+        elif mode == "theta" and train.track_every and rule.noise_temperature > 0.0:
+            raise ConfigError("train.track_every (θ-space run on nodes) cannot add weight noise; "
+                              "set track_every = 0 or noise_temperature = 0")
 
 
 def load_config(path) -> CompareConfig:

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._learn.overlap import learn_overlaps
+from .._learn.rules import check_rule_mode
 from .._limit import learn_limit, learn_particles, sample_nodes
+from .._limit.learners import check_limit_rule
 from .._support.differences import max_rel_diff, rel_diff
 from .._support.errors import ConfigError
 from .._support.parallel import available_cores, map_threaded
@@ -142,16 +144,20 @@ def run_scaling(
     # thread's computation on its own core), largest first so that the cores finish together.
     # Large-N runs are memory-bound, so two at once are slower each: the docs/theory.md §8 erf set-up
     # (N = 250…16000, 4 seeds) took 1166 s on 2 threads against 1305 s on one.
+    rule = tr.rule  # docs/theory.md §9; refused up front where a run has no form for it
+    check_rule_mode(rule, "exact")
+    check_limit_rule(rule)
+
     def limit_run():
         return learn_limit(sigma0, config.task, spec, nodes=nodes, check=True,
-                           optimizer=tr.optimizer, **common)
+                           rule=rule, **common)
 
     def closure_run():
-        return learn_overlaps(sigma0, config.task, spec, mode="exact", **common)
+        return learn_overlaps(sigma0, config.task, spec, mode="exact", rule=rule, **common)
 
     def theta_run(i, j):
         run = learn_particles(sample_nodes(sigma0, spec, N[i], seed=seeds[j]), config.task, spec,
-                              optimizer=tr.optimizer, desc=f"theta N={N[i]}", **common)
+                              rule=rule, desc=f"theta N={N[i]}", **common)
         return run.loss
 
     jobs = [("limit", limit_run), ("closure", closure_run)]

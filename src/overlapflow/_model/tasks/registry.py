@@ -20,6 +20,9 @@ from .base import (
 from .decision import DecisionMakingTask
 from .flip_flop import FlipFlopTask
 from .impulse import ImpulseDampedCosTask, ImpulseExpTask
+
+# The neurogym kind imports neurogym itself only when such a task is made (docs/theory.md §11).
+from .neurogym_env import NeurogymTask
 from .noise_filter import NoiseFilterTask
 from .teacher import TeacherTask
 
@@ -33,6 +36,7 @@ _REGISTRY: dict[str, type[Task]] = {
         DecisionMakingTask,
         TeacherTask,
         ArraysTask,
+        NeurogymTask,
     )
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 import time
@@ -15,7 +16,8 @@ import numpy as np
 from ..._analysis.invariants import conserved_forms
 from ..._learn.batched import _pad_rows, batched_overlap_runs
 from ..._learn.overlap import FlowTolerances, learn_overlaps
-from ..._learn.theta import _optimizer, _theta_chunk
+from ..._learn.rules import theta_optimizer
+from ..._learn.theta import _theta_chunk
 from ..._support import interrupt as _interrupt
 from ..._support.errors import ConfigError
 from ..._support.precision import as_dtype
@@ -47,12 +49,14 @@ def _theta_runs(cfg: CompareConfig, X0, dtype, memory_bytes):
     size = min(size, n)
     per_epoch = float(spec.N) * task.n_steps * task.batch_size * size
     chunk = int(max(1, min(E + 1, THETA_WORK_PER_CALL // per_epoch)))
+    rule = tr.rule  # static without its noise seed, which is an argument (docs/theory.md §9)
     run = functools.partial(_theta_chunk, spec=spec, task=task, loss_kind=cfg.loss,
-                            optimizer=tr.optimizer, chunk=chunk)
-    opt = _optimizer(tr.optimizer, eta, spec.N)
+                            rule=dataclasses.replace(rule, noise_seed=0), chunk=chunk)
+    opt = theta_optimizer(rule, eta, spec.N, spec=spec)
     # vmap of the jitted chunk: compiled once per shape and reused by every chunk of the sweep
     # (a jit around a fresh lambda would recompile for each call of this function).
-    vrun = jax.vmap(lambda st, e0: run(st, e0, E, eta, cfg.task_seed), in_axes=(0, None))
+    vrun = jax.vmap(lambda st, e0: run(st, e0, E, eta, cfg.task_seed, rule.noise_seed),
+                    in_axes=(0, None))
     outs = []
     for i in range(0, n, size):
         _interrupt.check()
@@ -140,7 +144,8 @@ def run_sweep_chunk(raw: dict, base_dir: str, point: dict, seeds: Sequence[int],
     for mode in modes:
         _interrupt.check()
         start = time.perf_counter()
-        if mode in BATCHED_MODES:
+        plain = tr.rule.is_plain and tr.rule.optimizer == "gd"
+        if mode in BATCHED_MODES and plain:
             loss, sigma, bad = batched_overlap_runs(
                 sigma0, jnp.asarray(tr.eta, dtype), cfg.task_seed, spec=cfg.network,
                 task=cfg.task, loss_kind=cfg.loss, mode=mode, epochs=tr.epochs, threads=threads)
@@ -149,11 +154,11 @@ def run_sweep_chunk(raw: dict, base_dir: str, point: dict, seeds: Sequence[int],
             bad = bad.T[:n]
         elif mode == "theta":
             loss, sigma, bad = _theta_runs(cfg, X0[:n], dtype, theta_memory_bytes)
-        elif mode == "flow":
+        elif mode == "flow" or mode in BATCHED_MODES:  # (a learning rule: one run at a time)
             tol = FlowTolerances(rtol=tr.flow_rtol, atol=tr.flow_atol)
-            res = [learn_overlaps(sigma0[i], cfg.task, cfg.network, loss=cfg.loss, mode="flow",
+            res = [learn_overlaps(sigma0[i], cfg.task, cfg.network, loss=cfg.loss, mode=mode,
                                   eta=tr.eta, epochs=tr.epochs, seed=cfg.task_seed, tol=tol,
-                                  dtype=dtype) for i in range(n)]
+                                  dtype=dtype, rule=tr.rule) for i in range(n)]
             if any(r.interrupted_at is not None for r in res):
                 raise KeyboardInterrupt  # never store a partial chunk as if it were complete
             loss = np.stack([r.loss for r in res])

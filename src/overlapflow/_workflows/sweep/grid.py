@@ -122,7 +122,9 @@ def _point_config(raw, base_dir, point, modes) -> CompareConfig:
 def _initial_sigmas(cfg: CompareConfig, seeds, dtype):
     """Initial vectors X₀ (n, N, P) and overlaps Σ₀ (n, P, P) for each seed (init seed)."""
     spec = cfg.network
-    if cfg.init_sigma is None:
+    if cfg.init_vectors is not None:  # [init] vectors: every seed starts from these (§11)
+        X0 = jnp.broadcast_to(jnp.asarray(cfg.init_vectors), (len(seeds), spec.N, spec.P))
+    elif cfg.init_sigma is None:
         keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
 
         def draw(key):  # exactly `random_vectors(spec, seed=s)`

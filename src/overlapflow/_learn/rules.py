@@ -1,0 +1,573 @@
+"""Learning rules in θ-space and in overlap space (docs/theory.md §9).
+
+A `LearningRule` names an optimiser and its options: per-vector learning rates (`lr_scale`,
+0 freezes a vector), weight decay as the penalty (λ/2N)‖X‖²_F = (λ/2) tr Σ, global-norm
+clipping, heavy-ball or Nesterov momentum, a column-normalised rule (`colnorm`), Adam, and
+weight noise (Langevin-like). `theta_optimizer` is the one optax factory for θ-space; the
+overlap-space maps below are the exact images of those θ-space updates where one exists.
+
+With S = sym(∂L/∂Σ) (docs/theory.md §4.1), the gradient of X (N, P) is g = (2/N)·X·S. Every rule
+first forms the effective gradient of the penalised loss, possibly clipped,
+
+    S_tot = κ · (S + (λ/2)·I),     κ = min(1, c / (2·sqrt(tr(S Σ S))))   (clip_norm c; S = S + λ/2 I)
+
+and a column-rate vector d (P,) = lr_scale (× 1 / (2·sqrt((S_tot Σ S_tot)_jj)) for colnorm). Then
+
+    gd, colnorm:  X ← X (I − 2η S_tot D)               Σ ← (I − 2η D S_tot) Σ (I − 2η S_tot D)
+    momentum:     Y = [X | W], W = N·velocity:  Y ← Y B,   Γ = YᵀY/N ← Bᵀ Γ B
+                  B = [[I − 2η S_tot D, 2 S_tot], [−ημ D, μ I]]
+    nesterov:     B = [[I − 2η(1+μ) S_tot D, 2 S_tot], [−ημ² D, μ I]]
+    noise T > 0:  X ← X + sqrt(2ηT)·ξ·D^½ after the step;  mean effect Σ ← Σ + 2ηT·D  (N → ∞)
+
+with D = diag(d). Adam is not closed in overlap space and runs in θ-space only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._model.network import NetworkSpec
+from .._support.errors import ConfigError
+
+__all__ = [
+    "OPTIMIZERS",
+    "RULE_CLASSES",
+    "COLNORM_EPS",
+    "LearningRule",
+    "column_scales",
+    "resolve_rule",
+    "theta_optimizer",
+    "node_optimizer",
+    "weight_noise",
+    "rule_class",
+    "is_augmented",
+    "state_size",
+    "check_rule_mode",
+    "initial_rule_state",
+    "sigma_block",
+    "effective_gradient",
+    "rule_exact_step",
+    "rule_flow_velocity",
+    "rule_euler_step",
+]
+
+OPTIMIZERS = ("gd", "momentum", "nesterov", "adam", "colnorm")
+
+#: The classes of `rule_class`, from the strongest statement to the weakest.
+RULE_CLASSES = ("exact", "exact in an augmented space", "N → ∞ only", "not closed")
+
+#: Floor of a column's gradient norm in `colnorm` (N-independent units): a column whose
+#: gradient norm is below it is divided by COLNORM_EPS instead (its update is then tiny).
+COLNORM_EPS = 1e-12
+
+_FAMILIES = ("m", "u", "v", "z")
+_KEY_RE = re.compile(r"^([muvz])([1-9]\d*)?$")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _finite(name: str, value, *, low: float, low_ok: bool, high: float | None = None,
+            high_ok: bool = False, what: str) -> float:
+    if not _is_number(value) or not math.isfinite(float(value)):
+        raise ConfigError(f"train.{name} must be a finite number {what}, got {value!r}")
+    v = float(value)
+    if v < low or (v == low and not low_ok) or (
+            high is not None and (v > high or (v == high and not high_ok))):
+        raise ConfigError(f"train.{name} must be {what}, got {value!r}")
+    return v
+
+
+@dataclass(frozen=True)
+class LearningRule:
+    """How the vectors X (N, P) are updated each epoch; validated at construction.
+
+    Attributes:
+        optimizer: "gd" (X ← X − N·η·g), "momentum" (heavy ball, optax.sgd(N·η, momentum=μ)),
+            "nesterov" (optax.sgd(N·η, momentum=μ, nesterov=True)), "adam" (optax.adam(η),
+            θ-space only) or "colnorm" (each column's gradient divided by its own
+            N-independent norm √N·‖g_j‖ = 2·sqrt((SΣS)_jj) before the GD step).
+        momentum: μ ∈ [0, 1), used by "momentum" and "nesterov".
+        weight_decay: λ ≥ 0: the penalty (λ/2N)‖X‖²_F = (λ/2) tr Σ is added to the loss, so
+            S ← S + (λ/2)·I; it goes through momentum and clipping like any loss term.
+        lr_scale: learning-rate multipliers ≥ 0 per vector: a family ("m", "u", "v", "z": all
+            its columns) or one column ("u2"; the names of `NetworkSpec.vector_names`); a
+            column entry overrides its family's; 0 freezes. Given as a mapping, stored as a
+            sorted tuple of (name, multiplier) pairs (hashable). Unnamed columns: 1.
+        clip_norm: None, or c > 0: the gradient of the penalised loss is scaled by
+            min(1, c / (√N·‖g‖_F)) before momentum (√N·‖g‖_F = 2·sqrt(tr(SΣS)) is
+            N-independent). θ-space: optax.clip_by_global_norm(c / √N).
+        noise_temperature: T ≥ 0: after each step X ← X + sqrt(2ηT·d_j)·ξ_j per column j
+            (d = lr_scale; ξ i.i.d. N(0, 1) from `noise_seed` and the epoch).
+        noise_seed: seed of the weight noise, an integer ≥ 0.
+
+    docs/theory.md §9.
+    """
+
+    optimizer: str = "gd"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_scale: tuple = ()
+    clip_norm: float | None = None
+    noise_temperature: float = 0.0
+    noise_seed: int = 0
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"train.optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        set_ = object.__setattr__
+        set_(self, "momentum", _finite("momentum", self.momentum, low=0.0, low_ok=True,
+                                       high=1.0, what="in [0, 1)"))
+        set_(self, "weight_decay", _finite("weight_decay", self.weight_decay, low=0.0,
+                                           low_ok=True, what="≥ 0"))
+        set_(self, "noise_temperature", _finite("noise_temperature", self.noise_temperature,
+                                                low=0.0, low_ok=True, what="≥ 0"))
+        if self.clip_norm is not None:
+            set_(self, "clip_norm", _finite("clip_norm", self.clip_norm, low=0.0, low_ok=False,
+                                            what="> 0 (or absent: no clipping)"))
+        if (not isinstance(self.noise_seed, (int, np.integer)) or isinstance(self.noise_seed, bool)
+                or self.noise_seed < 0):
+            raise ConfigError(f"train.noise_seed must be an integer ≥ 0, got {self.noise_seed!r}")
+        set_(self, "noise_seed", int(self.noise_seed))
+        set_(self, "lr_scale", _normalise_lr_scale(self.lr_scale))
+        if self.optimizer == "colnorm" and self.clip_norm is not None:
+            raise ConfigError("train.clip_norm has no effect with optimizer 'colnorm' (every "
+                              "column's update is already normalised); remove one of them")
+
+    # Methods: the same as the module functions below, so that layers that may not import
+    # this module (the analysis of a rule's conserved forms) can use a rule they are given.
+    def column_scales(self, spec: NetworkSpec) -> np.ndarray:
+        """`column_scales(self, spec)`: the (P,) learning-rate multipliers."""
+        return column_scales(self, spec)
+
+    def classification(self) -> str:
+        """`rule_class(self)`: one of RULE_CLASSES."""
+        return rule_class(self)
+
+    @property
+    def is_augmented(self) -> bool:
+        """True when the overlap state is Γ (2P, 2P) of [X | W] (momentum, Nesterov)."""
+        return is_augmented(self)
+
+    def state_size(self, spec: NetworkSpec) -> int | None:
+        """`state_size(self, spec)`."""
+        return state_size(self, spec)
+
+    def check_mode(self, mode: str) -> None:
+        """`check_rule_mode(self, mode)`."""
+        check_rule_mode(self, mode)
+
+    def initial_state(self, sigma0):
+        """`initial_rule_state(sigma0, self)`."""
+        return initial_rule_state(sigma0, self)
+
+    def exact_step(self, state, S, eta, scales):
+        """`rule_exact_step(state, S, eta, self, scales)`."""
+        return rule_exact_step(state, S, eta, self, scales)
+
+    @property
+    def is_plain(self) -> bool:
+        """True for plain GD or plain Adam: no decay, no scales, no clipping, no noise."""
+        return (self.optimizer in ("gd", "adam") and self.weight_decay == 0.0
+                and all(v == 1.0 for _, v in self.lr_scale) and self.clip_norm is None
+                and self.noise_temperature == 0.0)
+
+
+def _normalise_lr_scale(value) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, (tuple, list)) and all(
+            isinstance(p, (tuple, list)) and len(p) == 2 for p in value):
+        items = [tuple(p) for p in value]
+    else:
+        raise ConfigError("train.lr_scale must be a table of vector → multiplier, e.g. "
+                          f"{{u = 0.5, z = 0}}, got {value!r}")
+    out = {}
+    for key, mult in items:
+        if not isinstance(key, str) or not _KEY_RE.match(key):
+            raise ConfigError(f"train.lr_scale: unknown vector {key!r}; valid: a family "
+                              f"{', '.join(_FAMILIES)} or one column such as u1 or z2")
+        if key in out:
+            raise ConfigError(f"train.lr_scale names {key!r} twice")
+        out[key] = _finite(f"lr_scale.{key}", mult, low=0.0, low_ok=True,
+                           what="≥ 0 (0 freezes)")
+    return tuple(sorted(out.items()))
+
+
+def _valid_scale_names(spec: NetworkSpec) -> tuple[str, ...]:
+    names = list(_FAMILIES)
+    names += [n for n in spec.vector_names if n not in names]
+    return tuple(names)
+
+
+def resolve_rule(optimizer: str | None, rule: LearningRule | None) -> LearningRule:
+    """The rule of a run given the older `optimizer` name and/or a `LearningRule`.
+
+    `optimizer` alone: `LearningRule(optimizer=optimizer)`; `rule` alone: itself; both: they
+    must name the same optimiser (else ConfigError).
+    """
+    if rule is None:
+        return LearningRule(optimizer="gd" if optimizer is None else optimizer)
+    if not isinstance(rule, LearningRule):
+        raise ConfigError(f"rule must be a LearningRule, got {type(rule).__name__}")
+    if optimizer is not None and optimizer != rule.optimizer:
+        raise ConfigError(f"optimizer={optimizer!r} contradicts rule.optimizer="
+                          f"{rule.optimizer!r}; give one of them")
+    return rule
+
+
+def column_scales(rule: LearningRule, spec: NetworkSpec) -> np.ndarray:
+    """The rule's learning-rate multiplier of each column of X, shape (P,), float64.
+
+    Families first (every column of that family), then single columns (overriding).
+
+    Raises:
+        ConfigError: a name that is not a family or a column of this network (the message
+            lists the valid names for it).
+    """
+    valid = _valid_scale_names(spec)
+    names = spec.vector_names
+    out = np.ones(spec.P)
+    entries = sorted(rule.lr_scale, key=lambda kv: (kv[0] not in _FAMILIES, kv[0]))
+    for key, mult in entries:
+        if key not in valid:
+            raise ConfigError(f"train.lr_scale: unknown vector {key!r} for this network; "
+                              f"valid: {', '.join(valid)}")
+        if key in _FAMILIES:
+            for j, n in enumerate(names):
+                if n[0] == key:
+                    out[j] = mult
+        else:
+            out[names.index(key)] = mult
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# θ-space
+
+
+class _ColumnState(NamedTuple):
+    pass
+
+
+def _scale_columns(scales) -> optax.GradientTransformation:
+    """Multiply the update of column j of X (…, N, P) by scales[j]."""
+    scales = np.asarray(scales, dtype=np.float64)
+
+    def update(updates, state, params=None):
+        del params
+        return jax.tree_util.tree_map(lambda u: u * scales.astype(u.dtype), updates), state
+
+    return optax.GradientTransformation(lambda params: _ColumnState(), update)
+
+
+def _normalise_columns(N: int) -> optax.GradientTransformation:
+    """Divide column j of the update (N, P) by its N-independent norm √N·‖u_j‖ (≥ COLNORM_EPS)."""
+
+    def update(updates, state, params=None):
+        del params
+
+        def one(u):
+            norm = jnp.sqrt(N * jnp.sum(u * u, axis=-2, keepdims=True))
+            return u / jnp.maximum(norm, COLNORM_EPS)
+
+        return jax.tree_util.tree_map(one, updates), state
+
+    return optax.GradientTransformation(lambda params: _ColumnState(), update)
+
+
+def _rule_chain(rule: LearningRule, spec: NetworkSpec | None, *, decay, clip, colnorm,
+                core) -> optax.GradientTransformation:
+    """decay → clip → colnorm → core (sgd / momentum / adam) → column scales, where present."""
+    parts = []
+    if rule.weight_decay > 0.0:
+        parts.append(decay)
+    if rule.clip_norm is not None:
+        parts.append(clip)
+    if rule.optimizer == "colnorm":
+        parts.append(colnorm)
+    parts.append(core)
+    if rule.lr_scale:
+        if spec is None:
+            raise ConfigError("a learning rule with lr_scale needs spec= (the network)")
+        scales = column_scales(rule, spec)
+        if np.any(scales != 1.0):
+            parts.append(_scale_columns(scales))
+    return optax.chain(*parts)
+
+
+def theta_optimizer(rule: LearningRule | None, eta, N: int, *,
+                    spec: NetworkSpec | None = None) -> optax.GradientTransformation:
+    """The optax transformation of θ-space training under `rule`, for X of shape (N, P).
+
+    Plain GD is `optax.sgd(N·η)` and plain Adam `optax.adam(η)` (nothing else chained, so
+    they are bit-identical to the historical optimisers). Otherwise, in this order:
+
+        optax.add_decayed_weights(λ/N)          gradient of the penalty (λ/2N)‖X‖²_F
+        optax.clip_by_global_norm(c/√N)         clip_norm c (the penalty is clipped too)
+        column normalisation                    colnorm: u_j / max(√N‖u_j‖, COLNORM_EPS)
+        optax.sgd(N·η[, momentum=μ, nesterov])  or optax.adam(η)
+        column scales                           lr_scale (needs `spec`)
+
+    Weight noise is not a gradient transformation: add `weight_noise` after the update.
+
+    Args:
+        rule: the rule (None: plain GD).
+        eta: overlap-space learning rate η (a number or a scalar array).
+        N: number of neurons.
+        spec: the architecture; required when `rule.lr_scale` is set.
+    """
+    rule = LearningRule() if rule is None else rule
+    if rule.is_plain:
+        return optax.sgd(N * eta) if rule.optimizer == "gd" else optax.adam(eta)
+    return _rule_chain(
+        rule, spec,
+        decay=optax.add_decayed_weights(rule.weight_decay / N),
+        clip=optax.clip_by_global_norm(rule.clip_norm / math.sqrt(N)) if rule.clip_norm else None,
+        colnorm=_normalise_columns(N),
+        core=_core(rule, N * eta, optax.adam(eta)))
+
+
+def _core(rule: LearningRule, lr, adam) -> optax.GradientTransformation:
+    if rule.optimizer == "adam":
+        return adam
+    if rule.optimizer in ("momentum", "nesterov"):
+        return optax.sgd(lr, momentum=rule.momentum, nesterov=rule.optimizer == "nesterov")
+    return optax.sgd(lr)
+
+
+def _weighted_clip(max_norm: float, weights) -> optax.GradientTransformation:
+    """Clip node-wise gradients u (K, P) at sqrt(Σ_k w_k |u_k|²) = max_norm (as optax does)."""
+
+    def update(updates, state, params=None):
+        del params
+        norm = jnp.sqrt(jnp.sum(weights[:, None] * updates * updates))
+        c = jnp.asarray(max_norm, updates.dtype)
+        return jnp.where(norm < c, updates, updates / norm * c), state
+
+    return optax.GradientTransformation(lambda params: _ColumnState(), update)
+
+
+def _weighted_normalise_columns(weights) -> optax.GradientTransformation:
+    """Divide column j of node-wise gradients u (K, P) by sqrt(Σ_k w_k u_kj²) (≥ COLNORM_EPS)."""
+
+    def update(updates, state, params=None):
+        del params
+        norm = jnp.sqrt(jnp.sum(weights[:, None] * updates * updates, axis=0, keepdims=True))
+        return updates / jnp.maximum(norm, COLNORM_EPS), state
+
+    return optax.GradientTransformation(lambda params: _ColumnState(), update)
+
+
+def node_optimizer(rule: LearningRule | None, eta, weights, *, spec: NetworkSpec | None = None,
+                   adam_eps: float = 1e-8) -> optax.GradientTransformation:
+    """The rule for weighted nodes X (K, P) fed node-wise gradients u_k = (∂L/∂X_k)/w_k.
+
+    The node form of `theta_optimizer` (docs/theory.md §8, §9): with the N rows of a network
+    (w = 1/N, u = N·∂L/∂X) it is θ-space training under the rule; on quadrature nodes it is
+    its N → ∞ limit. Plain GD: `optax.sgd(η)`; plain Adam: `optax.adam(η, eps=adam_eps)`.
+    Otherwise decay λ·X_k (the penalty (λ/2)Σ_k w_k|X_k|² = (λ/2) tr Σ), clipping and column
+    norms in the N-independent norm sqrt(Σ_k w_k |u_k|²) (= √N‖g‖ for w = 1/N), then
+    sgd(η[, momentum]) or Adam, then the column scales. Weight noise is not included.
+    """
+    rule = LearningRule() if rule is None else rule
+    if rule.is_plain:
+        return optax.sgd(eta) if rule.optimizer == "gd" else optax.adam(eta, eps=adam_eps)
+    weights = jnp.asarray(weights)
+    return _rule_chain(
+        rule, spec,
+        decay=optax.add_decayed_weights(rule.weight_decay),
+        clip=_weighted_clip(rule.clip_norm, weights) if rule.clip_norm else None,
+        colnorm=_weighted_normalise_columns(weights),
+        core=_core(rule, eta, optax.adam(eta, eps=adam_eps)))
+
+
+def weight_noise(rule: LearningRule, eta, epoch, shape, dtype=jnp.float64, *, scales=None,
+                 seed=None):
+    """The weight noise added to X after the update of `epoch`, shape `shape` = (N, P).
+
+        sqrt(2ηT·d_j) · ξ_ij,   ξ = jax.random.normal(fold_in(PRNGKey(noise_seed), epoch))
+
+    with d = `scales` (the rule's `column_scales`; default ones), so a frozen column stays
+    frozen. Zeros when T = 0. Its mean effect on Σ is + 2ηT·diag(d) (docs/theory.md §9).
+    `seed` (an integer or a traced scalar) overrides `rule.noise_seed`, so that jitted code
+    can take the seed as an argument rather than recompile per seed.
+    """
+    if rule.noise_temperature == 0.0:
+        return jnp.zeros(shape, dtype)
+    seed = rule.noise_seed if seed is None else seed
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), epoch)
+    xi = jax.random.normal(key, shape, dtype)
+    d = jnp.ones(shape[-1], dtype) if scales is None else jnp.asarray(scales, dtype)
+    return jnp.sqrt(2.0 * eta * rule.noise_temperature * d) * xi
+
+
+# ---------------------------------------------------------------------------------------
+# classification
+
+
+def rule_class(rule: LearningRule) -> str:
+    """What overlap space can say about θ-space training under `rule` (one of RULE_CLASSES).
+
+    - "not closed": Adam (entry-wise statistics of the N·P parameters, not a function of Σ).
+    - "N → ∞ only": weight noise T > 0 (Σ receives 2ηT·D plus fluctuations of order N^−½).
+    - "exact in an augmented space": momentum, Nesterov (Γ of [X | W] is closed, Σ alone not).
+    - "exact": GD and colnorm with any lr_scale, weight decay and clipping (they read S and
+      SΣS only).
+
+    The class is about the update rule; for nonlinear φ every overlap-space statement is
+    about the Gaussian closure of docs/theory.md §3.2.
+    """
+    if rule.optimizer == "adam":
+        return RULE_CLASSES[3]
+    if rule.noise_temperature > 0.0:
+        return RULE_CLASSES[2]
+    if rule.optimizer in ("momentum", "nesterov"):
+        return RULE_CLASSES[1]
+    return RULE_CLASSES[0]
+
+
+def is_augmented(rule: LearningRule) -> bool:
+    """True when the overlap state is Γ (2P, 2P) of [X | W] (momentum, Nesterov)."""
+    return rule.optimizer in ("momentum", "nesterov")
+
+
+def state_size(rule: LearningRule, spec: NetworkSpec) -> int | None:
+    """Number of distinct entries of the overlap state: P(P+1)/2, P(2P+1) when augmented,
+    None for a rule that is not closed (Adam)."""
+    P = spec.P
+    if rule_class(rule) == "not closed":
+        return None
+    return P * (2 * P + 1) if is_augmented(rule) else P * (P + 1) // 2
+
+
+def check_rule_mode(rule: LearningRule, mode: str) -> None:
+    """Raise ConfigError (one line) when overlap-space `mode` has no form for `rule`."""
+    if rule.optimizer == "adam":
+        raise ConfigError(
+            f"mode {mode!r} cannot run optimizer 'adam': Adam divides each of the N·P "
+            "parameters by its own running gradient scale, which is not a function of the "
+            "overlaps (not closed); run it in θ-space (mode theta)")
+    if mode == "direct" and not (rule.is_plain and rule.optimizer == "gd"):
+        raise ConfigError(
+            "mode 'direct' is the identity-metric baseline of plain GD only; use optimizer "
+            "'gd' without weight_decay, lr_scale, clip_norm or noise, or drop mode direct")
+    if mode in ("flow", "euler") and is_augmented(rule):
+        raise ConfigError(
+            f"mode {mode!r} has no form for optimizer {rule.optimizer!r}: the momentum map "
+            "Y ← Y·B is not near the identity (its velocity block is μ·I), so it has no "
+            "first-order flow (only, rescaled, GD at rate η/(1−μ)); use mode exact")
+
+
+# ---------------------------------------------------------------------------------------
+# overlap space
+
+
+def initial_rule_state(sigma0, rule: LearningRule):
+    """The overlap state at the start: Σ₀ (P, P), or Γ₀ = blockdiag(Σ₀, 0) (2P, 2P) for
+    momentum / Nesterov (the optax velocity starts at zero)."""
+    sigma0 = jnp.asarray(sigma0)
+    if not is_augmented(rule):
+        return sigma0
+    P = sigma0.shape[-1]
+    out = jnp.zeros(sigma0.shape[:-2] + (2 * P, 2 * P), sigma0.dtype)
+    return out.at[..., :P, :P].set(sigma0)
+
+
+def sigma_block(state, P: int):
+    """Σ (…, P, P) of an overlap state (Σ itself or Γ of [X | W])."""
+    return state[..., :P, :P]
+
+
+def effective_gradient(sigma, S, rule: LearningRule, scales):
+    """The rule's effective gradient S_tot (P, P) and column rates d (P,) at Σ.
+
+        S_tot = κ (S + (λ/2) I),   κ = 1 if 2·sqrt(tr(S Σ S)) < c else c / (2·sqrt(tr(S Σ S)))
+        d     = scales  (× 1 / max(2·sqrt((S_tot Σ S_tot)_jj), COLNORM_EPS) for colnorm)
+
+    (the S inside κ already includes λ). θ-space: √N·‖g‖_F = 2·sqrt(tr(S Σ S)) and
+    √N·‖g_j‖ = 2·sqrt((S Σ S)_jj), so these are exactly what optax computes.
+    """
+    P = sigma.shape[-1]
+    dtype = sigma.dtype
+    if rule.weight_decay > 0.0:
+        S = S + (0.5 * rule.weight_decay) * jnp.eye(P, dtype=dtype)
+    if rule.clip_norm is not None:
+        norm = 2.0 * jnp.sqrt(jnp.maximum(jnp.trace(S @ sigma @ S), 0.0))
+        c = jnp.asarray(rule.clip_norm, dtype)
+        S = jnp.where(norm < c, S, S / norm * c)
+    d = jnp.asarray(scales, dtype)
+    if rule.optimizer == "colnorm":
+        col = 2.0 * jnp.sqrt(jnp.maximum(jnp.diagonal(S @ sigma @ S), 0.0))
+        d = d / jnp.maximum(col, COLNORM_EPS)
+    return S, d
+
+
+def rule_exact_step(state, S, eta, rule: LearningRule, scales):
+    """One epoch of the rule, exactly, in overlap space (docs/theory.md §9).
+
+    Args:
+        state: Σ (P, P), or Γ (2P, 2P) for momentum / Nesterov.
+        S: (P, P) symmetric loss gradient sym(∂L/∂Σ) at the Σ block.
+        eta: overlap-space learning rate η.
+        rule: the rule (not Adam).
+        scales: (P,) column multipliers (`column_scales`).
+
+    Returns:
+        The next state: (I − 2η D S_tot) Σ (I − 2η S_tot D), or Bᵀ Γ B; plus 2ηT·D on the Σ
+        block when T > 0 (the N → ∞ mean of the weight noise).
+    """
+    P = S.shape[-1]
+    dtype = state.dtype
+    eye = jnp.eye(P, dtype=dtype)
+    sigma = sigma_block(state, P)
+    S_tot, d = effective_gradient(sigma, S, rule, scales)
+    if is_augmented(rule):
+        mu = jnp.asarray(rule.momentum, dtype)
+        if rule.optimizer == "nesterov":
+            top = jnp.concatenate([eye - 2.0 * eta * (1.0 + mu) * S_tot * d[None, :], 2.0 * S_tot], 1)
+            bottom = jnp.concatenate([-eta * mu * mu * jnp.diag(d), mu * eye], 1)
+        else:
+            top = jnp.concatenate([eye - 2.0 * eta * S_tot * d[None, :], 2.0 * S_tot], 1)
+            bottom = jnp.concatenate([-eta * mu * jnp.diag(d), mu * eye], 1)
+        B = jnp.concatenate([top, bottom], 0)
+        new = B.T @ state @ B
+    else:
+        A = eye - 2.0 * eta * S_tot * d[None, :]  # X ← X A
+        new = A.T @ state @ A
+    if rule.noise_temperature > 0.0:
+        noise = 2.0 * eta * rule.noise_temperature * jnp.diag(jnp.asarray(scales, dtype))
+        new = new.at[:P, :P].add(noise)
+    return new
+
+
+def rule_flow_velocity(sigma, S, eta, rule: LearningRule, scales):
+    """dΣ/dt = −2η (D S_tot Σ + Σ S_tot D) + 2ηT·D, per epoch (first order of the exact map).
+
+    Defined for every rule whose state is Σ (gd, colnorm); `check_rule_mode` refuses the
+    others.
+    """
+    S_tot, d = effective_gradient(sigma, S, rule, scales)
+    G = S_tot * d[None, :]  # dX/dt = −2η X G
+    v = -2.0 * eta * (G.T @ sigma + sigma @ G)
+    if rule.noise_temperature > 0.0:
+        v = v + 2.0 * eta * rule.noise_temperature * jnp.diag(jnp.asarray(scales, sigma.dtype))
+    return v
+
+
+def rule_euler_step(sigma, S, eta, rule: LearningRule, scales):
+    """Σ ← Σ + `rule_flow_velocity`: one Euler step of unit size (one epoch)."""
+    return sigma + rule_flow_velocity(sigma, S, eta, rule, scales)

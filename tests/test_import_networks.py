@@ -1,0 +1,390 @@
+"""Importing networks (docs/theory.md §11): every built-in mapping checked against the source
+network run in torch itself (float64), with biases and h₀ ≠ 0; the network file round trip;
+bad input refused with one line."""
+
+import math
+
+import numpy as np
+import pytest
+
+import overlapflow as of
+from overlapflow import ConfigError
+from overlapflow._interop.networks import (
+    SourceChannelsTask,
+    import_network,
+    load_network,
+    network_inputs,
+    write_network,
+)
+from overlapflow._model.tasks import check_task_for
+
+torch = pytest.importorskip("torch")
+
+REL = 1e-10  # outputs of the imported network vs the source run in torch, relative to max |y|
+
+
+def _phi_torch(name):
+    return {
+        "linear": lambda x: x,
+        "tanh": torch.tanh,
+        "erf": lambda x: torch.erf(0.5 * math.sqrt(math.pi) * x),
+        "softplus": torch.nn.functional.softplus,
+        "relu": torch.relu,
+    }[name]
+
+
+def _of_outputs(net, x):
+    """overlapflow's own network (JAX, float64) on the source's inputs x (B, T, n)."""
+    return np.asarray(of.network_outputs(net.X, network_inputs(net, x), net.spec))
+
+
+def _rel(a, b):
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+class PaperRNN(torch.nn.Module):
+    """The paper's RNN: h ← h + (dt/τ)(−h + u vᵀφ(h)/N + m x [+ b]), readout z·φ(h_t)/N BEFORE
+    the update; h starts at h0 (a buffer-free extra parameter here, 0 in the paper)."""
+
+    def __init__(self, N, phi, dt, tau, bias=False, h0=False, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        for name in "muvz":
+            setattr(self, name, torch.nn.Parameter(torch.randn(N, 1, generator=g, dtype=torch.float64)))
+        if bias:
+            self.b = torch.nn.Parameter(0.5 * torch.randn(N, generator=g, dtype=torch.float64))
+        if h0:
+            self.h0 = torch.nn.Parameter(torch.randn(N, generator=g, dtype=torch.float64))
+        self.N, self.phi, self.alpha = N, _phi_torch(phi), dt / tau
+
+    def forward(self, x):  # x (B, T, 1) → outputs o_0 … o_T (B, T + 1, 1)
+        B, T, _ = x.shape
+        h = self.h0.expand(B, self.N) if hasattr(self, "h0") else torch.zeros(B, self.N, dtype=x.dtype)
+        b = self.b if hasattr(self, "b") else 0.0
+        outs = []
+        for t in range(T):
+            r = self.phi(h)
+            outs.append(r @ self.z / self.N)
+            h = h + self.alpha * (-h + (r @ self.v) @ self.u.T / self.N + x[:, t] @ self.m.T + b)
+        outs.append(self.phi(h) @ self.z / self.N)
+        return torch.stack(outs, dim=1)
+
+
+@pytest.mark.parametrize("phi, bias, h0", [("erf", True, True), ("softplus", True, True),
+                                           ("linear", False, False)])
+def test_paper_preset_equals_the_source_run_in_torch(tmp_path, phi, bias, h0):
+    N, dt, tau = 40, 0.1, 0.4
+    model = PaperRNN(N, phi, dt, tau, bias=bias, h0=h0, seed=1)
+    path = tmp_path / "paper.pt"
+    torch.save(model.state_dict(), path)
+    x = torch.randn(3, 25, 1, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    with torch.no_grad():
+        o = model(x).numpy()
+    net = import_network(path, fmt="torch", preset="paper", phi=phi, dt=dt, tau=tau)
+    assert net.spec.dt == pytest.approx(dt / tau, rel=1e-15)
+    assert net.output_lead == 1
+    assert net.channels == ("input:0",) + (("bias",) if bias else ()) + (("h0",) if h0 else ())
+    # The paper reads out before the update: its output at step t + 1 is overlapflow's at t.
+    assert _rel(_of_outputs(net, x.numpy()), o[:, 1:]) <= REL
+    assert net.check_error <= REL
+    # m, u, v, z are the paper's vectors unchanged (same scaling convention)
+    for name, part in (("m", net.spec.m), ("u", net.spec.u), ("v", net.spec.v), ("z", net.spec.z)):
+        got = net.X[:, part][:, :1]
+        np.testing.assert_array_equal(got, getattr(model, name).detach().numpy())
+
+
+class GenericRNN(torch.nn.Module):
+    """A low-rank RNN with its own conventions: W = −UVᵀ/√N, drive 0.5·M x + b1 + b2, readout
+    Zᵀφ(h_{t+1})/√N after the update, τ = 1.5, M and Z stored as torch.nn.Linear weights ((N, n_in) and (n_out, N))."""
+
+    def __init__(self, N, R, n_in, n_out, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+
+        def p(*shape, s=1.0):
+            return torch.nn.Parameter(s * torch.randn(*shape, generator=g, dtype=torch.float64))
+
+        self.inp = torch.nn.Linear(n_in, N, bias=False).double()
+        self.inp.weight = p(N, n_in)
+        self.out = torch.nn.Linear(N, n_out, bias=False).double()
+        self.out.weight = p(n_out, N)
+        self.rec_U, self.rec_V = p(N, R), p(N, R)
+        self.bias_a, self.bias_b, self.state0 = p(N, s=0.3), p(N, s=0.3), p(N)
+        self.N = N
+
+    def forward(self, x, alpha):
+        h = self.state0.expand(x.shape[0], self.N)
+        ys = []
+        for t in range(x.shape[1]):
+            r = torch.tanh(h)
+            rec = -(r @ self.rec_V) @ self.rec_U.T / math.sqrt(self.N)
+            h = h + alpha * (-h + rec + 0.5 * self.inp(x[:, t]) + self.bias_a + self.bias_b)
+            ys.append(self.out(torch.tanh(h)) / math.sqrt(self.N))
+        return torch.stack(ys, dim=1)
+
+
+def test_generic_map_equals_the_source_run_in_torch(tmp_path):
+    N, R, n_in, n_out = 30, 2, 2, 3
+    model = GenericRNN(N, R, n_in, n_out, seed=3)
+    path = tmp_path / "generic.pt"
+    torch.save({"epoch": 7, "model_state_dict": model.state_dict()}, path)  # a checkpoint
+    (tmp_path / "map.toml").write_text(
+        'm = "inp.weight"\nu = "rec_U"\nv = "rec_V"\nz = "out.weight"\n'
+        'b = ["bias_a", "bias_b"]\nh0 = "state0"\ntranspose = ["z"]\n'
+        'scale_w = "-1/sqrt(N)"\nscale_in = 0.5\nscale_out = "1/sqrt(N)"\n'
+        'readout = "after"\nphi = "tanh"\ndt = 0.3\ntau = 1.5\n')
+    x = torch.randn(4, 30, n_in, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x, 0.3 / 1.5).numpy()
+    net = import_network(path, fmt="torch", map=tmp_path / "map.toml")
+    assert (net.spec.n_in, net.spec.rank, net.spec.n_out) == (n_in + 2, R, n_out)
+    assert net.output_lead == 0
+    assert _rel(_of_outputs(net, x.numpy()), y) <= REL
+    # the same map given as a dict, and a lower rank: the truncation is reported, not hidden
+    net1 = import_network(path, fmt="torch", map={
+        "m": "inp.weight", "u": "rec_U", "v": "rec_V", "z": "out.weight", "transpose": ["z"],
+        "scale_w": "-1/sqrt(N)", "scale_in": 0.5, "scale_out": "1/sqrt(N)", "phi": "tanh",
+        "alpha": 0.2, "b": ["bias_a", "bias_b"], "h0": "state0"}, rank=1)
+    assert net1.spec.rank == 1
+    x_check = torch.from_numpy(np.random.default_rng(0).standard_normal((4, 50, n_in)))
+    with torch.no_grad():
+        err = _rel(_of_outputs(net1, x_check.numpy()), model(x_check, 0.2).numpy())
+    assert err > 1e-3
+    assert net1.check_error == pytest.approx(err, rel=1e-8)
+
+
+def _torch_rnn(N, n_in, n_out, R, *, cell=False, nonlinearity="tanh", seed=0):
+    """nn.RNN / nn.RNNCell with an exactly rank-R W_hh and a readout Linear without bias."""
+    torch.manual_seed(seed)
+    rnn = (torch.nn.RNNCell(n_in, N, nonlinearity=nonlinearity) if cell
+           else torch.nn.RNN(n_in, N, nonlinearity=nonlinearity, batch_first=True)).double()
+    readout = torch.nn.Linear(N, n_out, bias=False).double()
+    if R is not None:
+        with torch.no_grad():
+            a = torch.randn(N, R, dtype=torch.float64)
+            b = torch.randn(N, R, dtype=torch.float64)
+            (rnn.weight_hh if cell else rnn.weight_hh_l0).copy_(2.0 * a @ b.T / N)
+    return rnn, readout
+
+
+def _run_rnn(rnn, readout, x, h0, cell):
+    with torch.no_grad():
+        if cell:
+            h, outs = h0, []
+            for t in range(x.shape[1]):
+                h = rnn(x[:, t], h)
+                outs.append(h)
+            return readout(torch.stack(outs, 1)).numpy()
+        out, _ = rnn(x, h0[None])
+        return readout(out).numpy()
+
+
+@pytest.mark.parametrize("cell, nonlinearity", [(False, "tanh"), (True, "relu")])
+def test_torch_rnn_preset_equals_torch(tmp_path, cell, nonlinearity):
+    N, n_in, n_out, R = 36, 2, 2, 3
+    rnn, readout = _torch_rnn(N, n_in, n_out, R, cell=cell, nonlinearity=nonlinearity, seed=5)
+    g = torch.Generator().manual_seed(6)
+    h0 = 0.5 * torch.randn(4, N, generator=g, dtype=torch.float64)
+    h0[:] = h0[0]  # one initial state for the batch (it is a property of the network here)
+    state = {**{f"rnn.{k}": v for k, v in rnn.state_dict().items()},
+             **{f"readout.{k}": v for k, v in readout.state_dict().items()}, "h0": h0[0].clone()}
+    path = tmp_path / "rnn.pt"
+    torch.save(state, path)
+    x = torch.randn(4, 20, n_in, generator=g, dtype=torch.float64)
+    y = _run_rnn(rnn, readout, x, h0, cell)
+    net = import_network(path, fmt="torch", preset="torch-rnn", rank=R, phi=nonlinearity)
+    assert net.spec.dt == 1.0 and net.spec.rank == R
+    assert net.channels == ("input:0", "input:1", "bias", "h0")
+    assert _rel(_of_outputs(net, x.numpy()), y) <= REL
+
+
+def test_torch_rnn_truncation_error_is_reported_and_full_rank_is_exact(tmp_path):
+    N, n_in, n_out = 24, 1, 1
+    rnn, readout = _torch_rnn(N, n_in, n_out, None, seed=7)  # full-rank W_hh
+    path = tmp_path / "rnn.pt"
+    torch.save({**{f"rnn.{k}": v for k, v in rnn.state_dict().items()},
+                "readout.weight": readout.weight.detach().clone()}, path)
+    net = import_network(path, fmt="torch", preset="torch-rnn", rank=2)
+    # independent: torch's full network against overlapflow's truncated one, on the inputs
+    # the report names (4 trials × 50 steps of N(0, 1) from numpy's default_rng(0))
+    assert net.check_inputs == "4 trials of 50 steps, x ~ N(0, 1), seed 0"
+    x = np.random.default_rng(0).standard_normal((4, 50, n_in))
+    y_full = _run_rnn(rnn, readout, torch.from_numpy(x), torch.zeros(4, N, dtype=torch.float64), False)
+    err = _rel(_of_outputs(net, x), y_full)
+    assert err > 1e-3
+    assert net.check_error == pytest.approx(err, rel=1e-8)
+    exact = import_network(path, fmt="torch", preset="torch-rnn", rank=N)
+    assert _rel(_of_outputs(exact, x), y_full) <= REL
+
+
+def test_network_file_round_trip_and_npz_sources(tmp_path):
+    model = PaperRNN(20, "tanh", 0.2, 1.0, bias=True, h0=True, seed=8)
+    arrays = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    np.savez(tmp_path / "paper.npz", **arrays, phi="tanh", dt=0.2)
+    net = import_network(tmp_path / "paper.npz", fmt="npz", preset="paper")
+    write_network(tmp_path / "net.npz", net)
+    back = load_network(tmp_path / "net.npz")
+    np.testing.assert_array_equal(back.X, net.X)
+    assert (back.spec, back.channels, back.output_lead) == (net.spec, net.channels, net.output_lead)
+    assert back.check_error == net.check_error and back.source == net.source
+    again = import_network(tmp_path / "net.npz", fmt="npz")  # an overlapflow file passes through
+    np.testing.assert_array_equal(again.X, net.X)
+    assert again.channels == net.channels
+    # inspect --vectors reads M, U, V, Z: the same columns as X
+    with np.load(tmp_path / "net.npz", allow_pickle=False) as data:
+        stacked = np.concatenate([data[k] for k in "MUVZ"], axis=1)
+        assert list(data["columns"]) == list(net.spec.vector_names)
+    np.testing.assert_array_equal(stacked, net.X)
+    # overlapflow's own npz convention: m, u, v, z as (N,) and as a stacked X with columns
+    rng = np.random.default_rng(9)
+    m, u, v, z = rng.standard_normal((4, 20))
+    a = import_network({"m": m, "u": u, "v": v, "z": z}, preset="overlapflow", phi="erf", dt=0.05)
+    np.testing.assert_array_equal(a.X, np.stack([m, u, v, z], axis=1))
+    b = import_network({"X": np.stack([z, u, m, v], axis=1), "columns": np.array(["z", "u", "m", "v"]),
+                        "phi": np.array("erf"), "dt": np.array(0.05)})
+    np.testing.assert_array_equal(b.X, a.X)
+    assert b.spec == a.spec and a.check_error <= 1e-14
+
+
+def test_source_channels_task_drives_the_extra_channels():
+    model = PaperRNN(12, "erf", 0.1, 1.0, bias=True, h0=True, seed=10)
+    net = import_network({k: v.detach().numpy() for k, v in model.state_dict().items()},
+                         preset="paper", phi="erf", dt=0.1)
+    base = of.make_task("noise_filter", dt=0.1, t_max=1.0, n_in=1, n_out=1, batch_size=3)
+    task = SourceChannelsTask(base=base, channels=net.channels)
+    assert (task.n_in, task.n_steps, task.batch_size) == (3, 10, 3)
+    check_task_for(task, net.spec)
+    b, b0 = of.batch_for_epoch(task, 4, 2), of.batch_for_epoch(base, 4, 2)
+    np.testing.assert_array_equal(np.asarray(b.x), network_inputs(net, np.asarray(b0.x)))
+    np.testing.assert_array_equal(np.asarray(b.y), np.asarray(b0.y))
+    assert float(b.x[0, 0, 2]) == 10.0 and float(b.x[0, 1, 2]) == 0.0 and np.all(b.x[..., 1] == 1)
+    with pytest.raises(ConfigError, match="take 1 source inputs"):
+        SourceChannelsTask(base=of.make_task("noise_filter", dt=0.1, t_max=1.0, n_in=2, n_out=1),
+                           channels=net.channels)
+
+
+def _refused(match, **kw):
+    with pytest.raises(ConfigError, match=match) as info:
+        import_network(**kw)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_input_is_refused_in_one_line(tmp_path):
+    m, u, v, z = np.random.default_rng(0).standard_normal((4, 10))
+    good = {"m": m, "u": u, "v": v, "z": z}
+    np.savez(tmp_path / "ok.npz", **good)
+    _refused("unknown format 'onnx'; valid: npz, torch", source=tmp_path / "ok.npz", fmt="onnx")
+    _refused("does not exist", source=tmp_path / "nope.npz")
+    _refused(r"missing key 'v' \(v\).*expected keys: m, u, v, z \(optional: b, h0\); found: m, u, z",
+             source={"m": m, "u": u, "z": z}, phi="linear", dt=0.1)
+    _refused(r"'z' \(z\) has 9 rows but the network has N = 10",
+             source={**good, "z": z[:9]}, phi="linear", dt=0.1)
+    _refused(r"'u' \(u\) contains NaN", source={**good, "u": np.where(u > 0, np.nan, u)},
+             phi="linear", dt=0.1)
+    _refused(r"wrong dt: dt/τ = 2.0 must be in \(0, 1\]", source=good, phi="linear", dt=1.0, tau=0.5)
+    _refused("dt is 0.1 from --dt but 0.2 from the source file",
+             source={**good, "dt": np.array(0.2)}, phi="linear", dt=0.1)
+    _refused("give --phi", source=good, dt=0.1)
+    _refused("unknown preset", source=good, preset="keras")
+    # torch: a file that needs pickle, a readout bias, an LSTM, a second layer, a wrong dt
+    path = tmp_path / "module.pt"
+    torch.save(torch.nn.Linear(2, 2), path)  # a whole module: loading it needs pickle
+    _refused("needs pickle to load", source=path, fmt="torch", preset="torch-rnn", rank=1)
+    rnn, readout = _torch_rnn(8, 1, 1, 2)
+    readout_b = torch.nn.Linear(8, 1).double()
+    sd = {**rnn.state_dict(), "readout.weight": readout.weight, "readout.bias": readout_b.bias}
+    torch.save(sd, tmp_path / "rb.pt")
+    _refused("readout bias 'readout.bias' is not zero", source=tmp_path / "rb.pt", fmt="torch",
+             preset="torch-rnn", rank=2)
+    torch.save({**torch.nn.LSTM(1, 8).double().state_dict(), "readout.weight": readout.weight},
+               tmp_path / "lstm.pt")
+    _refused("LSTM are outside the model", source=tmp_path / "lstm.pt", fmt="torch",
+             preset="torch-rnn", rank=2)
+    torch.save({**torch.nn.RNN(1, 8, num_layers=2).double().state_dict(),
+                "readout.weight": readout.weight}, tmp_path / "deep.pt")
+    _refused("second layer", source=tmp_path / "deep.pt", fmt="torch", preset="torch-rnn", rank=2)
+    torch.save({**rnn.state_dict(), "readout.weight": readout.weight}, tmp_path / "r.pt")
+    _refused("wrong dt: preset torch-rnn is a discrete map", source=tmp_path / "r.pt", fmt="torch",
+             preset="torch-rnn", rank=2, dt=0.1)
+    _refused("give --rank R", source=tmp_path / "r.pt", fmt="torch", preset="torch-rnn")
+    _refused(r"missing key 'readout.weight' \(z\)", source={k: v.detach().numpy() for k, v in
+                                                         rnn.state_dict().items()},
+             preset="torch-rnn", rank=2)
+    # a network file with a missing key lists the expected ones
+    np.savez(tmp_path / "broken.npz", format="overlapflow-network", X=np.ones((3, 4)))
+    with pytest.raises(ConfigError, match="missing format_version, phi, dt.*expected keys: format"):
+        load_network(tmp_path / "broken.npz")
+
+
+def test_init_vectors_start_theta_from_the_file_and_overlap_modes_from_its_sigma(tmp_path):
+    from overlapflow._workflows.compare import initial_vectors, run_comparison
+    from overlapflow._workflows.config import config_from_dict
+
+    model = PaperRNN(30, "linear", 0.1, 1.0, bias=True, seed=11)
+    net = import_network({k: v.detach().numpy() for k, v in model.state_dict().items()},
+                         preset="paper", phi="linear", dt=0.1)
+    write_network(tmp_path / "net.npz", net)
+    raw = {"init": {"vectors": "net.npz"},
+           "task": {"kind": "noise_filter", "t_max": 1.0, "batch_size": 2},
+           "train": {"eta": 1e-3, "epochs": 3, "modes": ["theta", "exact"]}}
+    cfg = config_from_dict(raw, tmp_path)
+    assert cfg.network == net.spec  # N, rank, n_in (with the bias channel), φ, dt from the file
+    np.testing.assert_array_equal(np.asarray(initial_vectors(cfg)), net.X)
+    batch = of.batch_for_epoch(cfg.task, cfg.task_seed, 1)
+    assert batch.x.shape[2] == 2 and np.all(np.asarray(batch.x[..., 1]) == 1.0)  # the bias drive
+    comp = run_comparison(cfg, progress=False)
+    sigma0 = net.X.T @ net.X / net.spec.N
+    for mode in ("theta", "exact"):
+        np.testing.assert_allclose(np.asarray(comp.runs[mode].sigma[0]), sigma0, rtol=0, atol=1e-14)
+    # linear network: the exact map is θ-space GD from these vectors
+    assert float(np.max(np.abs(np.asarray(comp.runs["theta"].sigma)
+                               - np.asarray(comp.runs["exact"].sigma)))) <= 1e-10
+    with pytest.raises(ConfigError, match="network.N = 31 but init.vectors net.npz has N = 30"):
+        config_from_dict({**raw, "network": {"N": 31}}, tmp_path)
+    with pytest.raises(ConfigError, match="exclusive"):
+        config_from_dict({**raw, "init": {"vectors": "net.npz", "balanced": True}}, tmp_path)
+
+
+def test_cli_import_then_inspect_and_bad_input_writes_nothing(tmp_path, capsys):
+    from overlapflow._cli.main import main
+
+    src, out = tmp_path / "paper_rnn.pt", tmp_path / "net.npz"
+    torch.save(PaperRNN(16, "erf", 0.05, 1.0, seed=12).state_dict(), src)
+    argv = ["import", str(src), "--preset", "paper", "--phi", "erf", "--dt", "0.05", "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "N=16, rank 1, n_in=1, n_out=1, φ=erf, dt=0.05" in text and f"wrote {out}" in text
+    net = load_network(out)
+    assert net.check_error <= REL
+    config = tmp_path / "net.toml"
+    config.write_text('[network]\nN = 16\nphi = "erf"\ndt = 0.05\n[task]\nkind = "impulse_exp"\n'
+                      't_max = 1.0\n[train]\neta = 1e-3\nepochs = 2\n')
+    assert main(["inspect", str(config), "--vectors", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert f"Σ from vectors {out}" in report
+    zm = float(net.X[:, 3] @ net.X[:, 0] / 16)
+    assert f"σ_zm       {zm:>12.6g}" in report
+    config.write_text(config.read_text().replace('"erf"', '"tanh"'))
+    assert main(["inspect", str(config), "--vectors", str(out)]) == 2
+    assert "φ = erf, dt = 0.05" in capsys.readouterr().err
+    # bad input: exit 2, one line, nothing written
+    bad = tmp_path / "bad.npz"
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")
+    for args, message in (
+        (["--dt", "2"], "wrong dt"),
+        (["--dt", "0.05", "--rank", "3"], "--rank must be an integer in [1, 1]"),
+        (["--dt", "0.05", "--map", str(tmp_path / "none.toml")], "does not exist"),
+    ):
+        assert main(["import", str(src), "--preset", "paper", "--phi", "erf", *args,
+                     "--out", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+        assert not bad.exists()
+    assert main(["import", str(tmp_path / "module.pt"), "--preset", "torch-rnn", "--rank", "1",
+                 "--out", str(bad)]) == 2
+    assert "needs pickle" in capsys.readouterr().err and not bad.exists()
+    assert main(argv) == 2  # the file exists: not replaced without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["import", str(src), "--format", "onnx", "--out", str(bad)])
+    assert info.value.code == 2 and not bad.exists()
