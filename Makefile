@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Test files spread over both cores, each file whole on one worker (its module fixtures run once).
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: demo test test-fast browser lint bench clean docs
 
@@ -29,7 +31,7 @@ lint: $(VENV)/.installed
 test: $(VENV)/.installed browser
 	$(BIN)/ruff check src tests benchmarks docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 # Headless Chromium for the report-page test, where it can be had (root with apt-get); the
 # test skips with a printed reason where it cannot.
@@ -40,7 +42,7 @@ browser:
 
 # The edit-loop tier (≤ 2 min on 2 cores): every test not marked slow (tests/conftest.py).
 test-fast: $(VENV)/.installed
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
 
 # The site, into site/; the CLI, configuration and API references are generated during the
 # build from the code (docs/gen_reference.py, a mkdocs hook). --strict: broken links fail.

@@ -54,7 +54,8 @@ def _small(kind):
 # --------------------------------------------------------------------------- generic
 
 
-@pytest.mark.parametrize("kind", TASK_KINDS)
+# neurogym batches need the optional neurogym package: tests/test_neurogym_task.py.
+@pytest.mark.parametrize("kind", [k for k in TASK_KINDS if k != "neurogym"])
 def test_shapes_dtype_jit_vmap(kind):
     task = _small(kind)
     assert isinstance(task, Task)
@@ -91,6 +92,7 @@ def test_task_kinds_and_parameters():
         "decision_making",
         "teacher",
         "arrays",
+        "neurogym",
     )
     # every kind also takes target_noise, listed after its own parameters
     assert task_parameters("impulse_exp") == {"decay": 0.2, "amplitude": 1.0, "target_noise": 0.0}

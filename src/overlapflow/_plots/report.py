@@ -113,6 +113,24 @@ CAPTIONS: dict[str, str] = {
         "(right): row = velocity component, column = gradient component, colour bar = entry "
         "value; '0' marks entries that are zero for every Σ; loss-visible columns are boxed and "
         "labelled in green."),
+    "forgetting.png": (
+        "The memory protocol (tasks exp(−c t): A, B, A, B, A) under several learning rules, in "
+        "overlap space. Left: the fraction of the history of B that the loss-invisible overlaps "
+        "still hold at the end (memory's 'retained': the difference from a control run that saw "
+        "only A, at the end over its peak; log scale, 0 drawn at the bottom): plain GD, "
+        "heavy-ball momentum and weight noise keep it, weight decay erases it the more the "
+        "larger λ. Right: that difference over the whole sequence (shaded: task B); colour = "
+        "rule family, line style = its parameter. Weight noise is its N → ∞ mean, which adds "
+        "the same 2ηT to both runs and so leaves the history alone."),
+    "forgetting_rates.png": (
+        "How fast the history decays in the last phase. Left: the history trace (difference "
+        "from the control) divided by its value at the start of the fit window (tick), per "
+        "rule, with the prediction exp(−r t) (black dashed) from the eigenvalues of the exact "
+        "map linearised at the final overlaps; flat lines at 1 are rules that keep the "
+        "history. Middle: one weight-decay run overlap by overlap, with the predicted slope "
+        "(dashed) and the slope predicted with the visible overlaps held fixed (dotted, too "
+        "fast). Right: measured against predicted rates for weight decay (filled: the window "
+        "holds ≥ 2 e-folds; grey band ±10%)."),
 }
 
 _STYLE = """

@@ -54,6 +54,10 @@ STYLES: dict[str, dict] = {
     "invisible": dict(color="#9467bd", linestyle="-", linewidth=1.5, zorder=3),
     "all": dict(color="#7f7f7f", linestyle="-", linewidth=1.5, zorder=3),
     "reference": dict(color="0.4", linestyle=(0, (1, 1.5)), linewidth=1.0, zorder=1),
+    # learning-rule families of the forgetting experiment (plain GD there is "gd_small")
+    "momentum": dict(color="#6a51a3", linestyle="-", linewidth=1.6, zorder=3),
+    "decay": dict(color="#d94801", linestyle="-", linewidth=1.6, zorder=3),
+    "noise": dict(color="#238b45", linestyle="-", linewidth=1.6, zorder=3),
 }
 
 _MODES = ("theta", "exact", "flow", "euler", "direct", "limit")

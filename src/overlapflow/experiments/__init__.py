@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (importing registers the experiments)
     adam,
     degeneracy,
     fig1,
+    forgetting,
     memory,
     metric,
     nonlinear,
@@ -27,7 +28,7 @@ from ._common import (
 
 # The order of `run all` and of the report: the paper's order.
 EXPERIMENT_NAMES: tuple[str, ...] = ("fig1", "rank2", "degeneracy", "memory", "adam", "nonlinear",
-                                     "optimizers", "twins", "metric")
+                                     "optimizers", "twins", "metric", "forgetting")
 assert set(EXPERIMENT_NAMES) == set(REGISTRY)
 
 __all__ = ["EXPERIMENT_NAMES", "Check", "Experiment", "Outcome", "get_experiment",
