@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Test files spread over both cores, each file whole on one worker (its module fixtures run once).
-PYTEST_PARALLEL ?= -n 2 --dist loadfile
+# Tests spread over both cores; those sharing a module fixture stay together (tests/conftest.py).
+PYTEST_PARALLEL ?= -n 2 --dist loadgroup
 
 .PHONY: demo test test-fast browser lint bench clean docs
 

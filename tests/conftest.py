@@ -63,7 +63,23 @@ SLOW_TESTS = frozenset({
     "test_summary_is_plain_json",
     "test_protocol_loop_equals_theta_space_training_under_decay_and_momentum",
     "test_plain_gd_retained_is_memory_small_step_gd",
+    # reveal (tests/test_reveal.py): whole fits, the coverage study's Jacobians, θ-space runs
+    "test_cli_reveals_figure1_network_from_noise_free_outputs",
+    "test_loss_curve_and_outputs_reveal_different_overlaps",
+    "test_95_percent_intervals_cover_the_truth",
+    "test_reveal_erf_network_through_the_closure",
+    "test_model_equals_theta_space_gd",
+    "test_exact_symmetries_against_theta_space",
 })
+
+
+def _shares_a_fixture(item) -> bool:
+    """True when the test uses a module- or session-scoped fixture (computed once per worker)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(defs and defs[-1].scope in ("module", "session")
+               for defs in info.name2fixturedefs.values())
 
 
 def pytest_collection_modifyitems(config, items):
@@ -71,3 +87,8 @@ def pytest_collection_modifyitems(config, items):
         name = getattr(item, "originalname", item.name)
         if item.path.name in SLOW_MODULES or name in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+        # `make test` spreads single tests over both cores (pytest-xdist, --dist loadgroup);
+        # the tests of a module that share an expensive fixture stay on one worker, so the
+        # fixture runs once.
+        if _shares_a_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
