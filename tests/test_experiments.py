@@ -16,7 +16,7 @@ from overlapflow.experiments.metric import pushforward_metric
 from overlapflow.experiments.twins import PhaseRun, random_starts, run_phase, run_phases
 
 NAMES = ("fig1", "rank2", "degeneracy", "memory", "adam", "nonlinear", "optimizers", "twins",
-         "metric", "forgetting")
+         "metric", "forgetting", "reveal")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import sys
 from .._support.errors import OverlapflowError
 
 # One module per subcommand, each with `register(subparsers)`; the order is the order of --help.
-COMMAND_MODULES = ("compare", "inspect", "scaling", "sweep", "run", "import_network")
+COMMAND_MODULES = ("compare", "inspect", "scaling", "sweep", "run", "import_network", "reveal")
 
 EXIT_BAD_INPUT = 2
 

@@ -14,6 +14,7 @@ from . import (  # noqa: F401  (importing registers the experiments)
     nonlinear,
     optimizers,
     rank2,
+    reveal,
     twins,
 )
 from ._common import (
@@ -28,7 +29,8 @@ from ._common import (
 
 # The order of `run all` and of the report: the paper's order.
 EXPERIMENT_NAMES: tuple[str, ...] = ("fig1", "rank2", "degeneracy", "memory", "adam", "nonlinear",
-                                     "optimizers", "twins", "metric", "forgetting")
+                                     "optimizers", "twins", "metric", "forgetting",
+                                     "reveal")
 assert set(EXPERIMENT_NAMES) == set(REGISTRY)
 
 __all__ = ["EXPERIMENT_NAMES", "Check", "Experiment", "Outcome", "get_experiment",

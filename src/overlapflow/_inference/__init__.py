@@ -1,0 +1,1 @@
+"""_inference: learning read backwards — initial overlaps from observed learning (docs/theory.md §10)."""

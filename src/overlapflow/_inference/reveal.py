@@ -1,0 +1,406 @@
+"""Reveal a network's initial overlaps Σ₀ — invisible ones included — from how it learns.
+
+docs/theory.md §10. Two networks with equal loss-visible overlaps compute the same function,
+so no input–output experiment on the untrained network can tell their invisible overlaps
+apart. Learning can: the visible overlaps move at speeds set by the whole of Σ (the metric
+G(Σ), §4.5), so the loss curve, or the outputs at a few epochs of learning, depend on the
+invisible overlaps too. `reveal` inverts that dependence:
+
+1. a forward model (`observation_model`): Σ₀ → the exact overlap map of plain gradient descent
+   → the observations (the loss curve, or outputs on a fixed probe input) at the observed epochs;
+2. a least-squares fit of Σ₀ = L Lᵀ (`fit_sigma0`: Adam, continuation in the horizon,
+   Levenberg–Marquardt, seeded restarts);
+3. the Fisher information of the observations about the distinct overlaps at the estimate,
+   its numerical rank, the identifiable overlaps with Cramér–Rao standard errors, the null
+   and weak directions in words (`fisher`), and the exact symmetries that no observation of
+   learning can resolve (`symmetry`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import jax.numpy as jnp
+import numpy as np
+
+from .._analysis.invariants import conserved_forms
+from .._analysis.visibility import visible_mask
+from .._model.network import NetworkSpec
+from .._model.overlaps import overlap_names, overlap_pairs
+from .._model.tasks import batch_for_epoch, check_task_for
+from .._support.errors import ConfigError
+from .._support.precision import check_float64
+from .fisher import describe_direction, fisher_information, identifiability
+from .fit import FitRun, FitSettings, fit_sigma0
+from .model import OBSERVATION_KINDS, coords_from_sym, observation_model
+from .symmetry import align, confirmed_symmetries
+
+__all__ = ["Observations", "RevealResult", "check_observations", "reveal", "reveal_summary",
+           "OBSERVATION_KEYS", "MAX_EPOCH"]
+
+#: Arrays an observations file may hold.
+OBSERVATION_KEYS = ("epochs", "loss", "outputs", "sd", "probe_x")
+
+#: The largest observed epoch accepted (the model runs every epoch up to it).
+MAX_EPOCH = 1_000_000
+
+
+@dataclass(frozen=True)
+class Observations:
+    """What was observed of a learning network (validated by `check_observations`).
+
+    Attributes:
+        epochs: (E,) strictly increasing epochs ≥ 0 (epoch e: the state after e updates).
+        kind: "loss" (the training loss of epoch e, on epoch e's batch) or "outputs".
+        values: (E,) losses, or (E, B, T, n_out) outputs on `probe_x`.
+        sd: None (unknown: estimated from the fit's residuals) or the observation-noise
+            standard deviation, broadcast to `values.shape`.
+        probe_x: (B, T, n_in) probe input of "outputs".
+    """
+
+    epochs: np.ndarray = field(repr=False)
+    kind: str
+    values: np.ndarray = field(repr=False)
+    sd: np.ndarray | None = field(default=None, repr=False)
+    probe_x: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def flat(self) -> np.ndarray:
+        """(E, m) values, one row per observed epoch."""
+        return self.values.reshape(len(self.epochs), -1)
+
+
+def _numeric(name: str, arr) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "iuf":
+        raise ConfigError(f"observations: {name} must be a numeric array, got dtype {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        raise ConfigError(f"observations: {name} contains NaN or inf")
+    return arr
+
+
+def check_observations(data: dict, spec: NetworkSpec, task, seed: int) -> Observations:
+    """Validate observation arrays and return `Observations` (ConfigError, one line, if bad).
+
+    Args:
+        data: {"epochs": (E,), and "loss": (E,) or "outputs": (E, B, T, n_out); optional
+            "sd": a positive scalar or an array of the observations' shape; optional
+            "probe_x": (B, T, n_in) with "outputs"}.
+        spec, task: the network and its task; seed: the batch seed (the default probe input is
+            `batch_for_epoch(task, seed, 0).x`).
+    """
+    unknown = sorted(set(data) - set(OBSERVATION_KEYS))
+    if unknown:
+        raise ConfigError(f"observations: unknown array(s) {', '.join(unknown)}; valid: "
+                          f"{', '.join(OBSERVATION_KEYS)}")
+    if "epochs" not in data:
+        raise ConfigError("observations: missing array 'epochs' (E,) of observed epochs")
+    kinds = [k for k in OBSERVATION_KINDS if k in data]
+    if len(kinds) != 1:
+        raise ConfigError("observations: give exactly one of 'loss' (E,) and 'outputs' "
+                          f"(E, B, T, n_out); got {' and '.join(kinds) or 'neither'}")
+    kind = kinds[0]
+    epochs = _numeric("epochs", data["epochs"])
+    if epochs.ndim != 1 or epochs.size == 0:
+        raise ConfigError(f"observations: epochs must be a non-empty 1-D array, got shape "
+                          f"{epochs.shape}")
+    if np.any(epochs != np.round(epochs)) or np.any(epochs < 0) or np.any(epochs > MAX_EPOCH):
+        raise ConfigError(f"observations: epochs must be integers in [0, {MAX_EPOCH}]")
+    epochs = epochs.astype(np.int64)
+    if np.any(np.diff(epochs) <= 0):
+        raise ConfigError("observations: epochs must be strictly increasing")
+    E = epochs.size
+    values = _numeric(kind, data[kind]).astype(np.float64)
+    probe_x = None
+    if kind == "loss":
+        if "probe_x" in data:
+            raise ConfigError("observations: probe_x belongs to 'outputs', not to 'loss'")
+        if values.shape != (E,):
+            raise ConfigError(f"observations: loss must have shape ({E},) (one per epoch), "
+                              f"got {values.shape}")
+    else:
+        if "probe_x" in data:
+            probe_x = _numeric("probe_x", data["probe_x"]).astype(np.float64)
+            if probe_x.ndim != 3 or probe_x.shape[2] != spec.n_in:
+                raise ConfigError(f"observations: probe_x must have shape (B, T, {spec.n_in}), "
+                                  f"got {probe_x.shape}")
+        else:
+            probe_x = np.asarray(batch_for_epoch(task, seed, 0).x, dtype=np.float64)
+        B, T = probe_x.shape[:2]
+        want = (E, B, T, spec.n_out)
+        if values.shape != want:
+            raise ConfigError(f"observations: outputs must have shape {want} (epochs, trials and "
+                              f"steps of the probe input, n_out), got {values.shape}")
+    sd = None
+    if "sd" in data:
+        sd = _numeric("sd", data["sd"]).astype(np.float64)
+        if sd.shape not in ((), values.shape):
+            raise ConfigError(f"observations: sd must be a scalar or have the shape of {kind} "
+                              f"{values.shape}, got {sd.shape}")
+        if np.any(sd <= 0):
+            raise ConfigError("observations: sd must be > 0")
+        sd = np.broadcast_to(sd, values.shape).copy()
+    return Observations(epochs=epochs, kind=kind, values=values, sd=sd, probe_x=probe_x)
+
+
+@dataclass(frozen=True)
+class RevealResult:
+    """The outcome of `reveal` (docs/theory.md §10).
+
+    Attributes:
+        spec: the network.
+        names: the P vector names (the order of sigma0's rows).
+        overlap_names: the D distinct overlaps (`overlap_pairs` order).
+        sigma0: (P, P) the estimate.
+        fit_loss: its objective ½ Σ ((f − y)/sd)².
+        runs: every restart (`FitRun`).
+        sd: (E, m) the noise sd used for the Fisher information; sd_source "given" or
+            "estimated" (√(2·fit_loss/(n − r)) when the observations carry no sd).
+        fisher: (D, D) F = Jᵀ W J at the estimate; info: `identifiability(F)`.
+        null_directions, weak_directions: [{"overlaps": {name: coef}, "text"}].
+        symmetries: [{"name", "text", "changes": [overlap names]}] exact, confirmed.
+        fitted: (E, m) the model's observations at the estimate; observed: `Observations`.
+        wall_s: seconds.
+    """
+
+    spec: NetworkSpec
+    names: tuple
+    overlap_names: tuple
+    sigma0: np.ndarray = field(repr=False)
+    fit_loss: float
+    runs: list = field(repr=False)
+    sd: np.ndarray = field(repr=False)
+    sd_source: str
+    fisher: np.ndarray = field(repr=False)
+    info: dict = field(repr=False)
+    null_directions: list = field(repr=False)
+    weak_directions: list = field(repr=False)
+    symmetries: list = field(repr=False)
+    fitted: np.ndarray = field(repr=False)
+    observed: Observations = field(repr=False)
+    settings: FitSettings = field(repr=False)
+    max_sd: float = 0.0
+    wall_s: float = 0.0
+
+    @property
+    def identifiable(self) -> dict:
+        return dict(zip(self.overlap_names, (bool(b) for b in self.info["identifiable"])))
+
+    @property
+    def stderr(self) -> dict:
+        return {n: (float(s) if np.isfinite(s) else None)
+                for n, s in zip(self.overlap_names, self.info["stderr"])}
+
+    def aligned(self, reference) -> np.ndarray:
+        """The estimate's image under the exact symmetries closest to `reference` (P, P) in
+        the identifiable overlaps."""
+        return align(self.sigma0, np.asarray(reference, np.float64), self.spec,
+                     [s for s in self.symmetries if "A" in s], mask=self.identifiable_mask)
+
+    @property
+    def identifiable_mask(self) -> np.ndarray:
+        """(P, P) bool: the identifiable overlaps, both triangles."""
+        P = self.spec.P
+        mask = np.zeros((P, P), bool)
+        iu = np.triu_indices(P)
+        mask[iu] = self.info["identifiable"]
+        return mask | mask.T
+
+
+def _flow_directions(spec: NetworkSpec) -> list[np.ndarray]:
+    """Distinct-overlap directions of the conserved forms J (Σ₀ + tJ: a gradient-flow symmetry)."""
+    return [np.asarray(coords_from_sym(np.asarray(J))) for J in conserved_forms(spec)]
+
+
+def _rotation_directions(spec: NetworkSpec, sigma) -> list[np.ndarray]:
+    """δσ of the infinitesimal O(R) rotations of (U, V) together, at Σ (R ≥ 2; none for R = 1)."""
+    out = []
+    R = spec.rank
+    for a in range(R):
+        for b in range(a + 1, R):
+            K = np.zeros((R, R))
+            K[a, b], K[b, a] = 1.0, -1.0
+            Om = np.zeros((spec.P, spec.P))
+            Om[spec.u, spec.u] = K
+            Om[spec.v, spec.v] = K
+            out.append(np.asarray(coords_from_sym(Om.T @ sigma + sigma @ Om)))
+    return out
+
+
+def _known(vec, families: list[tuple[list[np.ndarray], str]], tol: float) -> str | None:
+    """The sentence of the first family whose span contains `vec` (to `tol`), else None."""
+    v = np.asarray(vec) / np.linalg.norm(vec)
+    for dirs, text in families:
+        if not dirs:
+            continue
+        Q = np.linalg.qr(np.stack(dirs, axis=1))[0]
+        if np.linalg.norm(v - Q @ (Q.T @ v)) <= tol:
+            return text
+    return None
+
+
+def _changes(spec: NetworkSpec, A: np.ndarray, names) -> list[str]:
+    """The overlaps that an orthogonal A changes in a generic Σ."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3 * spec.P, spec.P))
+    sigma = X.T @ X
+    diff = np.abs(coords_from_sym(A.T @ sigma @ A) - coords_from_sym(sigma))
+    return [n for n, d in zip(names, diff) if d > 1e-9 * np.abs(sigma).max()]
+
+
+#: A direction counts as identified when its Cramér–Rao standard deviation is at most this
+#: fraction of the overlap scale √(mean σ_aa²) of the estimate (docs/theory.md §10).
+MAX_SD_REL = 0.1
+
+
+def reveal(spec: NetworkSpec, task, observations: Observations, *, loss_kind: str, eta: float,
+           seed: int = 0, settings: FitSettings = FitSettings(), starts=None,
+           max_sd_rel: float = MAX_SD_REL) -> RevealResult:
+    """Estimate Σ₀ (P, P) from observations of learning, with its identifiability.
+
+    Args:
+        spec, task, loss_kind, eta: the network, its task, loss and GD learning rate (θ-space
+            step N·η; in overlap space the exact map, docs/theory.md §4.2).
+        observations: `check_observations(...)`.
+        seed: the batch seed (epoch e learns on `batch_for_epoch(task, seed, e)`).
+        settings: the fit (`FitSettings`); starts: optional (k, P, P) starts.
+        max_sd_rel: a direction of the overlaps is identified when its Cramér–Rao standard
+            deviation is at most max_sd_rel × √(mean σ_aa²) of the estimate.
+
+    Returns:
+        `RevealResult`. Float64 throughout (JAX's 64-bit mode must be on).
+    """
+    t0 = time.perf_counter()
+    check_float64(jnp.float64, "reveal")
+    check_task_for(task, spec)
+    model = observation_model(spec, task, loss_kind=loss_kind, eta=eta, seed=seed,
+                              epochs=observations.epochs, kind=observations.kind,
+                              probe_x=observations.probe_x)
+    y = observations.flat
+    given = observations.sd is not None
+    weight = 1.0 / observations.sd.reshape(y.shape) if given else np.ones_like(y)
+    flow = _flow_directions(spec)
+    runs = fit_sigma0(model, y, weight, spec.P, settings, starts=starts, flow_directions=flow)
+    polished = [r for r in runs if r.polished and np.isfinite(r.fit_loss)]
+    if not polished:
+        raise ConfigError("reveal: every restart diverged (the learning of every candidate "
+                          "blew up); check eta and the observations, or give more restarts")
+    best = min(polished, key=lambda r: r.fit_loss)
+    sigma0 = best.sigma0
+    F, J = fisher_information(model, sigma0, weight)
+    names = overlap_names(spec)
+    max_sd = max_sd_rel * float(np.sqrt(np.mean(np.diag(sigma0) ** 2)))
+    info = identifiability(J, names, max_sd=max_sd)
+    fitted = np.asarray(model.jit(sigma0))
+    if given:
+        sd = observations.sd.reshape(y.shape)
+        source = "given"
+    else:  # unknown noise: the residual standard deviation, F and the errors rescaled
+        dof = max(y.size - info["rank"], 1)
+        s = float(np.sqrt(max(2.0 * best.fit_loss, 0.0) / dof))
+        s = max(s, 1e-300)
+        sd = np.full(y.shape, s)
+        F, J = F / s**2, J / s
+        info = identifiability(J, names, max_sd=max_sd)
+        source = "estimated"
+    coords = np.asarray(coords_from_sym(sigma0))
+    top = max(float(info["singular"][0]), 1e-300)
+    rotations = _rotation_directions(spec, sigma0)
+    families = [
+        (rotations, "the rotations of the (u, v) pairs together (U Vᵀ unchanged): an exact "
+                    "symmetry, no observation can fix it"),
+        (flow, "the shift of Σ₀ by a conserved form J (docs/theory.md §6): an exact symmetry "
+               "of gradient flow, seen only through the O(η²) term of discrete steps"),
+    ]
+    null_dirs = [describe_direction(v, names, coords, known=_known(v, families, 1e-6))
+                 for v in info["null"]]
+    weak_dirs = []
+    for v in info["weak"]:
+        rel = float(np.linalg.norm(J @ v)) / top
+        weak_dirs.append(describe_direction(v, names, coords, weak=True, rel_info=rel,
+                                            known=_known(v, families[1:], 1e-2)))
+    symmetries = []
+    for sym in confirmed_symmetries(spec, model.jit, sigma0):
+        symmetries.append({**sym, "changes": _changes(spec, sym["A"], names)})
+    if spec.rank > 1:
+        symmetries.append({"name": "rotation_uv", "text": f"U, V → UQ, VQ for Q ∈ O({spec.rank}) "
+                           "(U Vᵀ unchanged): continuous, the null directions it spans",
+                           "changes": [n for n, d in zip(names, np.abs(np.sum(rotations, 0)))
+                                       if d > 1e-12]})
+    return RevealResult(
+        spec=spec, names=tuple(spec.vector_names), overlap_names=tuple(names), sigma0=sigma0,
+        fit_loss=best.fit_loss, runs=runs, sd=sd, sd_source=source, fisher=F, info=info,
+        null_directions=null_dirs, weak_directions=weak_dirs, symmetries=symmetries,
+        fitted=fitted, observed=observations, settings=settings, max_sd=max_sd,
+        wall_s=time.perf_counter() - t0)
+
+
+def _run_summary(run: FitRun, result: RevealResult) -> dict:
+    aligned = align(run.sigma0, result.sigma0, result.spec,
+                    [s for s in result.symmetries if "A" in s], mask=result.identifiable_mask)
+    ident = result.info["identifiable"]
+    diff = np.abs(coords_from_sym(aligned - result.sigma0))[ident]
+    return {"restart": run.restart, "fit_loss": run.fit_loss, "polished": run.polished,
+            "converged": run.converged, "iterations": run.iterations,
+            "max_difference_to_estimate": float(diff.max()) if diff.size else 0.0}
+
+
+def reveal_summary(result: RevealResult, truth=None) -> dict:
+    """The JSON-able record of a `RevealResult` (reveal.json; with `truth` (P, P) its errors)."""
+    info = result.info
+    spec = result.spec
+    vis = visible_mask(spec)
+    pairs = overlap_pairs(spec)
+    out = {
+        "names": list(result.names),
+        "overlap_names": list(result.overlap_names),
+        "visible": {n: bool(vis[i, j]) for n, (i, j) in zip(result.overlap_names, pairs)},
+        "sigma0": result.sigma0,
+        "overlaps": dict(zip(result.overlap_names,
+                             (float(v) for v in coords_from_sym(result.sigma0)))),
+        "stderr": result.stderr,
+        "identifiable": result.identifiable,
+        "fisher_rank": int(info["rank"]),
+        "fisher_dim": len(result.overlap_names),
+        "fisher_singular_values": info["singular"],
+        "fisher_eigenvalues": info["eigenvalues"],
+        "fisher_eigenvectors": info["eigenvectors"],
+        "fisher": result.fisher,
+        "null_directions": result.null_directions,
+        "weak_directions": result.weak_directions,
+        "symmetries": [{k: v for k, v in s.items() if k != "A"} for s in result.symmetries],
+        "fit_loss": result.fit_loss,
+        "observation": result.observed.kind,
+        "n_observations": int(result.observed.values.size),
+        "epochs": result.observed.epochs,
+        "sd_source": result.sd_source,
+        "sd": float(np.median(result.sd)),
+        "max_sd": result.max_sd,
+        "restarts": [_run_summary(r, result) for r in result.runs],
+        "seed": result.settings.seed,
+        "settings": {k: getattr(result.settings, k) for k in result.settings.__dataclass_fields__},
+        "wall_s": result.wall_s,
+        "definitions": {
+            "fisher": "F = Jᵀ diag(1/sd²) J, J = ∂(observations)/∂(distinct overlaps of Σ₀)",
+            "fisher_rank": "number of singular values of the weighted Jacobian W^½J above "
+                           "1e-8 of the largest (F = JᵀWJ = V diag(s²) Vᵀ)",
+            "stderr": "√(e_iᵀ F_r⁺ e_i), F_r⁺ = Σ_{k ≤ rank} v_k v_kᵀ / s_k²: the Cramér–Rao "
+                      "bound of σ_i (null where not identifiable)",
+            "identifiable": "e_i in the span of the fisher_rank leading directions and "
+                            "stderr ≤ max_sd = 0.1·√(mean σ_aa²) of the estimate",
+            "symmetries": "exact: Σ₀ and AᵀΣ₀A give the same observations at every epoch",
+        },
+    }
+    if truth is not None:
+        truth = np.asarray(truth, np.float64)
+        aligned = result.aligned(truth)
+        err = coords_from_sym(aligned - truth)
+        ident = info["identifiable"]
+        out["truth"] = {
+            "sigma0": truth,
+            "aligned_estimate": aligned,
+            "error": dict(zip(result.overlap_names, (float(e) for e in err))),
+            "max_error_identifiable": float(np.max(np.abs(err[ident]))) if ident.any() else None,
+        }
+    return out
