@@ -20,6 +20,9 @@ and a column-rate vector d (P,) = lr_scale (× 1 / (2·sqrt((S_tot Σ S_tot)_jj)
     noise T > 0:  X ← X + sqrt(2ηT)·ξ·D^½ after the step;  mean effect Σ ← Σ + 2ηT·D  (N → ∞)
 
 with D = diag(d). Adam is not closed in overlap space and runs in θ-space only.
+
+Longer than 400 lines on purpose: a rule's validation, its θ-space optax chain and its exact
+overlap-space map are kept side by side, so that the two spaces cannot drift apart.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ objects (`NetworkSpec`, a `Task`, arrays); the core never parses strings or file
 [train]    # optimizer, eta, epochs, modes, dtype, flow_rtol, flow_atol, limit_nodes, limit_check,
            # track_every
 ```
+
+Longer than 400 lines on purpose: the one schema of every config table (the configuration
+reference is generated from it) is kept in one place.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ An `Experiment` couples a pure computation (`compute(params, seed, progress) -> 
 with a draw-only figure function (`draw(outcome, folder) -> [file names]`). `run_experiment`
 resolves parameters (paper defaults or `--quick`, plus overrides), times the computation and
 writes DIR/NAME/results.npz, DIR/NAME/summary.json and the figures, atomically.
+
+Longer than 400 lines on purpose: the experiment registry, `Outcome`/`Check`, parameter
+resolution and result writing are the one contract every experiment module relies on.
 """
 
 from __future__ import annotations

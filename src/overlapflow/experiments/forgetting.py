@@ -44,6 +44,9 @@ e-folds of the predicted rate, otherwise both rates below 2 e-folds per window; 
 and noise keep the history: predicted and measured |r| below KEEP_CHANGE / window (the trace
 changes by less than 1% across the window); retained falls with λ and is below GD's; noise
 raises every self-overlap by exactly 2ηT per epoch once the loss has converged.
+
+Longer than 400 lines on purpose: the protocol loop, the rate fits and the linearised
+prediction are one measurement; its figures are in `_forgetting_draw`.
 """
 
 from __future__ import annotations

@@ -38,6 +38,9 @@ Differences from the paper's code, and why:
 Starts run side by side: a jitted `lax.scan` over epochs whose gradient step carries up to
 `GROUP` networks in the lanes of one adjoint pass. Lane groups, and the independent phases
 A and B, learn in parallel threads, one per core.
+
+Longer than 400 lines on purpose: the three phases, the decoder and the checks of one study
+read as one protocol; its figures are in `_twins_draw`.
 """
 
 from __future__ import annotations

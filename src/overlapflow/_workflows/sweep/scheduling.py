@@ -1,4 +1,8 @@
-"""Running a sweep: the plan, the folder lock, resuming, local or Dask scheduling."""
+"""Running a sweep: the plan, the folder lock, resuming, local or Dask scheduling.
+
+Longer than 400 lines on purpose: planning, the folder lock, resuming and the two schedulers
+share one state machine over the output folder.
+"""
 
 from __future__ import annotations
 
