@@ -6,6 +6,7 @@
     python benchmarks/run.py --limit-only   # group 6 alone
     python benchmarks/run.py --neurogym-only   # group 7 alone (needs neurogym)
     python benchmarks/run.py --rules-only   # group 8 alone: learning rules' exact maps
+    python benchmarks/run.py --reveal-only  # group 9 alone: reveal (Σ₀ from observed learning)
 
 Every row is timed after one compiling call; the median of `--reps` (≥ 5) timed calls (more
 for short rows, until they add up to 1 s) is reported, with the ratio against the baseline row
@@ -223,6 +224,45 @@ def rule_rows(table, spec, task, eta, E, sig0, reps) -> None:
                   "µs/epoch", "≤ 2× plain" if aug else "", times[0])
 
 
+def reveal_rows(table, q: bool, reps: int) -> None:
+    """Group 9: `reveal` on the Figure-1 task (docs/theory.md §10): noise-free outputs of a
+    random PSD Σ₀ at 20 epochs over 500 and at all 500; the whole fit (restarts until one
+    fits exactly), first call with compilation, then compiled; one Fisher Jacobian."""
+    from overlapflow._inference.fisher import fisher_information
+    from overlapflow._inference.fit import random_start
+
+    cfg = of.load_config(FIG1)
+    spec, task, eta = cfg.network, cfg.task, cfg.train.eta
+    truth = random_start(spec.P, 7, 0)
+    x = of.batch_for_epoch(task, 0, 0).x
+    last = 50 if q else 500
+    for step in ((10, 1) if q else (25, 1)):
+        epochs = np.arange(0, last, step)
+        run = of.learn_overlaps(truth, task, spec, eta=eta, epochs=int(epochs[-1]))
+        y = np.stack([np.asarray(of.effective_outputs(run.sigma[e], x, spec)) for e in epochs])
+        obs = of.check_observations({"epochs": epochs, "outputs": y}, spec, task, 0)
+
+        t0 = time.perf_counter()
+        res = of.reveal(spec, task, obs, loss_kind="sum_dt", eta=eta)
+        first = time.perf_counter() - t0
+
+        def fit(obs=obs):
+            return of.reveal(spec, task, obs, loss_kind="sum_dt", eta=eta).sigma0
+
+        err = float(np.max(np.abs(res.aligned(truth) - truth)))
+        table.add("9", f"reveal, Fig-1 outputs at {len(epochs)} epochs over {last}, "
+                  f"{len(res.runs)} restart(s), first call (compiles)", first, first, "s",
+                  "≤ 60 s (500 epochs)" if len(epochs) == last else "")
+        t = median_time(fit, 1 if len(epochs) == last else min(reps, 3), min_total=0.0)
+        table.add("9", f"  same, compiled (max error {err:.1g})", t, t, "s", "", first)
+        model = of.observation_model(spec, task, loss_kind="sum_dt", eta=eta, seed=0,
+                                     epochs=epochs, kind="outputs", probe_x=x)
+        w = np.ones((len(epochs), task.n_steps))
+        t = median_time(lambda model=model, w=w: fisher_information(model, truth, w)[1], reps)
+        table.add("9", f"  one Jacobian (10 tangents through {int(epochs[-1])} epochs)", t,
+                  t * 1e3, "ms", "")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
@@ -235,6 +275,8 @@ def main(argv=None) -> int:
                     help="group 7 alone: runs on neurogym batches vs a native task")
     ap.add_argument("--rules-only", action="store_true",
                     help="group 8 alone: learning rules' exact maps vs the plain exact map")
+    ap.add_argument("--reveal-only", action="store_true",
+                    help="group 9 alone: reveal Σ₀ from observed learning (Figure 1)")
     args = ap.parse_args(argv)
     of.enable_float64()  # the rows compare float64 runs
     reps = max(5, args.reps)
@@ -258,6 +300,10 @@ def main(argv=None) -> int:
         return 0
     if args.rules_only:
         rule_rows(table, spec, task, eta, E, _sigma0(spec), reps)
+        table.print()
+        return 0
+    if args.reveal_only:
+        reveal_rows(table, q, reps)
         table.print()
         return 0
     print(f"overlapflow {of.__version__}, jax {jax.__version__}, {platform.processor() or platform.machine()}, "
@@ -394,6 +440,9 @@ def main(argv=None) -> int:
 
     # -- 8: learning rules: the augmented momentum map against the plain exact map ----------
     rule_rows(table, spec, task, eta, E, sig0, reps)
+
+    # -- 9: reveal: initial overlaps from observed learning --------------------------------
+    reveal_rows(table, q, reps)
 
     if args.limit:
         limit_rows(table, q)

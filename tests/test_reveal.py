@@ -19,9 +19,10 @@ import pytest
 import overlapflow as of
 from overlapflow._cli.main import main
 from overlapflow._inference.fisher import describe_direction, fisher_information, identifiability
-from overlapflow._inference.fit import FitSettings, random_start
+from overlapflow._inference.fit import RevealSettings, random_start
 from overlapflow._inference.model import coords_from_sym, observation_model, sym_from_coords
-from overlapflow._inference.reveal import check_observations, reveal
+from overlapflow._inference.observations import check_observations
+from overlapflow._inference.reveal import reveal
 from overlapflow._inference.symmetry import confirmed_symmetries
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -340,28 +341,29 @@ def test_95_percent_intervals_cover_the_truth():
 
     The estimator is two Gauss–Newton steps from the truth (the model is smooth, so these
     reach the least-squares estimate; docs/theory.md §10): the first with the Jacobian at the
-    truth, shared, the second with each repetition's own Jacobian (batched with `vmap`), whose
-    Cramér–Rao errors are the se reported.
+    truth, shared by all repetitions (one matrix product for all of them), the second with
+    each repetition's own Jacobian — the compiled one `reveal` uses — whose Cramér–Rao errors
+    are the se reported. The residuals of all repetitions are one `vmap` of the model.
     """
     spec, task = _fig1()
     truth = random_start(4, 7, 0)
     epochs, sd, reps = np.arange(0, 500, 25), 1e-5, 100
     f = observation_model(spec, task, loss_kind="sum_dt", eta=5e-3, seed=0, epochs=epochs,
                           kind="outputs", probe_x=of.batch_for_epoch(task, 0, 0).x)
-    one = lambda c: f(sym_from_coords(c, 4)).ravel() / sd  # noqa: E731  (weighted)
-    flat = jax.jit(jax.vmap(one))
+    w = np.full((epochs.size, task.n_steps), 1.0 / sd)
+    flat = jax.jit(jax.vmap(lambda c: f(sym_from_coords(c, 4)).ravel() / sd))
     c_true = np.asarray(coords_from_sym(truth))
     y = np.asarray(flat(c_true[None]))[0] + np.random.default_rng(0).standard_normal(
         (reps, epochs.size * task.n_steps))
-    J0 = np.asarray(jax.jit(jax.jacfwd(one))(jnp.asarray(c_true)))
+    J0 = fisher_information(f, truth, w)[1]
     r0 = y - np.asarray(flat(c_true[None]))[0]
     c = c_true + r0 @ J0 @ identifiability(J0, NAMES)["covariance"]  # step 1, every repetition
-    J = np.asarray(jax.jit(jax.vmap(jax.jacfwd(one)))(jnp.asarray(c)))
     r = y - np.asarray(flat(jnp.asarray(c)))
     se = np.empty_like(c)
     for k in range(reps):
-        info = identifiability(J[k], NAMES)
-        c[k] += info["covariance"] @ (J[k].T @ r[k])
+        Jk = fisher_information(f, np.asarray(sym_from_coords(jnp.asarray(c[k]), 4)), w)[1]
+        info = identifiability(Jk, NAMES)
+        c[k] += info["covariance"] @ (Jk.T @ r[k])
         se[k] = info["stderr"]
     covered = np.abs(c - c_true) <= 1.96 * se
     per_overlap = covered.mean(axis=0)
@@ -384,7 +386,7 @@ def test_reveal_erf_network_through_the_closure():
     bump = np.random.default_rng(1).standard_normal((4, 4)) * 0.03
     start = truth + bump + bump.T
     assert np.linalg.eigvalsh(start)[0] > 0
-    res = reveal(spec, task, obs, loss_kind="sum_dt", eta=0.05, settings=FitSettings(restarts=1),
+    res = reveal(spec, task, obs, loss_kind="sum_dt", eta=0.05, settings=RevealSettings(restarts=1),
                  starts=[start])
     assert res.info["rank"] == 10 and all(res.identifiable.values())
     assert {s["name"] for s in res.symmetries} == {"sign_uv"}  # no duality for erf

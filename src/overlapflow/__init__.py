@@ -37,6 +37,13 @@ from ._analysis.visibility import invisible_overlaps as invisible_overlaps
 from ._analysis.visibility import visible_mask as visible_mask
 from ._analysis.visibility import visible_overlaps as visible_overlaps
 from ._closed_form.impulse import impulse_closed_form_loss as impulse_closed_form_loss
+from ._inference.fit import RevealSettings as RevealSettings
+from ._inference.model import observation_model as observation_model
+from ._inference.observations import Observations as Observations
+from ._inference.observations import check_observations as check_observations
+from ._inference.reveal import RevealResult as RevealResult
+from ._inference.reveal import reveal as reveal
+from ._inference.reveal import reveal_summary as reveal_summary
 from ._interop.networks import ImportedNetwork as ImportedNetwork
 from ._interop.networks import SourceChannelsTask as SourceChannelsTask
 from ._interop.networks import import_network as import_network
@@ -119,6 +126,7 @@ from ._workflows.config import CompareConfig as CompareConfig
 from ._workflows.config import TrainConfig as TrainConfig
 from ._workflows.config import config_from_dict as config_from_dict
 from ._workflows.config import load_config as load_config
+from ._workflows.reveal import run_reveal as run_reveal
 from ._workflows.scaling import run_scaling as run_scaling
 from ._workflows.scaling import scaling_summary as scaling_summary
 from ._workflows.sweep import SweepResult as SweepResult
@@ -240,4 +248,13 @@ __all__ = [
     "load_network",
     "network_inputs",
     "write_network",
+    # initial overlaps revealed from observed learning (docs/theory.md §10)
+    "Observations",
+    "RevealResult",
+    "RevealSettings",
+    "check_observations",
+    "observation_model",
+    "reveal",
+    "reveal_summary",
+    "run_reveal",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 OBS_HELP = """observations file (.npz, read without pickles):
   epochs    (E,) observed epochs, integers ≥ 0, strictly increasing (epoch e: after e updates)
@@ -43,7 +44,7 @@ def register(sub) -> None:
 
 
 def _reveal(args) -> int:
-    from .._inference.fit import FitSettings
+    from .._inference.fit import RevealSettings
     from .._support.errors import ConfigError
     from .._workflows.reveal import run_reveal
 
@@ -53,13 +54,16 @@ def _reveal(args) -> int:
         raise ConfigError(f"--seed must be ≥ 0, got {args.seed}")
     summary = run_reveal(args.config, args.observed, args.out, truth_path=args.truth,
                          overwrite=args.overwrite,
-                         settings=FitSettings(restarts=args.restarts, seed=args.seed))
+                         settings=RevealSettings(restarts=args.restarts, seed=args.seed))
     ident = [n for n, ok in summary["identifiable"].items() if ok]
     print(f"fit objective {summary['fit_loss']:.3g} after {len(summary['restarts'])} restart(s); "
           f"Fisher rank {summary['fisher_rank']} of {summary['fisher_dim']}")
-    print("identifiable: " + (", ".join(f"σ_{n} = {summary['overlaps'][n]:.6g} ± "
-                                        f"{summary['stderr'][n]:.2g}" for n in ident)
-                              or "none"))
+    def shown(n):
+        text = f"σ_{n} = {summary['overlaps'][n]:.6g} ± {summary['stderr'][n]:.2g}"
+        bound = summary["null_bound"][n]
+        return text + (f" (null bound {bound:.2g})" if bound > summary["stderr"][n] else "")
+
+    print("identifiable: " + (", ".join(shown(n) for n in ident) or "none"))
     for d in summary["null_directions"] + summary["weak_directions"]:
         print(f"  {d['text']}")
     for s in summary["symmetries"]:
@@ -68,5 +72,10 @@ def _reveal(args) -> int:
     if "truth" in summary and summary["truth"]["max_error_identifiable"] is not None:
         print(f"max error of the identifiable overlaps against --truth: "
               f"{summary['truth']['max_error_identifiable']:.3g}")
+    if not summary["global_minimum_confirmed"]:
+        print(f"overlapflow: note: the least objective was reached by "
+              f"{summary['agreeing_restarts']} of {len(summary['restarts'])} restart(s) and the "
+              "fit is not exact: it may not be the global minimum (more --restarts, or more "
+              "informative observations)", file=sys.stderr)
     print(f"wrote {args.out}/reveal.json, reveal.png")
     return 0

@@ -45,11 +45,12 @@ import optax
 from .._support.errors import ConfigError
 from .model import coords_from_sym, sym_from_coords
 
-__all__ = ["FitSettings", "FitRun", "fit_sigma0", "random_start", "stage_sizes"]
+__all__ = ["RevealSettings", "FitRun", "agreeing_runs", "fit_sigma0", "psd_range", "random_start",
+           "stage_sizes"]
 
 
 @dataclass(frozen=True)
-class FitSettings:
+class RevealSettings:
     """Settings of `fit_sigma0`.
 
     Attributes:
@@ -275,7 +276,7 @@ def _adam(obj: _Objective, theta, n_active, steps: int, rate: float):
     return best
 
 
-def _psd_range(sigma: np.ndarray, J: np.ndarray) -> tuple[float, float]:
+def psd_range(sigma: np.ndarray, J: np.ndarray) -> tuple[float, float]:
     """The interval of t for which Σ + tJ stays positive semi-definite."""
     lam, vec = np.linalg.eigh(sigma)
     lam = np.maximum(lam, 1e-12 * max(float(lam[-1]), 1e-300))
@@ -292,7 +293,7 @@ def _line_search(obj: _Objective, coords, direction):
     P, E = obj.P, obj.E
     direction = np.asarray(direction, dtype=np.float64)
     J = np.asarray(sym_from_coords(jnp.asarray(direction), P))
-    lo, hi = _psd_range(np.asarray(sym_from_coords(jnp.asarray(coords), P)), J)
+    lo, hi = psd_range(np.asarray(sym_from_coords(jnp.asarray(coords), P)), J)
     lo, hi = 0.999 * lo, 0.999 * hi
 
     def cost(t):
@@ -318,7 +319,7 @@ def _line_search(obj: _Objective, coords, direction):
     return coords + best * direction
 
 
-def fit_sigma0(model, y, weight, P: int, settings: FitSettings = FitSettings(),
+def fit_sigma0(model, y, weight, P: int, settings: RevealSettings = RevealSettings(),
                *, dtype=jnp.float64, starts=None, flow_directions=()) -> list[FitRun]:
     """Fit Σ₀ (P, P) to observations `y` (E, m) with weights 1/sd `weight` (E, m).
 
@@ -360,13 +361,13 @@ def fit_sigma0(model, y, weight, P: int, settings: FitSettings = FitSettings(),
                            fit_loss=float(c) if np.isfinite(c) else float("nan"),
                            iterations=total, converged=bool(ok and np.isfinite(c)),
                            polished=polish))
-        if _agreeing(runs, c_ref) >= settings.agree or (
+        if agreeing_runs(runs, c_ref) >= settings.agree or (
                 polish and np.isfinite(c) and c <= 1e-20 * c_ref):
             break  # found twice, or an exact fit (nothing lower exists)
     return runs
 
 
-def _agreeing(runs: list[FitRun], c_ref: float) -> int:
+def agreeing_runs(runs: list[FitRun], c_ref: float) -> int:
     """How many polished runs reached the least objective (to 1e-6 of it, or 1e-14 of C_ref)."""
     costs = [r.fit_loss for r in runs if r.polished and np.isfinite(r.fit_loss)]
     if not costs:
@@ -375,7 +376,7 @@ def _agreeing(runs: list[FitRun], c_ref: float) -> int:
     return sum(1 for c in costs if c - best <= 1e-6 * best + 1e-14 * c_ref)
 
 
-def _continuation(obj: _Objective, start, sizes, settings: FitSettings):
+def _continuation(obj: _Objective, start, sizes, settings: RevealSettings):
     """Adam on the first prefix, then Levenberg–Marquardt on growing prefixes, in θ."""
     P, E = obj.P, obj.E
     L = np.linalg.cholesky(start + 1e-12 * np.trace(start) / P * np.eye(P))

@@ -28,121 +28,16 @@ from .._analysis.invariants import conserved_forms
 from .._analysis.visibility import visible_mask
 from .._model.network import NetworkSpec
 from .._model.overlaps import overlap_names, overlap_pairs
-from .._model.tasks import batch_for_epoch, check_task_for
+from .._model.tasks import check_task_for
 from .._support.errors import ConfigError
 from .._support.precision import check_float64
 from .fisher import describe_direction, fisher_information, identifiability
-from .fit import FitRun, FitSettings, fit_sigma0
-from .model import OBSERVATION_KINDS, coords_from_sym, observation_model
+from .fit import FitRun, RevealSettings, agreeing_runs, fit_sigma0, psd_range
+from .model import coords_from_sym, observation_model, sym_from_coords
+from .observations import Observations
 from .symmetry import align, confirmed_symmetries
 
-__all__ = ["Observations", "RevealResult", "check_observations", "reveal", "reveal_summary",
-           "OBSERVATION_KEYS", "MAX_EPOCH"]
-
-#: Arrays an observations file may hold.
-OBSERVATION_KEYS = ("epochs", "loss", "outputs", "sd", "probe_x")
-
-#: The largest observed epoch accepted (the model runs every epoch up to it).
-MAX_EPOCH = 1_000_000
-
-
-@dataclass(frozen=True)
-class Observations:
-    """What was observed of a learning network (validated by `check_observations`).
-
-    Attributes:
-        epochs: (E,) strictly increasing epochs ≥ 0 (epoch e: the state after e updates).
-        kind: "loss" (the training loss of epoch e, on epoch e's batch) or "outputs".
-        values: (E,) losses, or (E, B, T, n_out) outputs on `probe_x`.
-        sd: None (unknown: estimated from the fit's residuals) or the observation-noise
-            standard deviation, broadcast to `values.shape`.
-        probe_x: (B, T, n_in) probe input of "outputs".
-    """
-
-    epochs: np.ndarray = field(repr=False)
-    kind: str
-    values: np.ndarray = field(repr=False)
-    sd: np.ndarray | None = field(default=None, repr=False)
-    probe_x: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def flat(self) -> np.ndarray:
-        """(E, m) values, one row per observed epoch."""
-        return self.values.reshape(len(self.epochs), -1)
-
-
-def _numeric(name: str, arr) -> np.ndarray:
-    arr = np.asarray(arr)
-    if arr.dtype.kind not in "iuf":
-        raise ConfigError(f"observations: {name} must be a numeric array, got dtype {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        raise ConfigError(f"observations: {name} contains NaN or inf")
-    return arr
-
-
-def check_observations(data: dict, spec: NetworkSpec, task, seed: int) -> Observations:
-    """Validate observation arrays and return `Observations` (ConfigError, one line, if bad).
-
-    Args:
-        data: {"epochs": (E,), and "loss": (E,) or "outputs": (E, B, T, n_out); optional
-            "sd": a positive scalar or an array of the observations' shape; optional
-            "probe_x": (B, T, n_in) with "outputs"}.
-        spec, task: the network and its task; seed: the batch seed (the default probe input is
-            `batch_for_epoch(task, seed, 0).x`).
-    """
-    unknown = sorted(set(data) - set(OBSERVATION_KEYS))
-    if unknown:
-        raise ConfigError(f"observations: unknown array(s) {', '.join(unknown)}; valid: "
-                          f"{', '.join(OBSERVATION_KEYS)}")
-    if "epochs" not in data:
-        raise ConfigError("observations: missing array 'epochs' (E,) of observed epochs")
-    kinds = [k for k in OBSERVATION_KINDS if k in data]
-    if len(kinds) != 1:
-        raise ConfigError("observations: give exactly one of 'loss' (E,) and 'outputs' "
-                          f"(E, B, T, n_out); got {' and '.join(kinds) or 'neither'}")
-    kind = kinds[0]
-    epochs = _numeric("epochs", data["epochs"])
-    if epochs.ndim != 1 or epochs.size == 0:
-        raise ConfigError(f"observations: epochs must be a non-empty 1-D array, got shape "
-                          f"{epochs.shape}")
-    if np.any(epochs != np.round(epochs)) or np.any(epochs < 0) or np.any(epochs > MAX_EPOCH):
-        raise ConfigError(f"observations: epochs must be integers in [0, {MAX_EPOCH}]")
-    epochs = epochs.astype(np.int64)
-    if np.any(np.diff(epochs) <= 0):
-        raise ConfigError("observations: epochs must be strictly increasing")
-    E = epochs.size
-    values = _numeric(kind, data[kind]).astype(np.float64)
-    probe_x = None
-    if kind == "loss":
-        if "probe_x" in data:
-            raise ConfigError("observations: probe_x belongs to 'outputs', not to 'loss'")
-        if values.shape != (E,):
-            raise ConfigError(f"observations: loss must have shape ({E},) (one per epoch), "
-                              f"got {values.shape}")
-    else:
-        if "probe_x" in data:
-            probe_x = _numeric("probe_x", data["probe_x"]).astype(np.float64)
-            if probe_x.ndim != 3 or probe_x.shape[2] != spec.n_in:
-                raise ConfigError(f"observations: probe_x must have shape (B, T, {spec.n_in}), "
-                                  f"got {probe_x.shape}")
-        else:
-            probe_x = np.asarray(batch_for_epoch(task, seed, 0).x, dtype=np.float64)
-        B, T = probe_x.shape[:2]
-        want = (E, B, T, spec.n_out)
-        if values.shape != want:
-            raise ConfigError(f"observations: outputs must have shape {want} (epochs, trials and "
-                              f"steps of the probe input, n_out), got {values.shape}")
-    sd = None
-    if "sd" in data:
-        sd = _numeric("sd", data["sd"]).astype(np.float64)
-        if sd.shape not in ((), values.shape):
-            raise ConfigError(f"observations: sd must be a scalar or have the shape of {kind} "
-                              f"{values.shape}, got {sd.shape}")
-        if np.any(sd <= 0):
-            raise ConfigError("observations: sd must be > 0")
-        sd = np.broadcast_to(sd, values.shape).copy()
-    return Observations(epochs=epochs, kind=kind, values=values, sd=sd, probe_x=probe_x)
-
+__all__ = ["RevealResult", "reveal", "reveal_summary"]
 
 @dataclass(frozen=True)
 class RevealResult:
@@ -179,8 +74,10 @@ class RevealResult:
     symmetries: list = field(repr=False)
     fitted: np.ndarray = field(repr=False)
     observed: Observations = field(repr=False)
-    settings: FitSettings = field(repr=False)
+    settings: RevealSettings = field(repr=False)
     max_sd: float = 0.0
+    agreeing: int = 1
+    exact_fit: bool = False
     wall_s: float = 0.0
 
     @property
@@ -240,6 +137,26 @@ def _known(vec, families: list[tuple[list[np.ndarray], str]], tol: float) -> str
     return None
 
 
+def _bound_null_directions(info: dict, sigma0, max_sd) -> dict:
+    """Add `null_bound` (D,): how far each overlap can move along the null directions.
+
+    Along a null direction v the observations do not fix the estimate, which may sit anywhere
+    in the PSD range of Σ₀ + t·V (V the symmetric matrix of v). An overlap with a component
+    v_i on it is then uncertain by up to |v_i|·max|t|; summed over the null directions, that is
+    `null_bound`. An overlap counts as identifiable only when that bound, too, is ≤ max_sd.
+    """
+    P = sigma0.shape[0]
+    D = info["eigenvectors"].shape[0]
+    bound = np.zeros(D)
+    for k in range(info["rank"], D):
+        v = info["eigenvectors"][:, k]
+        lo, hi = psd_range(sigma0, np.asarray(sym_from_coords(v, P)))
+        bound += np.abs(v) * max(abs(lo), abs(hi))
+    ident = info["identifiable"] & (bound <= (max_sd if max_sd is not None else np.inf))
+    return {**info, "null_bound": bound, "identifiable": ident,
+            "stderr": np.where(ident, info["stderr"], np.nan)}
+
+
 def _changes(spec: NetworkSpec, A: np.ndarray, names) -> list[str]:
     """The overlaps that an orthogonal A changes in a generic Σ."""
     rng = np.random.default_rng(0)
@@ -255,7 +172,7 @@ MAX_SD_REL = 0.1
 
 
 def reveal(spec: NetworkSpec, task, observations: Observations, *, loss_kind: str, eta: float,
-           seed: int = 0, settings: FitSettings = FitSettings(), starts=None,
+           seed: int = 0, settings: RevealSettings = RevealSettings(), starts=None,
            max_sd_rel: float = MAX_SD_REL) -> RevealResult:
     """Estimate Σ₀ (P, P) from observations of learning, with its identifiability.
 
@@ -264,7 +181,7 @@ def reveal(spec: NetworkSpec, task, observations: Observations, *, loss_kind: st
             step N·η; in overlap space the exact map, docs/theory.md §4.2).
         observations: `check_observations(...)`.
         seed: the batch seed (epoch e learns on `batch_for_epoch(task, seed, e)`).
-        settings: the fit (`FitSettings`); starts: optional (k, P, P) starts.
+        settings: the fit (`RevealSettings`); starts: optional (k, P, P) starts.
         max_sd_rel: a direction of the overlaps is identified when its Cramér–Rao standard
             deviation is at most max_sd_rel × √(mean σ_aa²) of the estimate.
 
@@ -288,6 +205,9 @@ def reveal(spec: NetworkSpec, task, observations: Observations, *, loss_kind: st
                           "blew up); check eta and the observations, or give more restarts")
     best = min(polished, key=lambda r: r.fit_loss)
     sigma0 = best.sigma0
+    c_ref = 0.5 * float(np.sum((y * weight) ** 2))
+    agreeing = agreeing_runs(runs, c_ref)
+    exact_fit = bool(best.fit_loss <= 1e-20 * c_ref)
     F, J = fisher_information(model, sigma0, weight)
     names = overlap_names(spec)
     max_sd = max_sd_rel * float(np.sqrt(np.mean(np.diag(sigma0) ** 2)))
@@ -304,6 +224,7 @@ def reveal(spec: NetworkSpec, task, observations: Observations, *, loss_kind: st
         F, J = F / s**2, J / s
         info = identifiability(J, names, max_sd=max_sd)
         source = "estimated"
+    info = _bound_null_directions(info, sigma0, max_sd)
     coords = np.asarray(coords_from_sym(sigma0))
     top = max(float(info["singular"][0]), 1e-300)
     rotations = _rotation_directions(spec, sigma0)
@@ -333,7 +254,7 @@ def reveal(spec: NetworkSpec, task, observations: Observations, *, loss_kind: st
         fit_loss=best.fit_loss, runs=runs, sd=sd, sd_source=source, fisher=F, info=info,
         null_directions=null_dirs, weak_directions=weak_dirs, symmetries=symmetries,
         fitted=fitted, observed=observations, settings=settings, max_sd=max_sd,
-        wall_s=time.perf_counter() - t0)
+        agreeing=agreeing, exact_fit=exact_fit, wall_s=time.perf_counter() - t0)
 
 
 def _run_summary(run: FitRun, result: RevealResult) -> dict:
@@ -360,6 +281,7 @@ def reveal_summary(result: RevealResult, truth=None) -> dict:
         "overlaps": dict(zip(result.overlap_names,
                              (float(v) for v in coords_from_sym(result.sigma0)))),
         "stderr": result.stderr,
+        "null_bound": dict(zip(result.overlap_names, (float(b) for b in result.info["null_bound"]))),
         "identifiable": result.identifiable,
         "fisher_rank": int(info["rank"]),
         "fisher_dim": len(result.overlap_names),
@@ -378,6 +300,10 @@ def reveal_summary(result: RevealResult, truth=None) -> dict:
         "sd": float(np.median(result.sd)),
         "max_sd": result.max_sd,
         "restarts": [_run_summary(r, result) for r in result.runs],
+        "agreeing_restarts": result.agreeing,
+        "exact_fit": result.exact_fit,
+        "global_minimum_confirmed": bool(result.exact_fit
+                                         or result.agreeing >= result.settings.agree),
         "seed": result.settings.seed,
         "settings": {k: getattr(result.settings, k) for k in result.settings.__dataclass_fields__},
         "wall_s": result.wall_s,
@@ -387,8 +313,11 @@ def reveal_summary(result: RevealResult, truth=None) -> dict:
                            "1e-8 of the largest (F = JᵀWJ = V diag(s²) Vᵀ)",
             "stderr": "√(e_iᵀ F_r⁺ e_i), F_r⁺ = Σ_{k ≤ rank} v_k v_kᵀ / s_k²: the Cramér–Rao "
                       "bound of σ_i (null where not identifiable)",
-            "identifiable": "e_i in the span of the fisher_rank leading directions and "
-                            "stderr ≤ max_sd = 0.1·√(mean σ_aa²) of the estimate",
+            "identifiable": "e_i in the span of the fisher_rank leading directions (to 1e-3), "
+                            "stderr ≤ max_sd = 0.1·√(mean σ_aa²) of the estimate, and "
+                            "null_bound ≤ max_sd",
+            "null_bound": "Σ over null directions v of |v_i|·max|t|, t over the PSD range of "
+                          "Σ₀ + t·V: how far σ_i can move along what the observations do not fix",
             "symmetries": "exact: Σ₀ and AᵀΣ₀A give the same observations at every epoch",
         },
     }

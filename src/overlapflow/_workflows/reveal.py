@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._inference.fit import FitSettings
-from .._inference.reveal import check_observations, reveal, reveal_summary
+from .._inference.fit import RevealSettings
+from .._inference.observations import check_observations
+from .._inference.reveal import reveal, reveal_summary
 from .._model.overlaps import check_sigma
 from .._support.errors import ConfigError
 from .._support.extras import has_module
@@ -59,7 +60,7 @@ def load_reveal_inputs(config_path, observed_path, truth_path=None):
 
 
 def run_reveal(config_path, observed_path, out, *, truth_path=None, overwrite: bool = False,
-               settings: FitSettings = FitSettings(), figure: bool = True) -> dict:
+               settings: RevealSettings = RevealSettings(), figure: bool = True) -> dict:
     """Estimate Σ₀ from observed learning and write DIR/reveal.json and DIR/reveal.png.
 
     Returns:

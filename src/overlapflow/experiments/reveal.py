@@ -25,9 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._analysis.visibility import visible_mask
-from .._inference.fit import FitSettings
+from .._inference.fit import RevealSettings
 from .._inference.model import coords_from_sym
-from .._inference.reveal import check_observations, reveal
+from .._inference.observations import check_observations
+from .._inference.reveal import reveal
 from .._inference.symmetry import align
 from .._learn.theta import train_theta
 from .._model.network import NetworkSpec, network_outputs
@@ -84,7 +85,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
         obs = check_observations({"epochs": epochs, "outputs": noisy, "sd": np.array(sd)},
                                  spec, task, seed)
         res = reveal(spec, task, obs, loss_kind="sum_dt", eta=params["eta"], seed=seed,
-                     settings=FitSettings(restarts=int(params["restarts"]), seed=seed))
+                     settings=RevealSettings(restarts=int(params["restarts"]), seed=seed))
         truth = np.asarray(overlaps(X))
         results.append(res)
         clean.append(y)
