@@ -25,7 +25,7 @@ __all__ = ["STYLES", "MODE_STYLES", "MODE_LABELS", "COINCIDE_RTOL", "style", "li
 
 _THICK = dict(linestyle="-", linewidth=2.6, alpha=0.45, zorder=2)
 
-#: name → matplotlib line properties. Modes of `overlapflow compare` (THEORY §4), then the runs
+#: name → matplotlib line properties. Modes of `overlapflow compare` (docs/theory.md §4), then the runs
 #: of the experiments, then the two-network studies. A name in one figure has the same colour,
 #: line style and width in every other.
 STYLES: dict[str, dict] = {
