@@ -23,6 +23,7 @@ import numpy as np
 from .._model.network import NetworkSpec
 from .._model.overlaps import check_sigma, overlap_names, overlap_pairs
 from .._support.errors import ConfigError
+from .._support.linalg import rref
 from .metric import metric, metric_structural_zeros
 from .visibility import invisible_overlaps, visible_mask, visible_overlaps
 
@@ -75,23 +76,8 @@ def _sym_from_coords(coords: np.ndarray, P: int) -> np.ndarray:
 
 
 def _rref(A: np.ndarray, tol: float) -> np.ndarray:
-    """Reduced row echelon form of a full-row-rank (k, D) array (partial pivoting)."""
-    A = A.copy()
-    k, D = A.shape
-    row = 0
-    for col in range(D):
-        if row == k:
-            break
-        piv = row + int(np.argmax(np.abs(A[row:, col])))
-        if abs(A[piv, col]) <= tol:
-            continue
-        A[[row, piv]] = A[[piv, row]]
-        A[row] /= A[row, col]
-        for r in range(k):
-            if r != row:
-                A[r] -= A[r, col] * A[row]
-        row += 1
-    return A
+    """Reduced row echelon form of a full-row-rank (k, D) array (`_support.linalg.rref`)."""
+    return rref(A, tol)[0]
 
 
 @functools.lru_cache(maxsize=64)

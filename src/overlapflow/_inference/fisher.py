@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._support.linalg import rref
 from .model import coords_from_sym, sym_from_coords
 
 __all__ = ["RANK_RTOL", "SPAN_TOL", "WEAK_RTOL", "fisher_information", "identifiability",
@@ -77,21 +78,7 @@ def _compiled_jacobian(model, P: int):
 
 def null_basis(vectors: np.ndarray, tol: float = 1e-9) -> np.ndarray:
     """A readable basis of span(vectors (k, D)): reduced row echelon form, max |entry| = 1."""
-    A = np.array(vectors, dtype=np.float64)
-    k, D = A.shape
-    row = 0
-    for col in range(D):
-        if row == k:
-            break
-        piv = row + int(np.argmax(np.abs(A[row:, col])))
-        if abs(A[piv, col]) <= tol:
-            continue
-        A[[row, piv]] = A[[piv, row]]
-        A[row] /= A[row, col]
-        for r in range(k):
-            if r != row:
-                A[r] -= A[r, col] * A[row]
-        row += 1
+    A, row = rref(vectors, tol)
     A = np.where(np.abs(A) < 1e-9, 0.0, A[:row])
     return A / np.max(np.abs(A), axis=1, keepdims=True)
 
