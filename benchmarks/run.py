@@ -32,8 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import overlapflow as of
-from overlapflow._learn.overlap import exact_overlap_step, overlap_gradient
-from overlapflow._workflows.sweep import batched_overlap_runs, lanes_per_group, run_sweep
+from overlapflow import exact_overlap_step, overlap_gradient, run_sweep
+from overlapflow.internal import batched_overlap_runs, lanes_per_group
 
 ROOT = Path(__file__).resolve().parents[1]
 FIG1 = ROOT / "examples" / "fig1.toml"
@@ -145,7 +145,7 @@ def neurogym_rows(table, q: bool, reps: int) -> None:
     PerceptualDecisionMaking at dt = 20 ms, τ = 100 ms (network dt 0.2): 3 inputs, 3 outputs,
     T = 110 steps, B = 16, against `noise_filter` with the same n_in, n_out, T and B.
     """
-    from overlapflow._support.extras import has_module
+    from overlapflow.internal import has_module
 
     if not has_module("neurogym"):
         print("  7   neurogym is not installed: group 7 skipped", file=sys.stderr)
@@ -185,7 +185,8 @@ def neurogym_rows(table, q: bool, reps: int) -> None:
 
 def _rule_runner(spec, task, epochs, eta, rule):
     """One jitted lax.scan over epochs of a learning rule's exact map (closed-form loss)."""
-    from overlapflow._learn.rules import rule_exact_step, sigma_block
+    from overlapflow import rule_exact_step
+    from overlapflow.internal import sigma_block
 
     batch = of.batch_for_epoch(task, 0, 0)
     scales = of.column_scales(rule, spec)
@@ -228,8 +229,7 @@ def reveal_rows(table, q: bool, reps: int) -> None:
     """Group 9: `reveal` on the Figure-1 task (docs/theory.md §10): noise-free outputs of a
     random PSD Σ₀ at 20 epochs over 500 and at all 500; the whole fit (restarts until one
     fits exactly), first call with compilation, then compiled; one Fisher Jacobian."""
-    from overlapflow._inference.fisher import fisher_information
-    from overlapflow._inference.fit import random_start
+    from overlapflow.internal import fisher_information, random_start
 
     cfg = of.load_config(FIG1)
     spec, task, eta = cfg.network, cfg.task, cfg.train.eta
@@ -402,7 +402,7 @@ def main(argv=None) -> int:
     # damped cosine: rank 1 uses the T-free Newton form at every T (the default); rank 2 the
     # O(log T) Smith doubling below 2^18 steps, against the Newton form forced on (traced
     # while its threshold is 0)
-    from overlapflow._closed_form import impulse as cf
+    from overlapflow.internal import closed_form_impulse as cf
 
     cos_rows = []
     for rank in (1, 2):

@@ -27,7 +27,8 @@ SLOW_MODULES = frozenset({
 })
 
 
-#: Single tests (all their parameters) of the slow tier, each ≥ 3 s on 2 cores.
+#: Single tests of the slow tier, each ≥ 3 s on 2 cores: by name (all its parameters) or by
+#: name with parameters (that case only).
 SLOW_TESTS = frozenset({
     # network import (compare from an imported file; the CLI with inspect) and the neurogym
     # task (θ-space and overlap runs on its batches)
@@ -70,6 +71,20 @@ SLOW_TESTS = frozenset({
     "test_reveal_erf_network_through_the_closure",
     "test_model_equals_theta_space_gd",
     "test_exact_symmetries_against_theta_space",
+    # measured ≥ 3.5 s each on 2 cores (the fast tier keeps the other cases of each test)
+    "test_flip_flop_keys_and_epochs",
+    "test_exact_rule_map_equals_theta_space_training[combination]",
+    "test_noisy_forward_pass_matches_a_numpy_loop[linear]",
+    "test_flow_conserves_invariants_over_2000_epochs",
+    "test_shapes_dtype_jit_vmap[decision_making]",
+    "test_shapes_dtype_jit_vmap[teacher]",
+    "test_shapes_dtype_jit_vmap[noise_filter]",
+    "test_compare_writes_invariant_drift",
+    "test_erf_phi_and_slope_match_scipy_to_float64",
+    "test_linear_networks_have_one_form_plus_minus_identity[3-1-2]",
+    "test_untrained_outputs_fix_only_zm_vu_and_the_product_zu_vm",
+    "test_network_matches_dense_recursion[3-2-3-25-erf-2]",
+    "test_theta_optimizer_is_the_rule_on_a_synthetic_gradient",
 })
 
 
@@ -82,13 +97,31 @@ def _shares_a_fixture(item) -> bool:
                for defs in info.name2fixturedefs.values())
 
 
+# tryfirst: pytest-xdist reads the xdist_group markers in its own hook of the same name,
+# which must run after these markers are added.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         name = getattr(item, "originalname", item.name)
-        if item.path.name in SLOW_MODULES or name in SLOW_TESTS:
+        if item.path.name in SLOW_MODULES or name in SLOW_TESTS or item.name in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
         # `make test` spreads single tests over both cores (pytest-xdist, --dist loadgroup);
         # the tests of a module that share an expensive fixture stay on one worker, so the
         # fixture runs once.
         if _shares_a_fixture(item):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
+def pytest_collection_finish(session):
+    """Under `--dist loadgroup`, a grouped test whose node id lacks its `@group` suffix means
+    pytest-xdist could not group it, and the expensive module fixtures would run once per
+    worker: stop with the reason instead of running the suite twice as slowly."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    lost = [item.nodeid for item in session.items
+            if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if lost:
+        raise pytest.UsageError(
+            f"pytest-xdist did not group {len(lost)} tests (e.g. {lost[0]}); this pytest and "
+            "pytest-xdist do not work together for --dist loadgroup (pyproject.toml pins "
+            "pytest < 9 for this reason)")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow._cli.main import main
-from overlapflow._learn import loop as _loop
+from overlapflow.cli import main
+from overlapflow.internal import learn_loop as _loop
 
 BASE = {
     "network": "N = 40\nrank = 1\nphi = \"linear\"\ndt = 0.1",

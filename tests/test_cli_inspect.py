@@ -10,7 +10,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 import overlapflow as of  # noqa: E402
-from overlapflow._cli.main import main  # noqa: E402
+from overlapflow.cli import main  # noqa: E402
 
 FIG1 = Path(__file__).resolve().parents[1] / "examples" / "fig1.toml"
 

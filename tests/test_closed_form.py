@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow._closed_form import impulse as cf
-from overlapflow._closed_form import rank1 as r1
+from overlapflow.internal import closed_form_impulse as cf
+from overlapflow.internal import closed_form_rank1 as r1
 
 
 def _sigma(spec, seed, vu=None):

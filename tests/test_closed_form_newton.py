@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow._closed_form import impulse as cf
-from overlapflow._closed_form import newton as nw
+from overlapflow.internal import closed_form_impulse as cf
+from overlapflow.internal import closed_form_newton as nw
+
+# One worker runs this module, so the jitted forms below (cached per spec and task, ~6 s to
+# compile each) are compiled once and shared by the tests that use the same spec and task.
+pytestmark = pytest.mark.xdist_group("closed_form_newton")
 
 
 def _task(kind, n_in, n_out, t_max, decay=0.3):

@@ -115,7 +115,7 @@ def _gen_reference():
 def test_cli_reference_covers_every_command_and_option():
     import argparse
 
-    from overlapflow._cli.main import build_parser
+    from overlapflow.cli import build_parser
 
     gen = _gen_reference()
     text = gen.cli_reference()
@@ -132,9 +132,8 @@ def test_cli_reference_covers_every_command_and_option():
 
 
 def test_config_reference_covers_every_key_and_task_kind():
-    from overlapflow import LOSS_KINDS, NONLINEARITIES, TASK_KINDS
-    from overlapflow._model.tasks import task_parameters
-    from overlapflow._workflows.config import ALL_MODES
+    from overlapflow import LOSS_KINDS, NONLINEARITIES, TASK_KINDS, task_parameters
+    from overlapflow.internal import ALL_MODES
 
     gen = _gen_reference()
     assert gen.config_problems() == []  # every key and mode described, no stale description
@@ -185,15 +184,18 @@ MAY_IMPORT = {
     "_plots": {"_support", "_model", "_analysis"},
     "_workflows": {"_support", "_model", "_closed_form", "_learn", "_limit", "_analysis",
                    "_interop", "_inference", "_plots"},
-    "experiments": {"_support", "_model", "_closed_form", "_learn", "_limit", "_analysis",
-                    "_interop", "_inference", "_plots", "__init__"},
+    "internal": {"_support", "_model", "_closed_form", "_learn", "_limit", "_analysis",
+                 "_interop", "_inference", "_plots", "_workflows"},
+    # The experiments use what a user would: the public API and the named internals.
+    "experiments": {"__init__", "internal"},
     "_cli": {"_support", "_model", "_closed_form", "_learn", "_limit", "_analysis", "_interop",
              "_inference", "_plots", "_workflows", "experiments", "__init__"},
+    "cli": {"_cli"},
 }
 CORE = ("_support", "_model", "_closed_form", "_analysis", "_learn", "_limit", "_interop",
         "_inference")
 # Never imported by the core (prefix match on module names).
-FORBIDDEN_PREFIXES = ("_workflows", "_plots", "_cli", "experiments", "__init__")
+FORBIDDEN_PREFIXES = ("_workflows", "_plots", "_cli", "experiments", "internal", "cli", "__init__")
 
 # Known exceptions to the layering: (importer, imported): why. Each is listed in
 # docs/architecture.md; an entry no longer needed fails the test.
@@ -259,6 +261,41 @@ def _layer_of(name: str) -> str:
 def test_every_module_is_in_a_layer():
     loose = [m for m in _modules() if _layer_of(m) not in MAY_IMPORT]
     assert not loose, f"modules outside every layer (add a subpackage to MAY_IMPORT): {loose}"
+
+
+#: The surfaces code outside the package may import (docs/architecture.md, "Public surfaces").
+PUBLIC_SURFACES = ("overlapflow", "overlapflow.cli", "overlapflow.experiments",
+                   "overlapflow.internal")
+_PRIVATE_PATH = re.compile(r"overlapflow(?:\.\w+)*\._[a-z]\w*")
+
+
+def _outside_files() -> list[Path]:
+    return sorted(p for folder in ("tests", "benchmarks", "docs") for p in (ROOT / folder).rglob("*.py"))
+
+
+def test_tests_benchmarks_and_docs_import_only_public_surfaces():
+    """No private module path (`overlapflow.` then `_x`) (in an import or in code run by a subprocess) and no `_name`
+    imported from a surface; experiment modules (`overlapflow.experiments.twins`) are public."""
+    found = []
+    for path in _outside_files():
+        text = path.read_text(encoding="utf-8")
+        found += [f"{path.relative_to(ROOT)}: {m}" for m in _PRIVATE_PATH.findall(text)]
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("overlapflow"):
+                found += [f"{path.relative_to(ROOT)}: {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not found, "private names used outside the package:\n" + "\n".join(found)
+
+
+def test_experiments_import_only_the_public_api_and_internal():
+    bad = []
+    for name in _modules():
+        if _layer_of(name) != "experiments":
+            continue
+        for imported in project_imports(_module_path(name)):
+            if _layer_of(imported) not in ("experiments", "__init__", "internal"):
+                bad.append(f"{name} imports {imported}")
+    assert not bad, "\n".join(bad)
 
 
 def test_import_parser_sees_local_imports():

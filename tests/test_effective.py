@@ -74,8 +74,8 @@ def test_erf_mean_field_improves_with_n():
 )
 def test_latent_adjoint_gradient_equals_autodiff(phi, rank, n_in, n_out, loss_kind, seed):
     # overlap_value_and_grad (hand-written adjoint) against jax.grad through the time loop.
-    from overlapflow._model.effective import overlap_loss, overlap_value_and_grad
-    from overlapflow._model.tasks import batch_for_epoch
+    from overlapflow import batch_for_epoch, overlap_loss
+    from overlapflow.internal import overlap_value_and_grad
 
     spec = of.NetworkSpec(N=10, rank=rank, n_in=n_in, n_out=n_out, phi=phi, dt=0.1)
     task = of.make_task("noise_filter", dt=0.1, t_max=4.0, n_in=n_in, n_out=n_out,
@@ -101,8 +101,7 @@ def test_many_networks_in_the_lanes_equal_autodiff_per_network(phi, rank, loss_k
     # overlap_values_and_grads carries n networks side by side; each equals jax.grad of its own
     # overlap_loss. Decision making has a 0/1 mask (fixation unscored), so the in-scan error
     # term's masking is exercised.
-    from overlapflow._model.effective import overlap_loss, overlap_values_and_grads
-    from overlapflow._model.tasks import batch_for_epoch
+    from overlapflow import batch_for_epoch, overlap_loss, overlap_values_and_grads
 
     spec = of.NetworkSpec(N=10, rank=rank, phi=phi, dt=0.1)
     task = of.make_task("decision_making", dt=0.1, n_in=1, n_out=1, batch_size=6,

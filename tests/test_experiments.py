@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow._cli.main import main
-from overlapflow.experiments import EXPERIMENT_NAMES
-from overlapflow.experiments._common import Check, exact_rel_diff, impulse_task
+from overlapflow.cli import main
+from overlapflow.experiments import EXPERIMENT_NAMES, Check, impulse_task
 from overlapflow.experiments.metric import pushforward_metric
 from overlapflow.experiments.twins import PhaseRun, random_starts, run_phase, run_phases
+from overlapflow.internal import exact_rel_diff
 
 NAMES = ("fig1", "rank2", "degeneracy", "memory", "adam", "nonlinear", "optimizers", "twins",
          "metric", "forgetting", "reveal")

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow._cli.main import main
-from overlapflow._workflows.sweep import scheduling as _scheduling
+from overlapflow.cli import main
+from overlapflow.internal import sweep_scheduling as _scheduling
 
 SMALL = """\
 [network]
@@ -251,10 +251,8 @@ def test_overwrite_with_divergence_everywhere_draws_and_removes_stale_figures(tm
 
 
 def test_figure_survives_huge_and_non_finite_values(tmp_path):
-    from overlapflow._analysis.visibility import visible_mask
-    from overlapflow._learn.loop import LoopResult
-    from overlapflow._plots.compare import plot_comparison
-    from overlapflow._workflows.compare import Comparison
+    from overlapflow import Comparison, LoopResult, visible_mask
+    from overlapflow.internal import plot_comparison
 
     cfg = of.load_config(small_config(tmp_path, modes='["exact", "euler", "direct"]'))
     E = cfg.train.epochs
@@ -452,7 +450,7 @@ _WITHOUT = r"""
 import sys
 for name in {blocked!r}:
     sys.modules[name] = None  # as if not installed
-from overlapflow._cli.main import main
+from overlapflow.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -41,16 +41,15 @@ import numpy as np
 import matplotlib
 {before}
 import overlapflow, overlapflow.experiments  # noqa: E401
-from overlapflow._plots.analysis import plot_metric
-from overlapflow.experiments._fig1_draw import draw_fig1
-from overlapflow.experiments._common import Outcome
+from overlapflow.experiments import Outcome, get_experiment
+from overlapflow.internal import plot_metric
 out = Path(sys.argv[1])
 plot_metric(np.eye(2), np.zeros((2, 2), bool), ["zm", "mm"], np.array([True, False]),
             out / "metric.png")
 sys.path.insert(0, sys.argv[2])
 from test_figures_report import fake_fig1_arrays
 a, p = fake_fig1_arrays()
-draw_fig1(Outcome(a, [], {{}}, params=p), out)
+get_experiment('fig1').draw(Outcome(a, [], {{}}, params=p), out)
 assert (out / "metric.png").is_file() and (out / "fig1.png").is_file()
 print("PYPLOT", "matplotlib.pyplot" in sys.modules)
 {after}
@@ -102,9 +101,9 @@ def test_figure_modules_use_no_pyplot_and_set_no_backend():
 
 
 def test_one_style_table_for_modes_and_runs():
-    from overlapflow._plots import compare as _plots
-    from overlapflow._plots import style as _style
-    from overlapflow._workflows.config import ALL_MODES
+    from overlapflow.internal import ALL_MODES
+    from overlapflow.internal import plots_compare as _plots
+    from overlapflow.internal import plots_style as _style
 
     assert _plots.MODE_STYLES is _style.MODE_STYLES  # compare.png reads the same table
     names = list(ALL_MODES) + ["gd_small", "gd_large", "gd_noise", "gd_theta", "adam", "adam_rot",
@@ -130,7 +129,7 @@ def test_one_style_table_for_modes_and_runs():
 
 @pytest.mark.parametrize("n", [4, 10, 12, 21])
 def test_overlap_colors_are_distinct(n):
-    from overlapflow._plots.style import overlap_colors
+    from overlapflow.internal import overlap_colors
 
     colors = [tuple(np.round(c, 4)) for c in overlap_colors(n)]
     assert len(colors) == n and len(set(colors)) == n
@@ -143,7 +142,7 @@ def _axes():
 
 
 def test_coinciding_curves_are_marked_and_named():
-    from overlapflow._plots.style import draw_overlaps
+    from overlapflow.internal import draw_overlaps
 
     x = np.linspace(0, 2 * np.pi, 81)
     a = np.sin(x)  # the panel's range is ≈ 2: coincidence means closer than ≈ 2e-3
@@ -166,7 +165,7 @@ def test_coinciding_curves_are_marked_and_named():
 
 
 def test_no_coincidence_for_nan_or_different_curves():
-    from overlapflow._plots.style import coincident_partner
+    from overlapflow.internal import coincident_partner
 
     a = np.linspace(0, 1, 20)
     b = a.copy()
@@ -202,30 +201,27 @@ def fake_fig1_arrays():
     return a, params
 
 
-def test_fig1_figure_names_coinciding_overlaps(tmp_path):
+def test_fig1_figure_names_coinciding_overlaps(tmp_path, monkeypatch):
     from matplotlib.figure import Figure
 
-    from overlapflow.experiments import _fig1_draw
-    from overlapflow.experiments._common import Outcome
+    from overlapflow.experiments import Outcome, get_experiment
 
-    seen = {}
-    save = _fig1_draw._save
+    seen = []
+    savefig = Figure.savefig
 
-    def spy(fig, folder, name):
-        assert isinstance(fig, Figure)
-        seen[name] = [t.get_text() for ax in fig.axes if ax.get_legend()
-                      for t in ax.get_legend().get_texts()]
-        seen["figure legends"] = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
-        return save(fig, folder, name)
+    def spy(fig, *args, **kwargs):  # the legends of every figure as it is written
+        seen.append({
+            "axes": [t.get_text() for ax in fig.axes if ax.get_legend()
+                     for t in ax.get_legend().get_texts()],
+            "figure": [t.get_text() for leg in fig.legends for t in leg.get_texts()]})
+        return savefig(fig, *args, **kwargs)
 
+    monkeypatch.setattr(Figure, "savefig", spy)
     a, p = fake_fig1_arrays()
-    _fig1_draw._save = spy
-    try:
-        assert _fig1_draw.draw_fig1(Outcome(a, [], {}, params=p), tmp_path) == ["fig1.png"]
-    finally:
-        _fig1_draw._save = save
-    assert "σ_zz (= σ_mm)" in seen["fig1.png"] and "σ_vv (= σ_uu)" in seen["fig1.png"]
-    assert "overlap: exact map" in seen["figure legends"]  # the method legend, outside the axes
+    assert get_experiment("fig1").draw(Outcome(a, [], {}, params=p), tmp_path) == ["fig1.png"]
+    (legends,) = seen
+    assert "σ_zz (= σ_mm)" in legends["axes"] and "σ_vv (= σ_uu)" in legends["axes"]
+    assert "overlap: exact map" in legends["figure"]  # the method legend, outside the axes
     assert (tmp_path / "fig1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -267,7 +263,7 @@ def _fake_run(root: Path, *, provenance: bool = True) -> list[dict]:
 
 
 def test_report_page_captions_provenance_and_cells(tmp_path):
-    from overlapflow._plots.report import write_index
+    from overlapflow.internal import write_index
 
     path = write_index(tmp_path, _fake_run(tmp_path))
     page = path.read_text(encoding="utf-8")
@@ -290,7 +286,7 @@ def test_report_provenance_computed_when_summaries_lack_it(tmp_path):
     import platform
 
     from overlapflow import __version__
-    from overlapflow._plots.report import write_index
+    from overlapflow.internal import write_index
 
     page = write_index(tmp_path, _fake_run(tmp_path, provenance=False)).read_text("utf-8")
     assert __version__ in page and platform.platform() in page
@@ -298,7 +294,7 @@ def test_report_provenance_computed_when_summaries_lack_it(tmp_path):
 
 
 def test_every_figure_of_the_experiments_has_a_caption():
-    from overlapflow._plots.report import CAPTIONS
+    from overlapflow.internal import CAPTIONS
 
     names = set()
     for path in (SRC / "experiments").glob("_*draw*.py"):
@@ -309,7 +305,7 @@ def test_every_figure_of_the_experiments_has_a_caption():
 
 
 def test_report_self_contained_embeds_the_images(tmp_path):
-    from overlapflow._plots.report import write_index
+    from overlapflow.internal import write_index
 
     write_index(tmp_path, _fake_run(tmp_path), self_contained=True)
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
@@ -322,7 +318,7 @@ def test_report_self_contained_embeds_the_images(tmp_path):
 
 
 def test_run_accepts_self_contained():
-    from overlapflow._cli.main import build_parser
+    from overlapflow.cli import build_parser
 
     args = build_parser().parse_args(["run", "all", "--out", "x", "--self-contained"])
     assert args.self_contained is True
@@ -343,7 +339,7 @@ def _chromium(page: Path, tmp_path: Path) -> tuple[str, str]:
 
 @pytest.mark.parametrize("self_contained", [False, True])
 def test_report_page_loads_in_a_browser(tmp_path, self_contained):
-    from overlapflow._plots.report import write_index
+    from overlapflow.internal import write_index
 
     path = write_index(tmp_path, _fake_run(tmp_path), self_contained=self_contained)
     dom, log = _chromium(path, tmp_path)
@@ -355,7 +351,7 @@ def test_report_page_loads_in_a_browser(tmp_path, self_contained):
 
 def test_browser_check_sees_a_missing_image(tmp_path):
     """The page's own count is what the browser test relies on: a missing file shows."""
-    from overlapflow._plots.report import write_index
+    from overlapflow.internal import write_index
 
     summaries = _fake_run(tmp_path)
     path = write_index(tmp_path, summaries)

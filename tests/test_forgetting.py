@@ -8,15 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from overlapflow import ConfigError
-from overlapflow._analysis.rules import linearise_exact_map
-from overlapflow._cli.main import main
-from overlapflow._learn.rules import LearningRule
-from overlapflow._learn.theta import train_theta
-from overlapflow._model.network import NetworkSpec
-from overlapflow.experiments import get_experiment, run_experiment
+from overlapflow import ConfigError, LearningRule, NetworkSpec, linearise_exact_map, train_theta
+from overlapflow.cli import main
+from overlapflow.experiments import get_experiment, impulse_task, resolve_params, run_experiment
 from overlapflow.experiments import memory as memory_exp
-from overlapflow.experiments._common import impulse_task, resolve_params
 from overlapflow.experiments.forgetting import (
     build_rules,
     fit_rate,

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow import ConfigError
-from overlapflow._interop.networks import (
+from overlapflow import (
+    ConfigError,
     SourceChannelsTask,
     import_network,
     load_network,
     network_inputs,
     write_network,
 )
-from overlapflow._model.tasks import check_task_for
+from overlapflow.internal import check_task_for
 
 torch = pytest.importorskip("torch")
 
@@ -317,8 +317,7 @@ def test_bad_input_is_refused_in_one_line(tmp_path):
 
 
 def test_init_vectors_start_theta_from_the_file_and_overlap_modes_from_its_sigma(tmp_path):
-    from overlapflow._workflows.compare import initial_vectors, run_comparison
-    from overlapflow._workflows.config import config_from_dict
+    from overlapflow import config_from_dict, initial_vectors, run_comparison
 
     model = PaperRNN(30, "linear", 0.1, 1.0, bias=True, seed=11)
     net = import_network({k: v.detach().numpy() for k, v in model.state_dict().items()},
@@ -346,7 +345,7 @@ def test_init_vectors_start_theta_from_the_file_and_overlap_modes_from_its_sigma
 
 
 def test_cli_import_then_inspect_and_bad_input_writes_nothing(tmp_path, capsys):
-    from overlapflow._cli.main import main
+    from overlapflow.cli import main
 
     src, out = tmp_path / "paper_rnn.pt", tmp_path / "net.npz"
     torch.save(PaperRNN(16, "erf", 0.05, 1.0, seed=12).state_dict(), src)

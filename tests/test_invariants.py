@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import overlapflow as of  # noqa: E402
-from overlapflow._analysis.invariants import (  # noqa: E402
+from overlapflow import (  # noqa: E402
     conserved_forms,
     independent_invariant_count,
     invariant_drift,

@@ -15,22 +15,20 @@ import optax
 import pytest
 
 import overlapflow as of
-from overlapflow._analysis.rules import linearise_exact_map, rule_conserved_forms
-from overlapflow._learn.rules import (
-    COLNORM_EPS,
+from overlapflow import (
     RULE_CLASSES,
     LearningRule,
-    check_rule_mode,
     column_scales,
     initial_rule_state,
+    linearise_exact_map,
     rule_class,
-    rule_euler_step,
+    rule_conserved_forms,
     rule_exact_step,
-    sigma_block,
     state_size,
     theta_optimizer,
     weight_noise,
 )
+from overlapflow.internal import COLNORM_EPS, check_rule_mode, rule_euler_step, sigma_block
 
 
 def _arrays_task(spec, T, B, seed):
@@ -330,7 +328,7 @@ def _visible_quadratic(spec, seed):
 @functools.partial(jax.jit, static_argnames=("S_of", "rule", "steps"))
 def _rk4_flow(sigma0, eta, scales, h, *, S_of, rule, steps):
     """The rule's gradient flow, RK4 with step h (in epochs); (steps+1, P, P)."""
-    from overlapflow._learn.rules import rule_flow_velocity
+    from overlapflow.internal import rule_flow_velocity
 
     def f(sig):
         return rule_flow_velocity(sig, S_of(sig), eta, rule, scales)
@@ -663,7 +661,7 @@ def test_config_rule_keys_defaults_and_errors():
 
 
 def test_cli_refuses_a_mode_without_a_form_and_inspect_reports_the_rule(tmp_path, capsys):
-    from overlapflow._cli.main import main
+    from overlapflow.cli import main
 
     path = tmp_path / "m.toml"
     path.write_text('[network]\nN = 20\nrank = 1\ndt = 0.1\n[task]\nkind = "impulse_exp"\n'

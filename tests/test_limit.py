@@ -130,7 +130,7 @@ def test_gaussianity_tracking_starts_gaussian_and_in_span():
 
 
 def test_node_map_interpolation_is_exact_for_polynomials():
-    from overlapflow._limit.quadrature import QQ_SAMPLES, interpolate_nodes, qq_bases
+    from overlapflow.internal import QQ_SAMPLES, interpolate_nodes, qq_bases
 
     nodes = limit_nodes(SIGMA0, of.NetworkSpec(N=10, phi="erf"), nodes=5)
     xi_nodes = np.stack(np.meshgrid(*nodes.grid, indexing="ij"), -1).reshape(-1, 4)
@@ -148,7 +148,7 @@ def test_compare_runs_limit_mode_and_reports_closure_error(tmp_path):
     summary = of.write_comparison(comp, tmp_path, figure=False)
     assert summary["closure_error"]["exact"] < 1e-10
     assert summary["limit_nodes"] == 81 and summary["limit_check_nodes"] == 16
-    from overlapflow._workflows.hooks import closure_warning
+    from overlapflow.internal import closure_warning
 
     assert closure_warning(summary) is None
     assert "0.05" in closure_warning({"closure_error": {"exact": 0.05}})
@@ -158,7 +158,7 @@ def test_compare_runs_limit_mode_and_reports_closure_error(tmp_path):
 def test_latent_adjoint_gradient_equals_autodiff(phi, rank, n_in, n_out):
     import jax
 
-    from overlapflow._limit.adjoint import particle_loss, particle_value_and_grad
+    from overlapflow.internal import particle_loss, particle_value_and_grad
 
     spec = of.NetworkSpec(N=10, phi=phi, rank=rank, n_in=n_in, n_out=n_out, dt=0.1)
     rng = np.random.default_rng(0)
@@ -178,13 +178,13 @@ def test_latent_adjoint_gradient_equals_autodiff(phi, rank, n_in, n_out):
 @pytest.mark.parametrize("phi, optimizer", [("erf", "gd"), ("tanh", "adam")])
 def test_mirror_fold_gives_the_unfolded_run(phi, optimizer):
     # Odd φ: simulating half of a symmetric rule (weights doubled) is the full rule's run.
-    from overlapflow._limit.learners import _mirror_half
+    from overlapflow.internal import mirror_half
 
     spec = of.NetworkSpec(N=10, phi=phi, dt=0.1)
     task = _noise_task(batch=3)
     rule = limit_nodes(SIGMA0, spec, nodes=5)
     K = rule.weights.shape[0]
-    assert _mirror_half(rule.X0, rule.weights, spec) == K // 2
+    assert mirror_half(rule.X0, rule.weights, spec) == K // 2
     kw = dict(loss="masked_mean", optimizer=optimizer, eta=0.05 if optimizer == "adam" else 0.5,
               epochs=6, track_every=3)
     folded = learn_particles(rule, task, spec, fold=True, **kw)
@@ -198,15 +198,15 @@ def test_mirror_fold_gives_the_unfolded_run(phi, optimizer):
 
 
 def test_mirror_fold_needs_odd_phi_and_a_symmetric_rule():
-    from overlapflow._limit.learners import _mirror_half
+    from overlapflow.internal import mirror_half
 
     for phi, expected in (("relu", None), ("softplus", None), ("linear", 2**4 // 2)):
         spec = of.NetworkSpec(N=10, phi=phi)
         rule = limit_nodes(SIGMA0, spec, nodes=2)
-        assert _mirror_half(rule.X0, rule.weights, spec) == expected
+        assert mirror_half(rule.X0, rule.weights, spec) == expected
     spec = of.NetworkSpec(N=10, phi="erf")
     mc = sample_nodes(SIGMA0, spec, 64, seed=0)  # random rows: no mirror pairs
-    assert _mirror_half(mc.X0, mc.weights, spec) is None
+    assert mirror_half(mc.X0, mc.weights, spec) is None
 
 
 @pytest.mark.parametrize("optimizer, eta", [("gd", 0.3), ("adam", 0.01)])

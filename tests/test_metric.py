@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import overlapflow as of  # noqa: E402
-from overlapflow._analysis.metric import metric, metric_structural_zeros, sigma_gradient  # noqa: E402
+from overlapflow import metric, metric_structural_zeros, sigma_gradient  # noqa: E402
 
 
 def _random_sigma(P, seed):

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow import ConfigError, NeurogymTask
-from overlapflow._model.tasks import batch_for_epoch
+from overlapflow import ConfigError, NeurogymTask, batch_for_epoch
 
 neurogym = pytest.importorskip("neurogym")
 

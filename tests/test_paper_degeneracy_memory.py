@@ -8,9 +8,8 @@ import pytest
 from scipy.special import erf
 
 import overlapflow as of
-from overlapflow._model.network import network_outputs_noisy
-from overlapflow.experiments import degeneracy, memory
-from overlapflow.experiments._common import get_experiment, resolve_params
+from overlapflow import network_outputs_noisy
+from overlapflow.experiments import degeneracy, get_experiment, memory, resolve_params
 
 TWIN = {"twin_uu": 32.0**2 / 500, "twin_mu": 0.8}
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow.experiments._common import run_experiment
+from overlapflow.experiments import run_experiment
 from overlapflow.experiments.nonlinear import output_trial, rel_rms
 
 

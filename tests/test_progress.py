@@ -3,7 +3,7 @@
 import io
 import sys
 
-from overlapflow._support.progress import _LineBar, progress_bar
+from overlapflow.internal import LineBar, progress_bar
 
 
 def test_progress_lines_without_a_terminal(monkeypatch):
@@ -21,7 +21,7 @@ def test_progress_lines_without_a_terminal(monkeypatch):
 
 def test_progress_lines_every_update_when_the_interval_is_zero():
     stream = io.StringIO()
-    bar = _LineBar(total=4, desc="chunks", unit="chunk", stream=stream, interval=0.0)
+    bar = LineBar(total=4, desc="chunks", unit="chunk", stream=stream, interval=0.0)
     for _ in range(4):
         bar.update(1)
     bar.close()
@@ -39,7 +39,7 @@ def test_progress_disabled_prints_nothing(monkeypatch):
 
 
 def test_long_jobs_are_announced_with_an_estimate(monkeypatch):
-    import overlapflow._support.progress as progress
+    from overlapflow.internal import progress
 
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)

@@ -17,13 +17,17 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow._cli.main import main
-from overlapflow._inference.fisher import describe_direction, fisher_information, identifiability
-from overlapflow._inference.fit import RevealSettings, random_start
-from overlapflow._inference.model import coords_from_sym, observation_model, sym_from_coords
-from overlapflow._inference.observations import check_observations
-from overlapflow._inference.reveal import reveal
-from overlapflow._inference.symmetry import confirmed_symmetries
+from overlapflow import RevealSettings, check_observations, observation_model, reveal
+from overlapflow.cli import main
+from overlapflow.internal import (
+    confirmed_symmetries,
+    coords_from_sym,
+    describe_direction,
+    fisher_information,
+    identifiability,
+    random_start,
+    sym_from_coords,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIG1 = ROOT / "examples" / "fig1.toml"
@@ -234,7 +238,7 @@ def test_untrained_outputs_fix_only_zm_vu_and_the_product_zu_vm():
                                            ("erf", {"sign_uv"})])
 def test_exact_symmetries_against_theta_space(phi, expected):
     """Confirmed symmetries map θ-space GD trajectories onto each other; rejected ones do not."""
-    from overlapflow._inference.symmetry import candidate_symmetries
+    from overlapflow.internal import candidate_symmetries
 
     spec, task = _short(phi, t_max=3.0)
     sigma0 = random_start(4, 5, 1)

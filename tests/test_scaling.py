@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow._cli.main import main
-from overlapflow._workflows.scaling import fit_slope
+from overlapflow.cli import main
+from overlapflow.internal import fit_slope
 
 
 def test_fit_slope_recovers_power_law():

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import overlapflow as of
-from overlapflow._cli.main import main
-from overlapflow._learn import batched as _batched
-from overlapflow._workflows.sweep import parse_grid, parse_seeds, run_sweep
-from overlapflow._workflows.sweep import scheduling as _scheduling
+from overlapflow import run_sweep
+from overlapflow.cli import main
+from overlapflow.internal import learn_batched as _batched
+from overlapflow.internal import parse_grid, parse_seeds
+from overlapflow.internal import sweep_scheduling as _scheduling
 
 CONFIG = """
 [network]

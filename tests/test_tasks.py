@@ -1,4 +1,4 @@
-"""Tests of overlapflow._model.tasks: exact targets, task statistics, keys/epochs, and errors."""
+"""Tests of the tasks (`make_task`, `batch_for_epoch`): exact targets, task statistics, keys/epochs, and errors."""
 
 import jax
 
@@ -8,15 +8,15 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from overlapflow._model.tasks import (  # noqa: E402
+from overlapflow import (  # noqa: E402
     TASK_KINDS,
-    Task,
+    ConfigError,
     TaskBatch,
     batch_for_epoch,
     make_task,
     task_parameters,
 )
-from overlapflow._support.errors import ConfigError  # noqa: E402
+from overlapflow.internal import Task  # noqa: E402
 
 DT = 0.05
 

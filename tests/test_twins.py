@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import overlapflow as of  # noqa: E402
-from overlapflow._analysis.twins import TwinWarning, equivalent_twin, twin_output_difference  # noqa: E402
+from overlapflow import TwinWarning, equivalent_twin, twin_output_difference  # noqa: E402
 
 FIG1 = Path(__file__).resolve().parents[1] / "examples" / "fig1.toml"
 VISIBLE = [(0, 2), (0, 3), (1, 2), (1, 3)]  # rank-1 linear: vm, zm, vu, zu (order m, u, v, z)

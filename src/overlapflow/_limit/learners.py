@@ -64,7 +64,7 @@ def check_limit_rule(rule: LearningRule) -> None:
             "is the mean 2ηT·I on Σ (mode exact); the limit and θ-space-on-nodes modes refuse it")
 
 
-def _mirror_half(X0, weights, spec: NetworkSpec) -> int | None:
+def mirror_half(X0, weights, spec: NetworkSpec) -> int | None:
     """Number of simulated nodes when the run can use the mirror symmetry, else None.
 
     For odd φ the node map is odd, F_t(−X) = −F_t(X): with h_k → −h_k every population sum
@@ -86,13 +86,13 @@ def _mirror_half(X0, weights, spec: NetworkSpec) -> int | None:
 
 
 def _unfold(Xh, K: int):
-    """The full node set from its first ⌊K/2⌋ rows (`_mirror_half`): [X_h | 0 | −X_h reversed]."""
+    """The full node set from its first ⌊K/2⌋ rows (`mirror_half`): [X_h | 0 | −X_h reversed]."""
     middle = jnp.zeros((K - 2 * Xh.shape[0], Xh.shape[1]), Xh.dtype)
     return jnp.concatenate([Xh, middle, -Xh[::-1]])
 
 
 def _snapshot(X, X0, weights, bases) -> GaussianityStats:
-    if X.shape[0] != X0.shape[0]:  # a folded run (`_mirror_half`)
+    if X.shape[0] != X0.shape[0]:  # a folded run (`mirror_half`)
         X = _unfold(X, X0.shape[0])
     snap = gaussianity_stats(X, X0, weights)
     if bases is not None:  # tensor rule: Q-Q of the interpolated node map (see QQ_SAMPLES)
@@ -192,7 +192,7 @@ def learn_particles(
             with a tensor rule (`nodes.grid`), qq_corr is that of the interpolated node map
             at `QQ_SAMPLES` seeded Gaussian points.
         fold: for odd φ and a mirror-symmetric rule (every tensor Gauss–Hermite rule),
-            simulate half of the nodes (`_mirror_half`): the same numbers at half the cost.
+            simulate half of the nodes (`mirror_half`): the same numbers at half the cost.
         adam_eps: Adam's ε, compared with the node-wise gradient (∂L/∂X_k)/w_k. For the N rows
             of a network (`theta_nodes`, w = 1/N) ε = N·1e-8 makes it exactly θ-space Adam
             (`train_theta`, ε = 1e-8 on ∂L/∂X): Adam is invariant to the gradient's scale but ε.
@@ -227,7 +227,7 @@ def learn_particles(
         jnp.full((n_track, P), jnp.nan, dtype), jnp.full((n_track, P), jnp.nan, dtype),
         jnp.full((n_track,), jnp.nan, dtype),
     )
-    half = _mirror_half(X0, weights, spec) if fold else None
+    half = mirror_half(X0, weights, spec) if fold else None
     X_run, run_weights = (X0, weights) if half is None else (X0[:half], 2.0 * weights[:half])
     opt = node_optimizer(rule, eta_arr, run_weights, spec=spec, adam_eps=adam_eps)
     carry = _Carry(X_run, opt.init(X_run), track)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.colors import TwoSlopeNorm
-from matplotlib.patches import Rectangle
 
 from .._support.io import save_figure_atomic
 from .style import new_figure, style
@@ -27,6 +25,9 @@ def plot_metric(G, structural_zero, names, visible, path, *, title: str = "") ->
     G(Σ) on a diverging scale with structural zeros hatched grey. Lines separate the
     visible | invisible blocks; tick labels are bold green for visible overlaps, grey for invisible.
     """
+    from matplotlib.colors import TwoSlopeNorm  # matplotlib (the [plots] extra) on first use
+    from matplotlib.patches import Rectangle
+
     G = np.asarray(G, dtype=float)
     zero = np.asarray(structural_zero, dtype=bool)
     visible = np.asarray(visible, dtype=bool)

@@ -40,7 +40,7 @@ def _clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-class _LineBar:
+class LineBar:
     """Progress as plain lines on a stream (rate-limited; the final line always)."""
 
     def __init__(self, *, total: int, desc: str, unit: str, stream, interval: float):
@@ -121,7 +121,7 @@ def progress_bar(*, total: int, desc: str = "", enabled: bool = True, unit: str 
 
         bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
     elif stream is not None:
-        bar = _LineBar(total=total, desc=desc, unit=unit, stream=stream, interval=LINE_INTERVAL_S)
+        bar = LineBar(total=total, desc=desc, unit=unit, stream=stream, interval=LINE_INTERVAL_S)
     else:  # no stderr at all (pythonw, some daemons)
         yield _NullBar()
         return

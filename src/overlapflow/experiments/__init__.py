@@ -23,7 +23,9 @@ from ._common import (
     Experiment,
     Outcome,
     get_experiment,
+    impulse_task,
     redraw_experiment,
+    resolve_params,
     run_experiment,
 )
 
@@ -34,4 +36,4 @@ EXPERIMENT_NAMES: tuple[str, ...] = ("fig1", "rank2", "degeneracy", "memory", "a
 assert set(EXPERIMENT_NAMES) == set(REGISTRY)
 
 __all__ = ["EXPERIMENT_NAMES", "Check", "Experiment", "Outcome", "get_experiment",
-           "run_experiment", "redraw_experiment"]
+           "impulse_task", "redraw_experiment", "resolve_params", "run_experiment"]

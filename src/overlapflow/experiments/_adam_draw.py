@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._plots.style import (
-    draw_overlaps,
-    legend_handle,
-    new_figure,
-    style,
-)
+from ..internal import draw_overlaps, legend_handle, new_figure, style
 from ._drawing import (
     RIGHT,
     _overlap_family,

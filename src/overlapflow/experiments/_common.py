@@ -21,12 +21,16 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from .._analysis import gaussianity as _gaussianity
-from .._model.tasks import make_task, task_parameters
-from .._support.differences import curve_diff, exact_rel_diff, max_rel_diff
-from .._support.errors import ConfigError
-from .._support.interrupt import interruption_text
-from .._support.io import write_json_atomic, write_npz_atomic
+from .. import ConfigError, make_task, task_parameters
+from ..internal import (
+    curve_diff,
+    exact_rel_diff,
+    interruption_text,
+    max_rel_diff,
+    write_json_atomic,
+    write_npz_atomic,
+)
+from ..internal import gaussianity as _gaussianity
 
 __all__ = [
     "Check",
@@ -208,7 +212,7 @@ def _check_value(exp_name: str, key: str, default, value):
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where} must be a non-empty string like {default!r}, got {value!r}")
         if key == "loss":
-            from .._model.losses import check_loss_kind
+            from ..internal import check_loss_kind
 
             try:
                 check_loss_kind(value)
@@ -259,8 +263,8 @@ def write_outcome(exp: Experiment, outcome: Outcome, out_dir, *, figures: bool =
     writes only summary.json. With `replace`, files of an earlier run that this one does not
     write are removed.
     """
-    from .._support import interrupt as _interrupt
-    from .._support.io import atomic_group, figure_banner, provenance
+    from ..internal import atomic_group, figure_banner, provenance
+    from ..internal import interrupt as _interrupt
 
     folder = Path(out_dir) / exp.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -317,7 +321,7 @@ def run_experiment(
     nothing but summary.json), marked `interrupted` = {where, epoch, epochs} in the summary
     (None when complete). `replace`: remove files of an earlier run this one does not write.
     """
-    from .._support import interrupt as _interrupt
+    from ..internal import interrupt as _interrupt
 
     exp = get_experiment(name)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -360,7 +364,7 @@ def redraw_experiment(name: str, out_dir) -> dict:
     """Redraw DIR/NAME's figures from its results.npz and summary.json (no recomputation)."""
     import json
 
-    from .._support.io import load_npz
+    from ..internal import load_npz
 
     exp = get_experiment(name)
     folder = Path(out_dir) / name

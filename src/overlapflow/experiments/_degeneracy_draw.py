@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._plots.style import (
-    draw_overlaps,
-    legend_handle,
-    line_style,
-    new_figure,
-    style,
-)
+from ..internal import draw_overlaps, legend_handle, line_style, new_figure, style
 from ._drawing import (
     BELOW,
     _overlap_family,

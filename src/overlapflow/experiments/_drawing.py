@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .._plots.style import (
+from ..internal import (
     MODE_LABELS,
     draw_overlaps,
     legend_handle,
     new_figure,
+    save_figure_atomic,
     style,
 )
-from .._support.io import save_figure_atomic
 
 #: Keyword arguments of an axes legend to the right of the axes, outside them.
 RIGHT = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)

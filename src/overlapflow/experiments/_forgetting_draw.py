@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._plots.style import new_figure, style
+from ..internal import new_figure, style
 from ._drawing import BELOW, RIGHT, _phase_shading, _save
 
 #: Line styles of the parameter values within one family (colour = family).
@@ -149,7 +149,7 @@ def _draw_rates(outcome, folder) -> str:
         inv = np.flatnonzero(~a["visible"].astype(bool))
         seg = slice(last, len(x))
         diff = np.abs(a["sigma_hist"][seg, k] - a["sigma_ctrl"][seg, k])
-        from .._plots.style import overlap_colors
+        from ..internal import overlap_colors
 
         colors = overlap_colors(len(a["names"]))
         for i, d in enumerate(inv):  # own dash pattern per overlap: coinciding lines show

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from .._plots.style import (
-    new_figure,
-    style,
-)
+from ..internal import new_figure, style
 from ._drawing import (
     BELOW,
     _phase_shading,

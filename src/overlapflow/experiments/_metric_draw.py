@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from .._plots.style import (
-    new_figure,
-    style,
-)
+from ..internal import new_figure, style
 from ._drawing import (
     _save,
 )

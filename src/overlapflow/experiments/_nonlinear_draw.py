@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._plots.style import (
-    MODE_LABELS,
-    draw_overlaps,
-    new_figure,
-    overlap_colors,
-    style,
-)
+from ..internal import MODE_LABELS, draw_overlaps, new_figure, overlap_colors, style
 from ._drawing import (
     RIGHT,
     _method_legend,
@@ -49,7 +43,7 @@ def _gaussianity_panels(ax_hist, ax_qq, X0, Xf, theo, qq, vec_names, label=""):
 def draw_nonlinear(outcome, folder) -> list[str]:
     """Figure 4: nonlinear.png (loss, visible and invisible overlaps, outputs on an 80-s trial)
     and nonlinear_gaussianity.png (histograms, Q-Q of the learned loadings)."""
-    from .._plots.nonlinear import output_trial_panels
+    from ..internal import output_trial_panels
 
     a, p = outcome.arrays, outcome.params
     modes = ["theta"] + [m for m in p["modes"] if f"loss_{m}" in a]

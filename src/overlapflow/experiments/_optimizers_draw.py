@@ -6,11 +6,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from .._plots.style import (
-    line_style,
-    new_figure,
-    style,
-)
+from ..internal import line_style, new_figure, style
 from ._drawing import (
     BELOW,
     RIGHT,
@@ -22,7 +18,7 @@ def draw_optimizers(outcome, folder) -> list[str]:
     """Figure 8: optimizers.png (loss θ vs mean-field exact map, closure error, Q-Q, summary
     bars), optimizers_outputs.png (outputs on a 60-s trial) and optimizers_loadings.png
     (histograms of m, u, v, z per optimizer)."""
-    from .._plots.nonlinear import loadings_histograms, output_trial_panels
+    from ..internal import loadings_histograms, output_trial_panels
 
     a, p, info = outcome.arrays, outcome.params, outcome.info
     runs = [r for r in ("gd_small", "gd_large", "adam") if f"loss_{r}" in a]

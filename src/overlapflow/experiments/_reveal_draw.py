@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._plots.style import new_figure, style
+from ..internal import new_figure, style
 from ._drawing import BELOW, _save
 
 

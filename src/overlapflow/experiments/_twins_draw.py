@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._plots.style import new_figure, style
-from .._support.io import save_figure_atomic
+from ..internal import new_figure, save_figure_atomic, style
 
 __all__ = ["draw_twins"]
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._model.network import NetworkSpec, random_vectors
-from .._model.overlaps import overlaps, realise_vectors
+from .. import NetworkSpec, overlaps, random_vectors, realise_vectors
 from ._adam_draw import draw_adam
 from ._common import (
     Check,
@@ -40,7 +39,7 @@ QUICK = dict(N=64, phase_epochs=[250] * 5)
 
 
 def _theta_gd_sequence(X, spec, tasks, epochs, eta, seed, progress):
-    from .._learn.theta import train_theta
+    from .. import train_theta
 
     losses, sigmas = [], []
     for k, (task, E) in enumerate(zip(tasks, epochs)):

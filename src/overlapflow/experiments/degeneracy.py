@@ -40,13 +40,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._analysis.twins import equivalent_twin
-from .._learn.loop import default_chunk
-from .._learn.overlap import learn_overlaps
-from .._learn.theta import train_theta
-from .._model.network import NetworkSpec, network_outputs, network_outputs_noisy, random_vectors
-from .._model.overlaps import overlaps, realise_vectors
-from .._support.differences import rel_max_diff
+from .. import (
+    NetworkSpec,
+    equivalent_twin,
+    learn_overlaps,
+    network_outputs,
+    network_outputs_noisy,
+    overlaps,
+    random_vectors,
+    realise_vectors,
+    train_theta,
+)
+from ..internal import default_chunk, rel_max_diff
 from ._common import (
     Check,
     Experiment,

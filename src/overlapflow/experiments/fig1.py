@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._analysis.invariants import conserved_forms
-from .._analysis.visibility import visible_mask
-from .._learn.overlap import learn_overlaps
-from .._learn.theta import train_theta
-from .._model.network import NetworkSpec, random_vectors
-from .._model.overlaps import overlap_names, overlap_pairs, overlaps
-from .._support.errors import ConfigError
+from .. import (
+    ConfigError,
+    NetworkSpec,
+    conserved_forms,
+    learn_overlaps,
+    overlap_names,
+    overlap_pairs,
+    overlaps,
+    random_vectors,
+    train_theta,
+    visible_mask,
+)
 from ._common import (
     Check,
     Experiment,

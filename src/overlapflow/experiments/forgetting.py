@@ -58,21 +58,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._analysis.rules import linearise_exact_map
-from .._learn.rules import (
+from .. import (
+    ConfigError,
     LearningRule,
+    NetworkSpec,
+    batch_for_epoch,
     column_scales,
     initial_rule_state,
+    linearise_exact_map,
+    overlap_values_and_grads,
     rule_exact_step,
-    sigma_block,
 )
-from .._model.effective import overlap_values_and_grads
-from .._model.network import NetworkSpec
-from .._model.tasks import batch_for_epoch
-from .._support import interrupt as _interrupt
-from .._support.errors import ConfigError
-from .._support.precision import check_float64
-from .._support.progress import progress_bar
+from ..internal import check_float64, progress_bar, sigma_block
+from ..internal import interrupt as _interrupt
 from . import memory as _memory
 from ._common import Check, Experiment, Outcome, impulse_task, register
 from ._forgetting_draw import draw_forgetting

@@ -33,12 +33,8 @@ import dataclasses
 
 import numpy as np
 
-from .._learn.overlap import learn_overlaps
-from .._learn.theta import train_theta
-from .._model.network import NetworkSpec, random_vectors
-from .._model.overlaps import overlaps
-from .._support.errors import ConfigError
-from .._support.progress import progress_bar
+from .. import ConfigError, NetworkSpec, learn_overlaps, overlaps, random_vectors, train_theta
+from ..internal import progress_bar
 from ._common import Check, Experiment, Outcome, impulse_task, register
 from ._memory_draw import draw_memory
 from .degeneracy import twin_pair

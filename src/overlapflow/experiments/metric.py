@@ -16,11 +16,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._analysis.metric import metric, metric_structural_zeros
-from .._learn.overlap import flow_velocity, learn_overlaps, overlap_gradient
-from .._model.network import NetworkSpec, random_vectors
-from .._model.overlaps import overlaps, realise_vectors
-from .._model.tasks import batch_for_epoch
+from .. import (
+    NetworkSpec,
+    batch_for_epoch,
+    flow_velocity,
+    learn_overlaps,
+    metric,
+    metric_structural_zeros,
+    overlap_gradient,
+    overlaps,
+    random_vectors,
+    realise_vectors,
+)
 from ._common import Check, Experiment, Outcome, impulse_task, register
 from ._metric_draw import draw_metric
 from .fig1 import pair_arrays

@@ -34,13 +34,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._learn.overlap import learn_overlaps
-from .._limit import train_theta_adjoint
-from .._model.effective import effective_outputs
-from .._model.network import NetworkSpec, balanced_vectors, network_outputs, random_vectors
-from .._model.overlaps import overlaps
-from .._model.tasks import batch_for_epoch, make_task
-from .._support.differences import rel_rms
+from .. import (
+    NetworkSpec,
+    balanced_vectors,
+    batch_for_epoch,
+    effective_outputs,
+    learn_overlaps,
+    make_task,
+    network_outputs,
+    overlaps,
+    random_vectors,
+    train_theta_adjoint,
+)
+from ..internal import rel_rms
 from ._common import (
     Check,
     Experiment,

@@ -33,12 +33,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._learn.overlap import learn_overlaps
-from .._limit import train_theta_adjoint
-from .._model.effective import effective_outputs, overlap_loss
-from .._model.network import NetworkSpec, network_outputs
-from .._model.overlaps import overlaps
-from .._model.tasks import batch_for_epoch
+from .. import (
+    NetworkSpec,
+    batch_for_epoch,
+    effective_outputs,
+    learn_overlaps,
+    network_outputs,
+    overlap_loss,
+    overlaps,
+    train_theta_adjoint,
+)
 from ._common import (
     Check,
     Experiment,

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._learn.overlap import learn_overlaps
-from .._learn.theta import train_theta
-from .._model.network import NetworkSpec, random_vectors
-from .._model.overlaps import overlaps
+from .. import NetworkSpec, learn_overlaps, overlaps, random_vectors, train_theta
 from ._common import (
     Check,
     Experiment,

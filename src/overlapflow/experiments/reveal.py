@@ -24,16 +24,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._analysis.visibility import visible_mask
-from .._inference.fit import RevealSettings
-from .._inference.model import coords_from_sym
-from .._inference.observations import check_observations
-from .._inference.reveal import reveal
-from .._inference.symmetry import align
-from .._learn.theta import train_theta
-from .._model.network import NetworkSpec, network_outputs
-from .._model.overlaps import overlap_names, overlaps
-from .._model.tasks import batch_for_epoch
+from .. import (
+    NetworkSpec,
+    RevealSettings,
+    batch_for_epoch,
+    check_observations,
+    network_outputs,
+    overlap_names,
+    overlaps,
+    reveal,
+    train_theta,
+    visible_mask,
+)
+from ..internal import align, coords_from_sym
 from ._common import Check, Experiment, Outcome, impulse_task, register
 from ._reveal_draw import draw_reveal
 from .degeneracy import twin_pair

@@ -54,14 +54,16 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from .._learn.batched import batched_chunk, lane_state
-from .._model.effective import effective_outputs
-from .._model.network import NetworkSpec
-from .._model.tasks import Task, batch_for_epoch, make_task
-from .._support.errors import ConfigError
-from .._support.extras import require_module
-from .._support.parallel import available_cores, map_threaded
-from .._support.progress import progress_bar
+from .. import ConfigError, NetworkSpec, batch_for_epoch, effective_outputs, make_task
+from ..internal import (
+    Task,
+    available_cores,
+    batched_chunk,
+    lane_state,
+    map_threaded,
+    progress_bar,
+    require_module,
+)
 from ._common import Check, Experiment, Outcome, register
 from ._twins_draw import draw_twins
 from .fig1 import pair_arrays

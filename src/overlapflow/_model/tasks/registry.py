@@ -44,7 +44,7 @@ TASK_KINDS: tuple[str, ...] = tuple(_REGISTRY)
 _COMMON = ("dt", "t_max", "n_in", "n_out")
 
 
-def _task_class(kind: str) -> type[Task]:
+def task_class(kind: str) -> type[Task]:
     if kind not in _REGISTRY:
         raise ConfigError(f"unknown task kind {kind!r}; valid kinds: {', '.join(TASK_KINDS)}")
     return _REGISTRY[kind]
@@ -56,7 +56,7 @@ def task_parameters(kind: str) -> dict[str, Any]:
     The common arguments ``dt``, ``t_max``, ``n_in``, ``n_out`` of :func:`make_task` are not
     included. Raises ConfigError for an unknown kind (listing the valid ones).
     """
-    cls = _task_class(kind)
+    cls = task_class(kind)
     own = {f.name: f.default for f in dataclasses.fields(cls)
            if f.init and f.name not in _COMMON and f.name != "target_noise"}
     return {**own, "target_noise": 0.0}  # every kind takes it; listed after its own
@@ -85,7 +85,7 @@ def make_task(
     Raises ConfigError (one line) for an unknown kind, an unknown parameter name (listing
     the valid ones) or an invalid value.
     """
-    cls = _task_class(kind)
+    cls = task_class(kind)
     valid = task_parameters(kind)
     unknown = sorted(set(params) - set(valid))
     if unknown:
