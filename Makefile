@@ -31,7 +31,7 @@ lint: $(VENV)/.installed
 test: $(VENV)/.installed browser
 	$(BIN)/ruff check src tests benchmarks docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
-	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 # Headless Chromium for the report-page test, where it can be had (root with apt-get); the
 # test skips with a printed reason where it cannot.
