@@ -6,8 +6,17 @@ experiments, subprocesses, Dask clusters or long compilations (each measured at 
 seconds or more on 2 cores), and single tests marked `@pytest.mark.slow` where they sit.
 """
 
-import jax
-import pytest
+import os
+
+# Under pytest-xdist each worker (and each subprocess it starts) computes on one thread: the
+# workers already fill the cores, and XLA's own thread pool in each of them only competes.
+if os.environ.get("PYTEST_XDIST_WORKER") and "intra_op_parallelism" not in os.environ.get(
+        "XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                               "false intra_op_parallelism_threads=1").strip()
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -89,11 +98,13 @@ SLOW_TESTS = frozenset({
 
 
 def _shares_a_fixture(item) -> bool:
-    """True when the test uses a module- or session-scoped fixture (computed once per worker)."""
+    """True when the test uses a module- or session-scoped fixture of this project (computed
+    once per worker); pytest's own (`tmp_path_factory` behind every `tmp_path`) do not count."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return False
     return any(defs and defs[-1].scope in ("module", "session")
+               and not getattr(defs[-1].func, "__module__", "").startswith("_pytest")
                for defs in info.name2fixturedefs.values())
 
 

@@ -44,6 +44,16 @@ def test_registry_has_every_experiment():
     assert EXPERIMENT_NAMES == NAMES
 
 
+def test_run_help_names_every_experiment():
+    import argparse
+
+    from overlapflow.cli import build_parser
+
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    listed = sub.choices["run"].description.split("Experiments:")[1]
+    assert [n.strip(" .") for n in listed.split(",")] == list(EXPERIMENT_NAMES)
+
+
 def test_run_all_quick_exits_zero_and_writes_index(quick_all):
     out, code = quick_all
     assert code == 0

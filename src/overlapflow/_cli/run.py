@@ -17,7 +17,7 @@ def register(sub) -> None:
         description="Run one experiment of the paper (or all) with its parameters; write "
         "DIR/NAME/{results.npz, summary.json, *.png}; `all` also writes DIR/index.html. "
         "Exits 1 if a check fails. Experiments: fig1, rank2, degeneracy, memory, adam, "
-        "nonlinear, optimizers, twins, metric.",
+        "nonlinear, optimizers, twins, metric, forgetting, reveal.",
     )
     p.add_argument("name", help="experiment name, or 'all'")
     p.add_argument("--out", required=True,
