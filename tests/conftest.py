@@ -1,6 +1,9 @@
 """Shared test set-up: float64 everywhere, and the two test tiers.
 
-`make test` runs every test (CI). `make test-fast` (`pytest -m "not slow"`) is the edit-loop
+`make test` runs every test (CI) on both cores (pytest-xdist); the set-up below keeps the
+tests that share a module fixture on one worker, gives each worker one compute thread, and
+shares one JAX compilation cache per run between the workers and the CLI subprocesses.
+`make test-fast` (`pytest -m "not slow"`) is the edit-loop
 tier, ≤ 2 minutes on 2 cores: it leaves out the modules below, whose tests run whole
 experiments, subprocesses, Dask clusters or long compilations (each measured at several
 seconds or more on 2 cores), and single tests marked `@pytest.mark.slow` where they sit.
@@ -14,6 +17,9 @@ if os.environ.get("PYTEST_XDIST_WORKER") and "intra_op_parallelism" not in os.en
         "XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
                                "false intra_op_parallelism_threads=1").strip()
+
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
@@ -136,3 +142,26 @@ def pytest_collection_finish(session):
             f"pytest-xdist did not group {len(lost)} tests (e.g. {lost[0]}); this pytest and "
             "pytest-xdist do not work together for --dist loadgroup (pyproject.toml pins "
             "pytest < 9 for this reason)")
+
+
+# One compilation cache for the whole run, shared by both workers and every subprocess a test
+# starts (a fresh folder per run, removed at the end): a program that another worker or the
+# CLI in a subprocess already compiled (the Figure-1 modes, the quick experiments) is loaded
+# instead of compiled again. The controller makes the folder before the workers start.
+_CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
+
+
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get(_CACHE_ENV):
+        return
+    config._overlapflow_cache = tempfile.mkdtemp(prefix="overlapflow-test-jit-")
+    os.environ[_CACHE_ENV] = config._overlapflow_cache
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+    jax.config.update("jax_compilation_cache_dir", config._overlapflow_cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_overlapflow_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
