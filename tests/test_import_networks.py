@@ -3,6 +3,7 @@ network run in torch itself (float64), with biases and h₀ ≠ 0; the network f
 bad input refused with one line."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -277,7 +278,7 @@ def test_bad_input_is_refused_in_one_line(tmp_path):
     _refused("does not exist", source=tmp_path / "nope.npz")
     _refused(r"missing key 'v' \(v\).*expected keys: m, u, v, z \(optional: b, h0\); found: m, u, z",
              source={"m": m, "u": u, "z": z}, phi="linear", dt=0.1)
-    _refused(r"'z' \(z\) has 9 rows but the network has N = 10",
+    _refused(r"'z' \(z\) has shape \(9,\): N = 10 from 'u', so its rows must be the N neurons",
              source={**good, "z": z[:9]}, phi="linear", dt=0.1)
     _refused(r"'u' \(u\) contains NaN", source={**good, "u": np.where(u > 0, np.nan, u)},
              phi="linear", dt=0.1)
@@ -387,3 +388,307 @@ def test_cli_import_then_inspect_and_bad_input_writes_nothing(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["import", str(src), "--format", "onnx", "--out", str(bad)])
     assert info.value.code == 2 and not bad.exists()
+
+
+# ---------------------------------------------------------------------------------------
+# honest import: per-channel scales, unused keys, --probe against the user's own outputs
+
+
+class ScaledRNN(torch.nn.Module):
+    """A common convention with per-channel input and output scales: wi (n_in, N), si (n_in,),
+    m, n (N, R), wo (N, n_out), so (n_out,), h0 (N,); h ← h + α(−h + m nᵀφ(h)/N + (wi ⊙ si)ᵀ x),
+    h starts at h0, y_t = φ(h_{t+1})·(wo ⊙ so)/N."""
+
+    def __init__(self, N, R, n_in, n_out, alpha, seed=0, phi="tanh"):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+
+        def p(*shape, scale=1.0, shift=0.0):
+            return torch.nn.Parameter(scale * torch.randn(*shape, generator=g, dtype=torch.float64)
+                                      + shift)
+
+        self.wi, self.si = p(n_in, N), p(n_in, scale=0.3, shift=1.5)
+        self.m, self.n = p(N, R), p(N, R)
+        self.wo, self.so = p(N, n_out), p(n_out, scale=0.3, shift=2.0)
+        self.h0 = p(N, scale=0.5)
+        self.N, self.alpha, self.phi = N, alpha, _phi_torch(phi)
+
+    def forward(self, x):  # (B, T, n_in) → (B, T, n_out)
+        h = self.h0.expand(x.shape[0], self.N)
+        ys = []
+        for t in range(x.shape[1]):
+            r = self.phi(h)
+            h = h + self.alpha * (-h + (r @ self.n) @ self.m.T / self.N + x[:, t] @ (self.wi * self.si[:, None]))
+            ys.append(self.phi(h) @ (self.wo * self.so[None, :]) / self.N)
+        return torch.stack(ys, dim=1)
+
+
+SCALED_MAP = ('m = "wi"\nu = "m"\nv = "n"\nz = "wo"\nh0 = "h0"\ntranspose = ["wi"]\n'
+              'scale_in = "si"\nscale_out = ["so", "1/N"]\nphi = "tanh"\ndt = 0.2\n')
+
+
+def _scaled_files(tmp_path, N=50, R=2, n_in=2, n_out=2, seed=21):
+    model = ScaledRNN(N, R, n_in, n_out, 0.2, seed=seed)
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    x = torch.randn(3, 30, n_in, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x).numpy()
+    np.savez(tmp_path / "probe.npz", x=x.numpy(), y=y)
+    (tmp_path / "map.toml").write_text(SCALED_MAP)
+    return model, x.numpy(), y
+
+
+def test_per_channel_scales_import_exactly_and_the_probe_checks_the_users_outputs(tmp_path, capsys):
+    from overlapflow.cli import main
+
+    _, x, y = _scaled_files(tmp_path)
+    src, out = tmp_path / "model.pt", tmp_path / "net.npz"
+    # without the scales in the map: si, so are refused by name (library and command line)
+    plain = {"m": "wi", "u": "m", "v": "n", "z": "wo", "h0": "h0", "transpose": ["wi"],
+             "phi": "tanh", "dt": 0.2}
+    with pytest.raises(ConfigError, match=r"the map does not use the source's 'si', 'so'"):
+        import_network(src, fmt="torch", map=plain)
+    (tmp_path / "plain.toml").write_text('m = "wi"\nu = "m"\nv = "n"\nz = "wo"\nh0 = "h0"\n'
+                                         'transpose = ["wi"]\nphi = "tanh"\ndt = 0.2\n')
+    assert main(["import", str(src), "--map", str(tmp_path / "plain.toml"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "does not use the source's 'si', 'so'" in err and err.count("\n") == 1
+    assert not out.exists()
+    # with the scale arrays: the user's outputs to float64 rounding, library and command line
+    net = import_network(src, fmt="torch", map=tmp_path / "map.toml", probe=(x, y))
+    assert net.probe_error <= 1e-12 and net.check_error <= 1e-12
+    assert _rel(_of_outputs(net, x), y) <= 1e-12
+    assert net.channels == ("input:0", "input:1", "h0")
+    assert import_network(src, fmt="torch", map=tmp_path / "map.toml",
+                          probe=tmp_path / "probe.npz").probe_error == net.probe_error
+    argv = ["import", str(src), "--map", str(tmp_path / "map.toml"), "--out", str(out)]
+    assert main([*argv, "--probe", str(tmp_path / "probe.npz")]) == 0
+    text = capsys.readouterr().out
+    assert "probe: max |y − y_probe| / max |y_probe| = " in text and "≤ 1e-06 (probe.npz" in text
+    back = load_network(out)
+    assert back.probe_error == net.probe_error and back.probe_inputs.startswith("probe.npz: 3 trials")
+    with np.load(out, allow_pickle=False) as data:  # the extra channel is named in the file
+        assert list(data["labels"]) == ["m1", "m2", "h0", "u1", "u2", "v1", "v2", "z1", "z2"]
+    # without --probe the output says what the check does not show
+    assert main([*argv, "--overwrite"]) == 0
+    assert "not with your model" in capsys.readouterr().out
+
+
+def test_a_wrong_map_passes_its_own_check_and_is_caught_by_the_probe(tmp_path, capsys):
+    from overlapflow.cli import main
+
+    _, x, y = _scaled_files(tmp_path)
+    src, out = tmp_path / "model.pt", tmp_path / "net.npz"
+    # scale_out on the input scales (both (2,)): the map reads the file consistently, wrongly
+    wrong = SCALED_MAP.replace('scale_in = "si"\nscale_out = ["so", "1/N"]',
+                               'scale_in = "so"\nscale_out = ["si", "1/N"]')
+    (tmp_path / "wrong.toml").write_text(wrong)
+    net = import_network(src, fmt="torch", map=tmp_path / "wrong.toml")
+    assert net.check_error <= 1e-12  # the map agrees with itself ...
+    assert _rel(_of_outputs(net, x), y) > 1e-2  # ... not with the model
+    with pytest.raises(ConfigError, match=r"differs from your model: .* > 1e-06 on \(x, y\)"):
+        import_network(src, fmt="torch", map=tmp_path / "wrong.toml", probe=(x, y))
+    flagged = import_network(src, fmt="torch", map=tmp_path / "wrong.toml", probe=(x, y),
+                             probe_tol=None)
+    assert flagged.probe_error == pytest.approx(_rel(_of_outputs(net, x), y), rel=1e-9)
+    for args in (["--map", str(tmp_path / "wrong.toml")],
+                 ["--map", str(tmp_path / "map.toml"), "--probe-tol", "1e-30"]):
+        code = main(["import", str(src), *args, "--probe", str(tmp_path / "probe.npz"),
+                     "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 1 and "differs from your model" in err and err.count("\n") == 1
+        assert not out.exists()
+    # the unused keys allowed: a warning on stderr, and the probe still catches the gap
+    (tmp_path / "plain.toml").write_text(SCALED_MAP.replace('scale_in = "si"\n', '')
+                                         .replace('scale_out = ["so", "1/N"]\n', ''))
+    assert main(["import", str(src), "--map", str(tmp_path / "plain.toml"), "--allow-unused",
+                 "--probe", str(tmp_path / "probe.npz"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "warning: the map does not use the source's 'si', 'so'" in err
+    assert "differs from your model" in err and not out.exists()
+    with pytest.warns(UserWarning, match="does not use the source's 'si', 'so'"):
+        import_network(src, fmt="torch", map=tmp_path / "plain.toml", allow_unused=True)
+
+
+class LowRankRNN(torch.nn.Module):
+    """A replica of low_rank_rnns' LowRankRNN forward (no noise): wi (n_in, N), si (n_in,), m, n
+    (N, R), b (N,) inside φ, wo (N, n_out), so (n_out,), h0 (N,); α = dt/τ."""
+
+    def __init__(self, N, R, n_in, n_out, alpha, b_scale=0.0, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+
+        def p(*shape, scale=1.0):
+            return torch.nn.Parameter(scale * torch.randn(*shape, generator=g, dtype=torch.float64))
+
+        self.wi, self.si = p(n_in, N), torch.nn.Parameter(torch.linspace(0.5, 2.0, n_in, dtype=torch.float64))
+        self.m, self.n = p(N, R), p(N, R)
+        self.b = p(N, scale=b_scale)
+        self.wo = p(N, n_out)
+        self.so = torch.nn.Parameter(torch.linspace(3.0, 1.0, n_out, dtype=torch.float64))
+        self.h0 = p(N, scale=0.4)
+        self.N, self.alpha = N, alpha
+
+    def forward(self, x):
+        h = self.h0.expand(x.shape[0], self.N)
+        r = torch.tanh(h)
+        wi_full, wo_full = self.wi * self.si[:, None], self.wo * self.so[None, :]
+        ys = []
+        for t in range(x.shape[1]):
+            h = h + self.alpha * (-h + r @ self.n @ self.m.T / self.N + x[:, t] @ wi_full)
+            r = torch.tanh(h + self.b)
+            ys.append(torch.tanh(h) @ wo_full / self.N)
+        return torch.stack(ys, dim=1)
+
+
+@pytest.mark.parametrize("N, R", [(40, 1), (70, 3)])
+def test_low_rank_rnns_preset_equals_a_replica_in_torch(tmp_path, N, R):
+    model = LowRankRNN(N, R, 2, 3, 0.25, seed=N)
+    torch.save(model.state_dict(), tmp_path / "lr.pt")
+    x = torch.randn(2, 25, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x).numpy()
+    net = import_network(tmp_path / "lr.pt", fmt="torch", preset="low-rank-rnns", dt=0.5, tau=2.0,
+                         probe=(x.numpy(), y), probe_tol=1e-12)
+    assert net.spec.rank == R and net.spec.dt == 0.25 and net.channels[-1] == "h0"
+    assert _rel(_of_outputs(net, x.numpy()), y) <= 1e-12
+    # a non-zero bias inside φ has no exact form
+    torch.save(LowRankRNN(N, R, 2, 3, 0.25, b_scale=0.1, seed=N).state_dict(), tmp_path / "b.pt")
+    with pytest.raises(ConfigError, match=r"bias 'b' inside φ \(r = φ\(h \+ b\)\) is not zero"):
+        import_network(tmp_path / "b.pt", fmt="torch", preset="low-rank-rnns", dt=0.25)
+
+
+def test_transpose_takes_key_names_and_shape_errors_name_the_array(tmp_path):
+    rng = np.random.default_rng(3)
+    N = 30
+    src = {"wi": rng.standard_normal((2, N)), "uu": rng.standard_normal((N, 1)),
+           "vv": rng.standard_normal((N, 1)), "wo": rng.standard_normal((N, 1))}
+    base = {"m": "wi", "u": "uu", "v": "vv", "z": "wo", "phi": "tanh", "dt": 0.1}
+    _refused(r"source array 'wi' \(m\) has shape \(2, 30\): N = 30 from 'uu', so store it as "
+             r"\(N, 2\) or add \"wi\" to transpose", source=src, map=base)
+    by_key = import_network(src, map={**base, "transpose": ["wi"]})
+    by_role = import_network(src, map={**base, "transpose": ["m"]})
+    np.testing.assert_array_equal(by_key.X, by_role.X)
+    np.testing.assert_array_equal(by_key.X[:, :2], src["wi"].T)
+    _refused(r"transpose names wo2, not an array of the map", source=src,
+             map={**base, "transpose": ["wo2"]})
+    _refused(r"'wi' \(m\) has shape \(30, 2\): N = 30 from 'uu', so store it as \(k, N\) or "
+             r"remove \"wi\" from transpose", source={**src, "wi": src["wi"].T},
+             map={**base, "transpose": ["wi"]})
+    _refused(r"'uu' \(u\) has shape \(1, 30\): a low-rank factor is \(N, R\)",
+             source={**src, "uu": src["uu"].T}, map={**base, "transpose": ["wi"]})
+    _refused(r"map: scale_in = 'gain' is neither a scale factor .* nor a key of the source",
+             source=src, map={**base, "transpose": ["wi"], "scale_in": "gain"})
+    _refused(r"source array 'wo' \(scale_in\) scales the 2 columns of M \(n_in\): it must have "
+             r"shape \(2,\)", source=src, map={**base, "transpose": ["wi"], "scale_in": "wo"},
+             allow_unused=True)
+    # "2/sqrt(N)" is a factor, not a key
+    scaled = import_network(src, map={**base, "transpose": ["wi"], "scale_in": "2/sqrt(N)"})
+    np.testing.assert_allclose(scaled.X[:, :2], 2 / math.sqrt(N) * src["wi"].T, rtol=1e-15)
+
+
+def test_map_key_table_is_in_the_help_and_in_the_theory():
+    from pathlib import Path
+
+    from overlapflow.cli import build_parser
+    from overlapflow.internal import MAP_KEYS, map_key_table
+
+    sub = next(a for a in build_parser()._subparsers._group_actions[0].choices.items()
+               if a[0] == "import")[1]
+    text = sub.format_help()
+    for key in MAP_KEYS:
+        assert f"\n  {key} " in text
+    assert '(default: "1/N")' in text and "h0_is_rate" in text
+    theory = (Path(__file__).parents[1] / "docs" / "theory.md").read_text(encoding="utf-8")
+    assert map_key_table(markdown=True) in theory
+
+
+def test_bad_files_and_values_are_refused_in_one_line_and_nothing_is_written(tmp_path, capsys):
+    from overlapflow.cli import main
+    from overlapflow.internal import load_array, load_npz
+
+    rng = np.random.default_rng(4)
+    np.savez(tmp_path / "ok.npz", **{k: rng.standard_normal(10) for k in "muvz"})
+    data = (tmp_path / "ok.npz").read_bytes()
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "noise.npz").write_bytes(rng.bytes(300))
+    (tmp_path / "folder.npz").mkdir()
+    np.save(tmp_path / "one.npy", np.ones(3))
+    cases = {"empty.npz": "is empty (0 bytes), not an .npz array file",
+             "cut.npz": "is truncated or corrupt",
+             "noise.npz": "is not an .npz/.npy array file",
+             "folder.npz": "is a folder, not a file",
+             "one.npy": "is an .npy (one array), not an .npz of named arrays"}
+    out = tmp_path / "net.npz"
+    for name, message in cases.items():
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_npz(tmp_path / name, what="--observed file")
+        assert main(["import", str(tmp_path / name), "--format", "npz", "--phi", "tanh", "--dt", "0.1",
+                     "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "pickled" not in err
+        assert not out.exists()
+    for name, message in (("empty.npz", "is empty (0 bytes), not an .npy array file"),
+                          ("ok.npz", "is an .npz (named arrays), not an .npy"),
+                          ("noise.npz", "is not an .npz/.npy array file")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_array(tmp_path / name, what="--truth")
+    np.testing.assert_array_equal(load_array(tmp_path / "one.npy"), np.ones(3))
+    # torch: empty, truncated, random bytes, a folder, sparse and meta tensors
+    torch.save({"m": torch.ones(3)}, tmp_path / "ok.pt")
+    pt = (tmp_path / "ok.pt").read_bytes()
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "cut.pt").write_bytes(pt[: len(pt) // 2])
+    (tmp_path / "noise.pt").write_bytes(b"\x01" + rng.bytes(200))
+    (tmp_path / "folder.pt").mkdir()
+    torch.save({"m": torch.ones(4).to_sparse(), "u": torch.ones(4)}, tmp_path / "sparse.pt")
+    torch.save({"m": torch.ones(4, device="meta")}, tmp_path / "meta.pt")
+    for name, message in (("empty.pt", "is empty (0 bytes), not a torch file"),
+                          ("cut.pt", "is not a readable torch file (truncated or corrupt"),
+                          ("noise.pt", "is not a torch file"),
+                          ("folder.pt", "is a folder, not a file"),
+                          ("sparse.pt", "source tensor 'm' is sparse"),
+                          ("meta.pt", "source tensor 'm' is on the meta device")):
+        assert main(["import", str(tmp_path / name), "--phi", "tanh", "--dt", "0.1",
+                     "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (name, err)
+        assert not out.exists()
+    # values that overflow float64 in the source's own equations: not a nan check, an error
+    big = {k: np.full(10, 1e300) for k in "muvz"}
+    np.savez(tmp_path / "big.npz", **big)
+    assert main(["import", str(tmp_path / "big.npz"), "--phi", "tanh", "--dt", "0.1",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "the conversion check is not finite" in err and "1e+300" in err and not out.exists()
+    # a malformed probe
+    np.savez(tmp_path / "p.npz", x=np.ones((2, 5, 3)), y=np.ones((2, 5, 1)))
+    assert main(["import", str(tmp_path / "ok.npz"), "--phi", "tanh", "--dt", "0.1",
+                 "--probe", str(tmp_path / "p.npz"), "--out", str(out)]) == 2
+    assert "x must have shape (B, T, 1) for this network, got (2, 5, 3)" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_extra_channels_are_named_in_the_file_and_in_overlap_names(tmp_path):
+    from overlapflow.internal import overlap_labels, relabel_report, vector_labels
+
+    rng = np.random.default_rng(6)
+    net = import_network({k: rng.standard_normal((20, 2 if k == "m" else 1))
+                          for k in ("m", "u", "v", "z", "b", "h0")}, phi="tanh", dt=0.5)
+    assert vector_labels(net) == ("m1", "m2", "bias", "h0", "u", "v", "z")
+    names = overlap_labels(net.spec, vector_labels(net))
+    plain = of.overlap_names(net.spec)
+    assert len(names) == len(plain) == 28
+    assert dict(zip(plain, names)) == {**{p: p for p in plain if "m3" not in p and "m4" not in p},
+                                       "m1m3": "m1·bias", "m1m4": "m1·h0", "m2m3": "m2·bias",
+                                       "m2m4": "m2·h0", "m3m3": "bias·bias", "m3m4": "bias·h0",
+                                       "m3u": "bias·u", "vm3": "v·bias", "zm3": "z·bias",
+                                       "m4m4": "h0·h0", "m4u": "h0·u", "vm4": "v·h0", "zm4": "z·h0"}
+    report = of.inspect_overlaps(net.sigma, net.spec)
+    named = relabel_report(report, net.spec, vector_labels(net))
+    assert named["values"]["z·h0"] == report["values"]["zm4"]
+    assert set(named["visible"]) | set(named["invisible"]) == set(names)
+    write_network(tmp_path / "net.npz", net)
+    with np.load(tmp_path / "net.npz", allow_pickle=False) as data:
+        assert tuple(data["labels"]) == vector_labels(net)

@@ -10,13 +10,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._model.network import NetworkSpec
+from .._model.overlaps import overlap_labels
 from .._model.tasks.base import Task, TaskBatch
 from .._support.errors import ConfigError
 from .._support.io import load_npz, write_npz_atomic
 from .sources import _phi_numpy
 
-__all__ = ["NETWORK_FILE_KEYS", "ImportedNetwork", "SourceChannelsTask", "load_network",
-           "network_inputs", "simulate", "write_network"]
+__all__ = ["NETWORK_FILE_KEYS", "ImportedNetwork", "SourceChannelsTask", "channel_labels",
+           "load_network", "network_inputs", "network_labels", "overlap_labels", "relabel_report",
+           "simulate", "vector_labels", "write_network"]
 
 FILE_FORMAT = "overlapflow-network"
 FILE_VERSION = 1
@@ -36,7 +38,14 @@ NETWORK_FILE_KEYS = {
                 '"h0" (1/dt at step 0, 0 after)',
     "output_lead": "y[:, t] is the source's output at source step t + output_lead (0 or 1)",
     "source": "one line: where the network came from and how it was mapped",
-    "check_error": "max |y − y_source| / max |y_source| on random inputs (float64)",
+    "check_error": "max |y − y_source| / max |y_source| on random inputs (float64), against the "
+                   "map's reading of the source",
+    "check_inputs": "the inputs of check_error",
+    "probe_error": "max |y − y_probe| / max |y_probe| against the user's own outputs (--probe), "
+                   "NaN without a probe",
+    "probe_inputs": "the probe it was measured on",
+    "labels": '(P,) the columns of X named for what they are ("bias", "h0" for the extra '
+              "channels, as in `vector_labels`)",
 }
 
 
@@ -58,6 +67,10 @@ class ImportedNetwork:
         source: one line saying where it came from.
         check_error: max |y − y_source| / max |y_source| of the conversion on random inputs
             (float64 numpy; the truncation error for a truncated source), NaN if not checked.
+            y_source is the map's reading of the file: this shows the conversion exact, not
+            the map right.
+        probe_error: max |y − y_probe| / max |y_probe| against outputs the user computed with
+            their own model (`import_network(probe=...)`), NaN without a probe.
     """
 
     X: np.ndarray
@@ -67,6 +80,8 @@ class ImportedNetwork:
     source: str = ""
     check_error: float = float("nan")
     check_inputs: str = field(default="", compare=False)
+    probe_error: float = float("nan")
+    probe_inputs: str = field(default="", compare=False)
 
     def __post_init__(self):
         X = np.array(self.X, dtype=np.float64)
@@ -99,6 +114,44 @@ class ImportedNetwork:
     def sigma(self) -> np.ndarray:
         """Σ = XᵀX/N (P, P)."""
         return self.X.T @ self.X / self.spec.N
+
+
+def channel_labels(channels) -> tuple[str, ...]:
+    """Names of input columns for their channels: m / m1… for the source's inputs (numbered as
+    the source numbers them), "bias" and "h0" for the extra ones (docs/theory.md §11.1)."""
+    channels = tuple(str(c) for c in channels)
+    n_src = sum(c.startswith("input:") for c in channels)
+    return tuple(("m" if n_src == 1 else f"m{int(c[6:]) + 1}") if c.startswith("input:") else c
+                 for c in channels)
+
+
+def vector_labels(net: ImportedNetwork) -> tuple[str, ...]:
+    """Names of the columns of X: `channel_labels` for M, then U, V, Z as `spec.vector_names`."""
+    return channel_labels(net.channels) + net.spec.vector_names[net.spec.n_in:]
+
+
+def relabel_report(report: dict, spec: NetworkSpec, labels) -> dict:
+    """An `inspect_overlaps` report with vectors and overlaps named by `labels` (P,).
+
+    Renames `vector_names`, `names`, the keys of `values` and the entries of `visible` and
+    `invisible`; the numbers are unchanged.
+    """
+    new = dict(zip(report["names"], overlap_labels(spec, labels)))
+    out = dict(report)
+    out["vector_names"] = [str(c) for c in labels]
+    out["names"] = [new[n] for n in report["names"]]
+    out["values"] = {new[n]: v for n, v in report["values"].items()}
+    out["visible"] = [new[n] for n in report["visible"]]
+    out["invisible"] = [new[n] for n in report["invisible"]]
+    return out
+
+
+def network_labels(path) -> tuple[str, ...] | None:
+    """The column labels of a network file (`vector_labels`), None for plain arrays M, U, V, Z."""
+    data = load_npz(path, what="network file")
+    if "format" not in data:
+        return None
+    return vector_labels(_network_from_arrays(data, what=str(path)))
 
 
 def network_inputs(net: ImportedNetwork, x):
@@ -233,6 +286,8 @@ def write_network(path, net: ImportedNetwork) -> None:
         n_out=np.asarray(spec.n_out), channels=np.asarray(net.channels),
         output_lead=np.asarray(net.output_lead), source=np.asarray(net.source),
         check_error=np.asarray(net.check_error), check_inputs=np.asarray(net.check_inputs),
+        probe_error=np.asarray(net.probe_error), probe_inputs=np.asarray(net.probe_inputs),
+        labels=np.asarray(vector_labels(net)),
     )
 
 
@@ -276,8 +331,10 @@ def _network_from_arrays(data: dict, *, what: str) -> ImportedNetwork:
                                               np.asarray(X[:, part], dtype=np.float64)):
             raise ConfigError(f"{what}: {key} differs from its columns of X (edited by hand?)")
     check = float(data["check_error"]) if "check_error" in data else float("nan")
+    probe = float(data["probe_error"]) if "probe_error" in data else float("nan")
     return ImportedNetwork(
         X=X, spec=spec, channels=tuple(str(c) for c in np.atleast_1d(data["channels"])),
         output_lead=int(data["output_lead"]), source=str(data.get("source", "")),
         check_error=check, check_inputs=str(data.get("check_inputs", "")),
+        probe_error=probe, probe_inputs=str(data.get("probe_inputs", "")),
     )

@@ -1,6 +1,9 @@
 """Reading a source network (docs/theory.md §11): file formats (npz, torch), the mappings
 (presets and MAP.toml) that say which arrays are which and in which convention, and φ in
-float64 numpy."""
+float64 numpy.
+
+Longer than 400 lines because the map (its keys, defaults, scale grammar and validation) and
+the readers of the two file formats belong together: both define what a source file means."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import math
 import pickle
 import re
 import tomllib
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,11 +21,13 @@ import numpy as np
 from .._support.errors import ConfigError
 from .._support.extras import require_module
 from .._support.io import load_npz
+from .map_keys import MAP_DEFAULTS, MAP_KEYS, map_key_table
 
-__all__ = ["IMPORT_FORMATS", "IMPORT_PRESETS", "MAP_KEYS", "NetworkMap", "read_map", "read_source"]
+__all__ = ["IMPORT_FORMATS", "IMPORT_PRESETS", "MAP_DEFAULTS", "MAP_KEYS", "NetworkMap", "map_key_table",
+           "read_map", "read_source"]
 
 IMPORT_FORMATS = ("npz", "torch")
-IMPORT_PRESETS = ("overlapflow", "paper", "torch-rnn")
+IMPORT_PRESETS = ("overlapflow", "paper", "torch-rnn", "low-rank-rnns")
 
 _ERF = np.frompyfunc(math.erf, 1, 1)  # the C library's erf, no SciPy needed
 
@@ -75,26 +81,37 @@ def _times_n(scale: tuple[float, float], N: int) -> float:
 # mappings: presets and MAP.toml
 
 
-MAP_KEYS = {
-    "m": "key of the input vectors M (N, n_in)",
-    "u": "key of U (N, R) of a low-rank W = s_w U Vᵀ",
-    "v": "key of V (N, R)",
-    "w": "key of a full recurrent matrix (N, N) (instead of u, v): truncated to --rank by SVD",
-    "z": "key of the readout vectors Z (N, n_out)",
-    "b": "key, or list of keys summed, of a bias (N,) inside the leak bracket",
-    "h0": "key of the initial state (N,)",
-    "h0_is_rate": "true: h0 is the initial rate φ(h_0) (torch.nn.RNN's h_0); needs α = 1",
-    "readout_bias": "key of a readout bias (refused unless all zero)",
-    "transpose": "list of the names among m, u, v, w, z stored as (k, N) instead of (N, k)",
-    "scale_w": 'W = scale_w · U Vᵀ: a number, "1/N", "c/N" or "1/sqrt(N)" (default "1/N")',
-    "scale_in": "drive = scale_in · M x (default 1)",
-    "scale_out": 'y = scale_out · Zᵀ φ(h) (default "1/N")',
-    "readout": '"after" (y_t from h_{t+1}, overlapflow\'s) or "before" (from h_t)',
-    "phi": "nonlinearity name (overlapflow's: erf is erf(√π x/2))",
-    "dt": "the source's time step (α = dt/τ)",
-    "tau": "the source's time constant (default 1)",
-    "alpha": "α = dt/τ directly (instead of dt, tau)",
-}
+def _scale_terms(name: str, value: Any) -> tuple[tuple, tuple[str, ...]]:
+    """A scale entry split into its factors ((c, p), …) and its array keys (docs/theory.md §11.1).
+
+    A string that parses as a factor ("1/N", "2/sqrt(N)", "0.5") is one; any other string is
+    the key of an array of the file; a list multiplies its terms.
+    """
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items:
+        raise ConfigError(f"{name} must not be an empty list")
+    factors, keys = [], []
+    for item in items:
+        if isinstance(item, str) and not _SCALE_RE.match(item) and "/" not in item:
+            keys.append(item)
+        else:
+            factors.append(_parse_scale(name, item))
+    return tuple(factors), tuple(keys)
+
+
+def _scale_factor(terms, N: int) -> float:
+    """The product of the factors (c, p) as a number for N."""
+    out = 1.0
+    for c, p in terms:
+        out *= c * float(N) ** p
+    return out
+
+
+def _times_n_all(terms, N: int) -> float:
+    """N × the product of the factors, exactly c when the one factor is c/N."""
+    if len(terms) == 1:
+        return _times_n(terms[0], N)
+    return float(N) * _scale_factor(terms, N)
 
 
 @dataclass(frozen=True)
@@ -116,6 +133,7 @@ class NetworkMap:
     b: tuple[str, ...] = ()
     h0: str | None = None
     h0_is_rate: bool = False
+    phi_bias: str | None = None
     readout_bias: str | None = None
     transpose: frozenset = frozenset()
     scale_w: Any = "1/N"
@@ -137,13 +155,15 @@ class NetworkMap:
                                   " vectors) is required")
         if self.w is None and not (isinstance(self.u, str) and isinstance(self.v, str)):
             raise ConfigError("map: give u and v (a low-rank W = s_w U Vᵀ) or w (a full matrix)")
-        bad = sorted(set(self.transpose) - {"m", "u", "v", "w", "z"})
-        if bad:
-            raise ConfigError(f"map: transpose may name m, u, v, w, z; got {', '.join(bad)}")
+        self.transposed  # noqa: B018 (validates the names)
         if self.readout not in ("after", "before"):
             raise ConfigError(f"map: readout must be \"after\" or \"before\", got {self.readout!r}")
-        for key in ("scale_w", "scale_in", "scale_out"):
-            _parse_scale(f"map: {key}", getattr(self, key))
+        _parse_scale("map: scale_w", self.scale_w)
+        for key in ("scale_in", "scale_out"):
+            value = getattr(self, key)
+            if isinstance(value, list):
+                object.__setattr__(self, key, tuple(value))
+            _scale_terms(f"map: {key}", getattr(self, key))
         if not isinstance(self.h0_is_rate, bool):
             raise ConfigError(f"map: h0_is_rate must be true or false, got {self.h0_is_rate!r}")
         if self.alpha is not None and (self.dt is not None or self.tau is not None):
@@ -155,6 +175,25 @@ class NetworkMap:
                 raise ConfigError(f"map: {key} must be a finite number > 0, got {value!r}")
         if self.phi is not None:
             _phi_numpy(self.phi)
+
+
+    @property
+    def transposed(self) -> frozenset:
+        """The roles among m, u, v, w, z that `transpose` names (by the file's key, or by role)."""
+        roles = {getattr(self, r): r for r in ("m", "u", "v", "w", "z") if getattr(self, r)}
+        resolved, bad = set(), []
+        for name in self.transpose:  # the file's key names first, then the role names
+            if name in roles:
+                resolved.add(roles[name])
+            elif name in ("m", "u", "v", "w", "z"):
+                resolved.add(name)
+            else:
+                bad.append(name)
+        if bad:
+            raise ConfigError(f"map: transpose names {', '.join(sorted(bad))}, not an array of the "
+                              f"map; it may name {', '.join(roles)} (the file's keys) or m, u, v, "
+                              "w, z (overlapflow's roles)")
+        return frozenset(resolved)
 
 
 _PRESETS = {
@@ -173,6 +212,14 @@ _PRESETS = {
         scale_out=1.0, readout="after", default_phi="tanh", fixed_alpha=1.0,
         optional=frozenset({"b", "h0", "readout_bias"}),
     ),
+    # LowRankRNN of the low_rank_rnns package (Dubreuil, Valente et al.): wi (n_in, N), si
+    # (n_in,), m, n (N, R), b (N,) inside φ, wo (N, n_out), so (n_out,), h0 (N,);
+    # h ← h + α(−h + m nᵀφ(h + b)/N + (wi ⊙ si)ᵀ x), y = φ(h_{t+1})·(wo ⊙ so)/N.
+    "low-rank-rnns": NetworkMap(
+        name="preset low-rank-rnns", m="wi", u="m", v="n", z="wo", h0="h0", phi_bias="b",
+        transpose=frozenset({"wi"}), scale_in="si", scale_out=("so", "1/N"), default_phi="tanh",
+        optional=frozenset({"h0", "phi_bias"}),
+    ),
 }
 
 
@@ -190,6 +237,8 @@ def read_map(source: Any = None, *, preset: str | None = None) -> NetworkMap:
     name = "map"
     if isinstance(source, (str, Path)):
         path = Path(source)
+        if path.is_dir():
+            raise ConfigError(f"--map file {str(path)!r} is a folder, not a file")
         if not path.is_file():
             raise ConfigError(f"--map file {str(path)!r} does not exist")
         try:
@@ -204,7 +253,7 @@ def read_map(source: Any = None, *, preset: str | None = None) -> NetworkMap:
     if unknown:
         raise ConfigError(f"unknown map key(s) {', '.join(unknown)}; valid: {', '.join(MAP_KEYS)}")
     given = dict(source)
-    for key in ("m", "u", "v", "w", "z", "h0", "readout_bias"):
+    for key in ("m", "u", "v", "w", "z", "h0", "phi_bias", "readout_bias"):
         if key in given and not isinstance(given[key], str):
             raise ConfigError(f"map: {key} must be a key name (a string), got {given[key]!r}")
     if "b" in given:
@@ -228,7 +277,7 @@ def read_map(source: Any = None, *, preset: str | None = None) -> NetworkMap:
         given.setdefault("dt", None)
         given.setdefault("tau", None)
     # keys the map names explicitly must be present in the source
-    optional = base.optional - {k for k in ("b", "h0", "readout_bias") if k in given}
+    optional = base.optional - {k for k in ("b", "h0", "phi_bias", "readout_bias") if k in given}
     return replace(base, name=f"{base.name} + {name}" if preset else name, optional=optional,
                    **given)
 
@@ -250,10 +299,19 @@ def read_source(path, fmt: str) -> dict[str, np.ndarray]:
     if fmt not in IMPORT_FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; valid: {', '.join(IMPORT_FORMATS)}")
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"source file {str(path)!r} does not exist")
     if fmt == "npz":
         return load_npz(path, what="source file")
+    if path.is_dir():
+        raise ConfigError(f"source file {str(path)!r} is a folder, not a file")
+    if not path.is_file():
+        raise ConfigError(f"source file {str(path)!r} does not exist")
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if not head:
+        raise ConfigError(f"source file {str(path)!r} is empty (0 bytes), not a torch file")
+    if head[:2] != b"PK" and head[:1] != b"\x80":  # torch's zip format, or a legacy pickle stream
+        raise ConfigError(f"source file {str(path)!r} is not a torch file (its first bytes are "
+                          "neither torch's zip format nor a legacy torch.save stream)")
     require_module("torch", 'format "torch"')
     import torch
 
@@ -261,19 +319,30 @@ def read_source(path, fmt: str) -> dict[str, np.ndarray]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()
-        hint = next((line.strip() for line in first if "GLOBAL" in line or "Unsupported" in line), "")
+        hint = next((line.strip() for line in first if "GLOBAL" in line), "")
+        if not hint:
+            raise ConfigError(f"source file {str(path)!r} is not a readable torch file (a corrupt "
+                              "or foreign byte stream, not a torch.save of tensors)") from None
         raise ConfigError(
             f"source file {str(path)!r} needs pickle to load (it holds Python objects, not only "
             f"tensors{': ' + hint if hint else ''}); save model.state_dict() instead") from None
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"source file {str(path)!r} is not a readable torch file ({line})") from None
+        line = line.split(". ")[0]
+        raise ConfigError(f"source file {str(path)!r} is not a readable torch file (truncated or "
+                          f"corrupt: {line})") from None
     state = _state_dict(obj, torch, path)
     out = {}
     for key, value in state.items():
         if isinstance(value, torch.Tensor):
             if value.is_complex():
                 raise ConfigError(f"source tensor {key!r} is complex; overlapflow's vectors are real")
+            if value.layout != torch.strided:
+                raise ConfigError(f"source tensor {key!r} is sparse ({value.layout}): save it dense "
+                                  "(tensor.to_dense()) in the state dict")
+            if value.is_meta:
+                raise ConfigError(f"source tensor {key!r} is on the meta device: it has a shape "
+                                  "but no values (save the state dict of a materialised model)")
             out[str(key)] = value.detach().to("cpu").double().numpy()
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[str(key)] = np.asarray(float(value))
@@ -316,7 +385,7 @@ def _lookup(data: dict, key: str) -> str | None:
 def _expected(mapping: NetworkMap) -> str:
     need = [mapping.m, *( [mapping.w] if mapping.w else [mapping.u, mapping.v]), mapping.z]
     opt = []
-    for name in ("b", "h0", "readout_bias"):
+    for name in ("b", "h0", "phi_bias", "readout_bias"):
         keys = getattr(mapping, name)
         keys = keys if isinstance(keys, tuple) else (keys,) if keys else ()
         (opt if name in mapping.optional else need).extend(keys)

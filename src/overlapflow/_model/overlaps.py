@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._support.errors import SigmaError
+from .._support.errors import ConfigError, SigmaError
 from .network import NetworkSpec
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "get_overlap",
     "check_sigma",
     "realise_vectors",
+    "overlap_labels",
 ]
 
 # Canonical pair names follow the paper (σ_zm, σ_zu, σ_vm, σ_vu, σ_mu, σ_zv): the vector whose
@@ -138,3 +139,21 @@ def realise_vectors(sigma, N: int, *, seed: int, rtol: float = 1e-12):
     Q, _ = np.linalg.qr(G)
     X = np.sqrt(N) * Q[:, :r] @ F
     return jnp.asarray(X)
+
+
+def overlap_labels(spec: NetworkSpec, labels) -> tuple[str, ...]:
+    """`overlap_names(spec)` with each vector named by `labels` (P,), e.g. `vector_labels(net)`.
+
+    A pair keeps the order of `overlap_names`; labels longer than a letter and a number
+    ("bias", "h0") are joined with "·": "zm1", "v·bias", "h0·h0".
+    """
+    names, labels = spec.vector_names, tuple(str(c) for c in labels)
+    if len(labels) != spec.P:
+        raise ConfigError(f"labels must name the {spec.P} columns of X, got {len(labels)}")
+    out = []
+    for (i, j), plain in zip(overlap_pairs(spec), overlap_names(spec)):
+        first, second = (i, j) if plain == names[i] + names[j] else (j, i)
+        a, b = labels[first], labels[second]
+        simple = all(re.fullmatch(r"[muvz][0-9]*", c) for c in (a, b))
+        out.append(a + b if simple else f"{a}·{b}")
+    return tuple(out)

@@ -14,6 +14,8 @@ import os
 import shutil
 import tempfile
 import threading
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,8 @@ import numpy as np
 from . import interrupt as _interrupt
 from .errors import ConfigError, OverlapflowError
 
-__all__ = ["write_npz_atomic", "write_json_atomic", "save_figure_atomic", "load_npz", "to_jsonable",
-           "atomic_group", "prepare_out", "provenance", "WriteError", "figure_banner"]
+__all__ = ["write_npz_atomic", "write_json_atomic", "save_figure_atomic", "load_npz", "load_array",
+           "to_jsonable", "atomic_group", "prepare_out", "provenance", "WriteError", "figure_banner"]
 
 
 class WriteError(OverlapflowError):
@@ -175,16 +177,79 @@ def save_figure_atomic(fig, path, **kwargs) -> None:
     _atomic(path, path.suffix, lambda fh: fig.savefig(fh, format=fmt, **kwargs))
 
 
-def load_npz(path, *, what: str = "file") -> dict[str, np.ndarray]:
-    """Load a user .npz as data (allow_pickle=False); errors become ConfigError."""
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _array_file(path, what: str, kind: str) -> tuple[Path, str]:
+    """`path` checked to be a readable .npz or .npy file: ("npz" | "npy") from its first bytes.
+
+    Raises:
+        ConfigError: a missing path, a folder, an empty file, or a file of another kind.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {str(path)!r} is a folder, not a file")
     if not path.is_file():
         raise ConfigError(f"{what} {str(path)!r} does not exist")
     try:
+        with path.open("rb") as fh:
+            head = fh.read(6)
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+    if not head:
+        raise ConfigError(f"{what} {str(path)!r} is empty (0 bytes), not {kind} array file")
+    if head[:4] in _ZIP_MAGIC:
+        return path, "npz"
+    if head == _NPY_MAGIC:
+        return path, "npy"
+    raise ConfigError(f"{what} {str(path)!r} is not an .npz/.npy array file (its first bytes are "
+                      f"neither a zip archive nor an .npy header)")
+
+
+def _broken(what, path, exc) -> ConfigError:
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ConfigError(f"{what} {str(path)!r} is truncated or corrupt ({line})")
+
+
+def load_npz(path, *, what: str = "file") -> dict[str, np.ndarray]:
+    """Load a user .npz as data (allow_pickle=False); every problem becomes one ConfigError.
+
+    A missing path, a folder, an empty, truncated or corrupt file, a file that is not an
+    .npz (an .npy, random bytes) and arrays of Python objects are each named in one line.
+    """
+    path, kind = _array_file(path, what, "an .npz")
+    if kind == "npy":
+        raise ConfigError(f"{what} {str(path)!r} is an .npy (one array), not an .npz of named arrays")
+    try:
         with np.load(path, allow_pickle=False) as data:
             return {k: np.asarray(data[k]) for k in data.files}
-    except (ValueError, OSError) as exc:
-        raise ConfigError(f"{what} {str(path)!r} is not a readable .npz of plain arrays ({exc})")
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise _broken(what, path, exc) from None
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ConfigError(f"{what} {str(path)!r} holds arrays of Python objects (dtype=object), "
+                              "not plain arrays") from None
+        raise _broken(what, path, exc) from None
+    except OSError as exc:
+        raise _broken(what, path, exc) from None
+
+
+def load_array(path, *, what: str = "file") -> np.ndarray:
+    """Load a user .npy as data (allow_pickle=False); every problem becomes one ConfigError."""
+    path, kind = _array_file(path, what, "an .npy")
+    if kind == "npz":
+        raise ConfigError(f"{what} {str(path)!r} is an .npz (named arrays), not an .npy of one array")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ConfigError(f"{what} {str(path)!r} holds an array of Python objects "
+                              "(dtype=object), not a plain array") from None
+        raise _broken(what, path, exc) from None
+    except (OSError, EOFError) as exc:
+        raise _broken(what, path, exc) from None
+    return np.asarray(arr)
 
 
 # -- output folders and provenance ---------------------------------------------------------
