@@ -9,7 +9,12 @@ of a rank-1 linear network for what the untrained outputs fix.
 
 import json
 import math
+import os
 import pathlib
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +25,7 @@ import overlapflow as of
 from overlapflow import RevealSettings, check_observations, observation_model, reveal
 from overlapflow.cli import main
 from overlapflow.internal import (
+    candidate_symmetries,
     confirmed_symmetries,
     coords_from_sym,
     describe_direction,
@@ -27,6 +33,7 @@ from overlapflow.internal import (
     identifiability,
     random_start,
     sym_from_coords,
+    write_json_atomic,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -119,6 +126,97 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
     assert main(["reveal", str(FIG1), "--observed", str(good), "--out", str(out),
                  "--truth", str(truth)]) == 2
     assert "--truth is not positive semi-definite" in capsys.readouterr().err
+    assert not out.exists()
+
+
+SHORT = """\
+[network]
+N = 60
+rank = 1
+phi = "linear"
+dt = 0.05
+[task]
+kind = "impulse_exp"
+t_max = 5.0
+decay = 0.2
+[train]
+eta = 0.02
+epochs = {epochs}
+modes = ["exact"]
+"""
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err, err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_check_observations_refuses_epochs_beyond_the_run_and_negative_losses():
+    spec, task = _short()
+    ok = check_observations({"epochs": np.array([0, 30]), "loss": np.array([1.0, 0.0])}, spec,
+                            task, 0, max_epoch=30)  # epoch 30: the state after the last update
+    assert ok.epochs.tolist() == [0, 30]
+    with pytest.raises(of.ConfigError) as err:
+        check_observations({"epochs": np.array([0, 31]), "loss": np.ones(2)}, spec, task, 0,
+                           max_epoch=30)
+    assert "epoch 31 is beyond the run of the config ([train] epochs = 30" in str(err.value)
+    with pytest.raises(of.ConfigError) as err:
+        check_observations({"epochs": np.array([0, 3, 9]), "loss": np.array([1.0, -1e-3, 0.5])},
+                           spec, task, 0)
+    assert str(err.value) == ("observations: loss must be ≥ 0 (a sum of squared errors), got "
+                              "-0.001 at epoch 3")
+
+
+@pytest.mark.parametrize("arrays, needle", [
+    ({"epochs": np.array([0, 5, 41]), "loss": np.ones(3)},
+     "observations: epoch 41 is beyond the run of the config ([train] epochs = 40"),
+    ({"epochs": np.array([-2, 5, 7]), "loss": np.ones(3)},
+     "observations: epochs must be integers in [0, "),
+    ({"epochs": np.array([0, 5, 7]), "loss": np.array([1.0, -0.5, 0.1])},
+     "observations: loss must be ≥ 0 (a sum of squared errors), got -0.5 at epoch 5"),
+    ({"epochs": np.array([0, 5, 7]), "loss": np.array([1.0, np.nan, 0.1])},
+     "observations: loss contains NaN or inf"),
+    ({"epochs": np.array([0, 5, 7]), "loss": np.array([1.0, np.inf, 0.1])},
+     "observations: loss contains NaN or inf"),
+    ({"epochs": np.array([0, 5, 7]), "loss": np.ones(3), "sd": np.array(np.nan)},
+     "observations: sd contains NaN or inf"),
+])
+def test_cli_refuses_bad_observations_in_one_line_and_leaves_no_folder(tmp_path, capsys, arrays,
+                                                                       needle):
+    cfg = tmp_path / "short.toml"
+    cfg.write_text(SHORT.format(epochs=40))
+    obs = tmp_path / "obs.npz"
+    np.savez(obs, **arrays)
+    out = tmp_path / "deep" / "out"
+    assert main(["reveal", str(cfg), "--observed", str(obs), "--out", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("overlapflow: error: " + needle), line
+    assert not (tmp_path / "deep").exists()
+
+
+@pytest.mark.parametrize("option", ["--observed", "--truth"])
+@pytest.mark.parametrize("damage, needle", [
+    (lambda b: b"", "is empty (0 bytes)"),
+    (lambda b: b[: len(b) // 2], "is truncated or corrupt"),
+])
+def test_cli_refuses_empty_or_truncated_files_in_one_line(tmp_path, capsys, option, damage,
+                                                          needle):
+    cfg = tmp_path / "short.toml"
+    cfg.write_text(SHORT.format(epochs=40))
+    good = tmp_path / "good.npz"
+    np.savez(good, epochs=np.array([0, 5]), loss=np.ones(2))
+    truth = tmp_path / "truth.npy"
+    np.save(truth, np.eye(4))
+    bad = tmp_path / ("bad.npz" if option == "--observed" else "bad.npy")
+    bad.write_bytes(damage((good if option == "--observed" else truth).read_bytes()))
+    args = {"--observed": good, "--truth": truth, option: bad}
+    out = tmp_path / "out"
+    assert main(["reveal", str(cfg), "--observed", str(args["--observed"]), "--out", str(out),
+                 "--truth", str(args["--truth"])]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"overlapflow: error: {option} file {str(bad)!r} {needle}"), line
     assert not out.exists()
 
 
@@ -238,8 +336,6 @@ def test_untrained_outputs_fix_only_zm_vu_and_the_product_zu_vm():
                                            ("erf", {"sign_uv"})])
 def test_exact_symmetries_against_theta_space(phi, expected):
     """Confirmed symmetries map θ-space GD trajectories onto each other; rejected ones do not."""
-    from overlapflow.internal import candidate_symmetries
-
     spec, task = _short(phi, t_max=3.0)
     sigma0 = random_start(4, 5, 1)
     eta, epochs = 0.02, np.array([0, 10, 20])
@@ -266,7 +362,7 @@ def test_exact_symmetries_against_theta_space(phi, expected):
 # -- recovery, identifiability, coverage (slow: whole fits and many Jacobians) ---------------
 
 
-def test_cli_reveals_figure1_network_from_noise_free_outputs(tmp_path):
+def test_cli_reveals_figure1_network_from_noise_free_outputs(tmp_path, capsys):
     """Rank-1 linear Figure 1, a random PSD Σ₀, outputs at 20 epochs over the first 500."""
     spec, task = _fig1()
     truth = random_start(4, 7, 0)
@@ -281,11 +377,31 @@ def test_cli_reveals_figure1_network_from_noise_free_outputs(tmp_path):
     assert (out / "reveal.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rep = json.loads((out / "reveal.json").read_text())
     assert rep["names"] == ["m", "u", "v", "z"] and rep["overlap_names"] == list(NAMES)
-    assert rep["fisher_rank"] == 10 and all(rep["identifiable"].values())
-    # every identifiable overlap to 1e-6 of the truth (up to the exact symmetries)
+    assert rep["fisher_rank"] == 10 and all(rep["locally_identifiable"].values())
+    # the outputs of a single-input single-output linear network are those of its dual
+    # (m ↔ z, u ↔ v) too: only σ_zm and σ_vu, which no exact symmetry changes, are fixed
+    # globally; the others only up to the duality and the sign of (u, v)
+    assert {n for n, ok in rep["identifiable"].items() if ok} == {"zm", "vu"}
+    dual = truth[np.ix_([3, 2, 1, 0], [3, 2, 1, 0])]
+    for n in set(NAMES) - {"zm", "vu"}:
+        assert "duality" in {e["symmetry"] for e in rep["determined_up_to"][n]}
+    est = rep["truth"]["aligned_estimate"]  # the estimate's image closest to the truth
+    np.testing.assert_allclose(np.asarray(est), truth, atol=1e-6 * np.max(np.abs(truth)))
+    assert not np.allclose(dual, truth, atol=1e-3)
+    # every locally identifiable overlap to 1e-6 of the truth (up to the exact symmetries)
     scale = float(np.max(np.abs(truth)))
+    assert rep["truth"]["max_error_locally_identifiable"] <= 1e-6 * scale
     assert rep["truth"]["max_error_identifiable"] <= 1e-6 * scale
     assert {s["name"] for s in rep["symmetries"]} == {"sign_uv", "duality"}
+    # in words: the two fixed outright, the eight others with their alternatives
+    printed = capsys.readouterr().out.splitlines()
+    fixed = next(line for line in printed if line.startswith("identifiable"))
+    assert "σ_zm = " in fixed and "σ_vu = " in fixed and "σ_mu" not in fixed
+    assert any(line.startswith("determined only up to exact symmetries") for line in printed)
+    mu = rep["determined_up_to"]["mu"]
+    line = next(line for line in printed if line.startswith("  σ_mu = "))
+    for e in mu:
+        assert f"{e['value']:.6g} ({e['symmetry']})" in line
     sign = next(s for s in rep["symmetries"] if s["name"] == "sign_uv")
     assert set(sign["changes"]) == {"mu", "vm", "zu", "zv"}
     # the weakest direction is the conserved-form shift (σ_mm + σ_uu − σ_vv − σ_zz)
@@ -392,8 +508,188 @@ def test_reveal_erf_network_through_the_closure():
     assert np.linalg.eigvalsh(start)[0] > 0
     res = reveal(spec, task, obs, loss_kind="sum_dt", eta=0.05, settings=RevealSettings(restarts=1),
                  starts=[start])
-    assert res.info["rank"] == 10 and all(res.identifiable.values())
+    assert res.info["rank"] == 10 and all(res.locally_identifiable.values())
     assert {s["name"] for s in res.symmetries} == {"sign_uv"}  # no duality for erf
+    # the sign of (u, v) is a convention the observations cannot fix
+    assert {n for n, ok in res.identifiable.items() if not ok} == {"mu", "vm", "zu", "zv"}
     assert res.weak_directions == [] and res.null_directions == []
     err = np.max(np.abs(res.aligned(truth) - truth))
     assert err <= 1e-9 * np.max(np.abs(truth)), err
+
+
+# -- local is not global: exact symmetries of the observations ---------------------------------
+
+
+def _dual(sigma):
+    """Σ of the dual network, m ↔ z and u ↔ v: rows and columns [m u v z] → [z v u m]."""
+    order = [3, 2, 1, 0]
+    return np.asarray(sigma)[np.ix_(order, order)]
+
+
+def _sign(sigma):
+    """Σ of the network with u, v → −u, −v."""
+    s = np.array([1.0, -1.0, -1.0, 1.0])
+    return np.asarray(sigma) * np.outer(s, s)
+
+
+def _values(sigma):
+    return dict(zip(NAMES, np.asarray(sigma)[np.triu_indices(4)]))
+
+
+@pytest.mark.slow
+def test_loss_curve_fixes_what_the_duality_changes_only_up_to_the_duality(tmp_path):
+    """A random rank-1 linear start seen through its loss curve; the fit returns the dual image.
+
+    The dual network (m ↔ z, u ↔ v) has the same loss curve, exactly: the overlaps the
+    duality changes are determined only up to it, whatever the Fisher information says
+    locally, and the alternative reported is the other network's value.
+    """
+    spec, task = _short()
+    truth = random_start(4, 7, 0)
+    eta, epochs = 0.02, np.arange(60)
+    y = _observations(truth, spec, task, epochs, "loss", eta)
+    # independent of reveal: the dual network and the sign-flipped one learn with the same loss
+    for other in (_dual(truth), _sign(truth)):
+        np.testing.assert_allclose(_observations(other, spec, task, epochs, "loss", eta), y,
+                                   rtol=1e-10)
+    obs = check_observations({"epochs": epochs, "loss": y}, spec, task, 0)
+    res = reveal(spec, task, obs, loss_kind="sum_dt", eta=eta,
+                 settings=RevealSettings(restarts=1), starts=[_dual(truth)])
+    scale = float(np.max(np.abs(truth)))
+    assert res.fit_loss <= 1e-20 * 0.5 * float(np.sum(y**2))  # an exact fit
+    # the estimate is the dual network (or its sign image: the same network)
+    image = min((_dual(truth), _sign(_dual(truth))), key=lambda s: np.max(np.abs(s - res.sigma0)))
+    assert np.max(np.abs(image - res.sigma0)) <= 1e-8 * scale
+    est, true, other = _values(res.sigma0), _values(truth), _values(_dual(image))
+    changed = {n for n in NAMES if abs(true[n] - _values(_dual(truth))[n]) > 1e-6}
+    assert changed == {"mm", "uu", "vv", "zz", "mu", "vm", "zu", "zv"}
+    assert {s["name"] for s in res.symmetries} == {"sign_uv", "duality"}
+    assert all(res.locally_identifiable.values())  # locally, every overlap is pinned down …
+    for n in NAMES:
+        entries = res.determined_up_to[n]
+        if n in changed:  # … but globally not: the dual network fits exactly as well
+            assert not res.identifiable[n]
+            dual_value = [e["value"] for e in entries if e["symmetry"] == "duality"]
+            assert len(dual_value) == 1
+            assert abs(dual_value[0] - other[n]) <= 1e-8 * scale, (n, dual_value, other[n])
+        else:
+            assert entries == [] and res.identifiable[n], (n, entries)
+            assert abs(est[n] - true[n]) <= 1e-8 * scale
+            assert res.stderr[n] is not None
+    flipped = {n for n in NAMES if any(e["symmetry"] == "sign_uv"
+                                       for e in res.determined_up_to[n])}
+    assert flipped == {"mu", "vm", "zu", "zv"}
+    for n in flipped:
+        value = next(e["value"] for e in res.determined_up_to[n] if e["symmetry"] == "sign_uv")
+        assert abs(value + est[n]) <= 1e-12 * scale
+    # the alternative network, assembled here, fits the observations as well as the estimate
+    np.testing.assert_allclose(_observations(_dual(image), spec, task, epochs, "loss", eta), y,
+                               rtol=1e-9)
+    write_json_atomic(tmp_path / "reveal.json", of.reveal_summary(res, truth=truth))
+    rep = json.loads((tmp_path / "reveal.json").read_text())
+    assert rep["identifiable"] == {n: n not in changed for n in NAMES}
+    assert rep["locally_identifiable"] == {n: True for n in NAMES}
+    assert rep["determined_up_to"]["zm"] == [] and rep["determined_up_to"]["vu"] == []
+    assert {e["symmetry"] for e in rep["determined_up_to"]["mu"]} == {
+        "sign_uv", "duality", "sign_uv+duality"}
+    assert rep["truth"]["max_error_identifiable"] <= 1e-8 * scale  # σ_zm, σ_vu
+    assert rep["truth"]["max_error_locally_identifiable"] <= 1e-8 * scale  # aligned image
+    assert "not assessed" not in json.dumps(rep) and rep["interrupted"] is False
+
+
+@pytest.mark.slow
+def test_loss_curve_of_an_erf_network_has_no_duality_to_hide_behind():
+    """erf breaks the duality (the gain reads σ_mm, σ_uu): the self-overlaps are identifiable,
+    and only the sign of (u, v) is left, on σ_mu, σ_vm, σ_zu, σ_zv."""
+    spec, task = _short("erf", t_max=3.0)
+    truth = random_start(4, 7, 0)
+    eta, epochs = 0.02, np.arange(60)
+    y = _observations(truth, spec, task, epochs, "loss", eta)
+    assert np.max(np.abs(_observations(_dual(truth), spec, task, epochs, "loss", eta) - y)) \
+        > 1e-6 * np.max(y)
+    obs = check_observations({"epochs": epochs, "loss": y}, spec, task, 0)
+    res = reveal(spec, task, obs, loss_kind="sum_dt", eta=eta,
+                 settings=RevealSettings(restarts=1), starts=[truth])
+    assert {s["name"] for s in res.symmetries} == {"sign_uv"}
+    assert all(res.locally_identifiable.values())
+    sign = {"mu", "vm", "zu", "zv"}
+    assert {n for n, ok in res.identifiable.items() if ok} == set(NAMES) - sign
+    est = _values(res.sigma0)
+    for n in NAMES:
+        entries = res.determined_up_to[n]
+        if n in sign:
+            assert [e["symmetry"] for e in entries] == ["sign_uv"]
+            assert abs(entries[0]["value"] + est[n]) <= 1e-12
+        else:
+            assert entries == []
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------
+
+
+def _spawn_reveal(args):
+    return subprocess.Popen([sys.executable, "-m", "overlapflow", "reveal", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+
+
+def _noisy_loss_file(tmp_path):
+    spec, task = _short()
+    truth = random_start(4, 7, 0)
+    epochs = np.arange(60)
+    y = _observations(truth, spec, task, epochs, "loss", 0.02)
+    y = np.abs(y + 1e-4 * np.random.default_rng(0).standard_normal(y.shape))
+    cfg = tmp_path / "short.toml"
+    cfg.write_text(SHORT.format(epochs=60))
+    obs = tmp_path / "obs.npz"
+    np.savez(obs, epochs=epochs, loss=y, sd=np.array(1e-4))
+    return cfg, obs
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_anything_is_fitted_leaves_nothing(tmp_path):
+    cfg, obs = _noisy_loss_file(tmp_path)
+    out = tmp_path / "new" / "out"
+    proc = _spawn_reveal([cfg, "--observed", obs, "--out", out])
+    start = time.monotonic()
+    while not out.is_dir():  # the inputs are checked; the model is being compiled
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - start < 180
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130
+    assert _one_line(err) == "overlapflow: interrupted; no result files were written or changed"
+    assert not (tmp_path / "new").exists()  # the folders this run created are gone again
+
+
+@pytest.mark.slow
+def test_ctrl_c_after_a_restart_keeps_the_best_fit_so_far(tmp_path):
+    cfg, obs = _noisy_loss_file(tmp_path)
+    out = tmp_path / "out"
+    proc = _spawn_reveal([cfg, "--observed", obs, "--out", out, "--restarts", "8"])
+    lines = []
+    for line in proc.stderr:  # one progress line per finished restart
+        lines.append(line)
+        if line.startswith("reveal: restart 1 of at most 8 finished"):
+            proc.send_signal(signal.SIGINT)
+            break
+    else:
+        pytest.fail(f"no progress line: {''.join(lines)}{proc.communicate()}")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    line = _one_line(err)
+    assert line.startswith("overlapflow: reveal interrupted after "), line
+    assert f"{out}/reveal.json holds that fit" in line and line.endswith("marked interrupted")
+    assert sorted(p.name for p in out.iterdir()) == ["reveal.json"]
+    rep = json.loads((out / "reveal.json").read_text())
+    assert rep["interrupted"] is True and rep["assessed"] is False
+    assert rep["restarts_completed"] >= 1 and rep["iterations"] > 0
+    finished = [r for r in rep["restarts"] if not r["interrupted"]]
+    assert finished[0]["restart"] == 0 and finished[0]["polished"] is True
+    assert rep["fit_loss"] == min(r["fit_loss"] for r in rep["restarts"])
+    sigma = np.asarray(rep["sigma0"])
+    assert sigma.shape == (4, 4) and np.linalg.eigvalsh(sigma)[0] > -1e-12
+    assert "identifiable" not in rep and "not assessed" in rep["note"]
+    assert rep["overlap_names"] == list(NAMES) and rep["provenance"]["argv"][1] == "reveal"

@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._support import interrupt as _interrupt
 from .._support.errors import ConfigError
 from .model import coords_from_sym, sym_from_coords
 
@@ -98,7 +99,11 @@ class RevealSettings:
 
 @dataclass(frozen=True)
 class FitRun:
-    """One restart: its start, its estimate and its objective C (nan if it failed)."""
+    """One restart: its start, its estimate and its objective C (nan if it failed).
+
+    interrupted: Ctrl-C stopped this restart; sigma0 is then the point of least objective on
+    all observations it had evaluated (never polished nor converged).
+    """
 
     restart: int
     sigma_start: np.ndarray = field(repr=False)
@@ -107,6 +112,7 @@ class FitRun:
     iterations: int
     converged: bool
     polished: bool
+    interrupted: bool = False
 
 
 def stage_sizes(E: int) -> list[int]:
@@ -159,6 +165,15 @@ class _Objective:
         self.w = jnp.asarray(weight, dtype)
         self._linearise = _compiled_linearise(model, P)
         self.dtype = dtype
+        self.forget()
+
+    def forget(self) -> None:
+        """Start a new restart's record: its best point on all observations, its iterations."""
+        self.best = (np.inf, None)
+        self.iterations = 0
+
+    def tick(self) -> None:
+        self.iterations += 1
 
     def sigma_of_theta(self, theta) -> np.ndarray:
         L = np.zeros((self.P, self.P))
@@ -184,6 +199,8 @@ class _Objective:
                                             self.y, self.w))
         if not (np.isfinite(c) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
             return np.inf, g, H
+        if n_active == self.E and c < self.best[0]:  # what an interrupted restart keeps
+            self.best = (float(c), np.array(coords, dtype=np.float64))
         return float(c), g, H
 
     def at_theta(self, theta, n_active, anchor=None, mu=0.0):
@@ -203,11 +220,13 @@ def _admissible(P: int, coords) -> bool:
     return bool(np.linalg.eigvalsh(sigma)[0] >= -1e-12 * max(np.abs(sigma).max(), 1e-300))
 
 
-def _levenberg_marquardt(evaluate, x, *, iters, xtol, stage, lam=1e-3, rtol=None, P=None):
+def _levenberg_marquardt(evaluate, x, *, iters, xtol, stage, lam=1e-3, rtol=None, P=None,
+                         tick=None):
     """Levenberg–Marquardt from x with `evaluate(x) -> (C, g, H)`.
 
     rtol: restrict steps to the eigen-directions of H above rtol² of its largest eigenvalue.
     P: keep x inside the PSD cone (x are the overlaps of a P × P matrix), halving steps.
+    tick: called once per iteration (the count an interrupted restart reports).
 
     Returns (x, C, iterations, converged).
     """
@@ -217,7 +236,10 @@ def _levenberg_marquardt(evaluate, x, *, iters, xtol, stage, lam=1e-3, rtol=None
         return x, c, 0, False
     nu, it, converged = 2.0, 0, False
     while it < iters:
+        _interrupt.check()  # a Ctrl-C swallowed inside JAX stops the fit here
         it += 1
+        if tick is not None:
+            tick()
         scale = np.maximum(np.diag(H), 1e-14 * max(float(np.max(np.diag(H))), 1e-300))
         if rtol is not None:
             lam_h, vec_h = np.linalg.eigh(H)
@@ -320,7 +342,8 @@ def _line_search(obj: _Objective, coords, direction):
 
 
 def fit_sigma0(model, y, weight, P: int, settings: RevealSettings = RevealSettings(),
-               *, dtype=jnp.float64, starts=None, flow_directions=()) -> list[FitRun]:
+               *, dtype=jnp.float64, starts=None, flow_directions=(),
+               record: list | None = None, on_restart=None) -> list[FitRun]:
     """Fit Σ₀ (P, P) to observations `y` (E, m) with weights 1/sd `weight` (E, m).
 
     Args:
@@ -329,20 +352,42 @@ def fit_sigma0(model, y, weight, P: int, settings: RevealSettings = RevealSettin
         flow_directions: (k, D) directions of the distinct overlaps along which the objective
             is nearly flat (the conserved forms of a linear network); each polished restart
             is first minimised along them by a line search.
+        record: a list that receives each `FitRun` as it finishes; on Ctrl-C (KeyboardInterrupt,
+            re-raised) also the restart in progress, `interrupted=True`, if it had evaluated
+            the objective on all observations. What an interrupted fit leaves.
+        on_restart: called with each `FitRun` as it finishes (progress reports).
 
     Returns:
         one `FitRun` per restart, in restart order (the estimate is the polished run of least
         `fit_loss`).
     """
     obj = _Objective(model, y, weight, P, dtype)
-    E = obj.E
-    sizes = stage_sizes(E)
+    sizes = stage_sizes(obj.E)
     c_ref = 0.5 * float(np.sum((np.asarray(y) * np.asarray(weight)) ** 2))
     if starts is None:
         starts = [random_start(P, settings.seed, i) for i in range(settings.restarts)]
-    runs: list[FitRun] = []
+    runs: list[FitRun] = [] if record is None else record
+    try:
+        return _restarts(obj, starts, sizes, settings, flow_directions, c_ref, runs, on_restart)
+    except KeyboardInterrupt:
+        i = len(runs)
+        c, coords = obj.best
+        if coords is not None and i < len(starts):
+            runs.append(FitRun(restart=i, sigma_start=np.asarray(starts[i], np.float64),
+                               sigma0=np.asarray(sym_from_coords(jnp.asarray(coords), P)),
+                               fit_loss=float(c), iterations=obj.iterations, converged=False,
+                               polished=False, interrupted=True))
+        raise
+
+
+def _restarts(obj: _Objective, starts, sizes, settings: RevealSettings, flow_directions,
+              c_ref: float, runs: list, on_restart=None) -> list[FitRun]:
+    """The restarts of `fit_sigma0`, appended to `runs` as each finishes."""
+    P, E = obj.P, obj.E
     best_staged = np.inf
     for i, start in enumerate(starts):
+        _interrupt.check()
+        obj.forget()
         start = np.asarray(start, np.float64)
         theta, c, total = _continuation(obj, start, sizes, settings)
         best_staged = min(best_staged, c)
@@ -354,13 +399,17 @@ def fit_sigma0(model, y, weight, P: int, settings: RevealSettings = RevealSettin
                 coords = _line_search(obj, coords, direction)
             coords, c, k, ok = _levenberg_marquardt(
                 lambda x: obj.at_sigma(x, E), coords, iters=settings.final_iters,
-                xtol=settings.xtol, stage=False, lam=1e-6, rtol=settings.rtol, P=P)
+                xtol=settings.xtol, stage=False, lam=1e-6, rtol=settings.rtol, P=P,
+                tick=obj.tick)
             total += k
         runs.append(FitRun(restart=i, sigma_start=start,
                            sigma0=np.asarray(sym_from_coords(jnp.asarray(coords), P)),
                            fit_loss=float(c) if np.isfinite(c) else float("nan"),
                            iterations=total, converged=bool(ok and np.isfinite(c)),
                            polished=polish))
+        obj.forget()  # this restart is recorded whole
+        if on_restart is not None:
+            on_restart(runs[-1])
         if agreeing_runs(runs, c_ref) >= settings.agree or (
                 polish and np.isfinite(c) and c <= 1e-20 * c_ref):
             break  # found twice, or an exact fit (nothing lower exists)
@@ -393,6 +442,6 @@ def _continuation(obj: _Objective, start, sizes, settings: RevealSettings):
         anchor = np.array(theta)
         theta, c, k, _ = _levenberg_marquardt(
             lambda t, n=n_active, a=anchor, m=mu: obj.at_theta(t, n, a, m), theta,
-            iters=settings.stage_iters, xtol=settings.xtol, stage=True)
+            iters=settings.stage_iters, xtol=settings.xtol, stage=True, tick=obj.tick)
         total += k
     return theta, c, total

@@ -3,7 +3,8 @@
 An observations file (.npz, read without pickles) holds `epochs` (E,), and `loss` (E,) or
 `outputs` (E, B, T, n_out) on a fixed probe input (`probe_x` (B, T, n_in), by default the
 batch of epoch 0 of the config's task and seed), and optionally `sd`, the noise standard
-deviation. Anything else is a one-line `ConfigError`.
+deviation. Anything else is a one-line `ConfigError`: so are epochs beyond the run the config
+describes (its [train] epochs) and a negative loss (every loss kind is a sum of squares).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def _numeric(name: str, arr) -> np.ndarray:
     return arr
 
 
-def check_observations(data: dict, spec: NetworkSpec, task, seed: int) -> Observations:
+def check_observations(data: dict, spec: NetworkSpec, task, seed: int, *,
+                       max_epoch: int | None = None) -> Observations:
     """Validate observation arrays and return `Observations` (ConfigError, one line, if bad).
 
     Args:
@@ -69,6 +71,8 @@ def check_observations(data: dict, spec: NetworkSpec, task, seed: int) -> Observ
             "probe_x": (B, T, n_in) with "outputs"}.
         spec, task: the network and its task; seed: the batch seed (the default probe input is
             `batch_for_epoch(task, seed, 0).x`).
+        max_epoch: the last epoch of the observed run (a config's [train] epochs: its states
+            are epochs 0 … max_epoch); None: up to MAX_EPOCH.
     """
     unknown = sorted(set(data) - set(OBSERVATION_KEYS))
     if unknown:
@@ -88,6 +92,10 @@ def check_observations(data: dict, spec: NetworkSpec, task, seed: int) -> Observ
     if np.any(epochs != np.round(epochs)) or np.any(epochs < 0) or np.any(epochs > MAX_EPOCH):
         raise ConfigError(f"observations: epochs must be integers in [0, {MAX_EPOCH}]")
     epochs = epochs.astype(np.int64)
+    if max_epoch is not None and int(np.max(epochs)) > max_epoch:
+        raise ConfigError(f"observations: epoch {int(np.max(epochs))} is beyond the run of the "
+                          f"config ([train] epochs = {max_epoch}: epochs 0 … {max_epoch}); "
+                          "raise [train] epochs or drop the later observations")
     if np.any(np.diff(epochs) <= 0):
         raise ConfigError("observations: epochs must be strictly increasing")
     E = epochs.size
@@ -99,6 +107,10 @@ def check_observations(data: dict, spec: NetworkSpec, task, seed: int) -> Observ
         if values.shape != (E,):
             raise ConfigError(f"observations: loss must have shape ({E},) (one per epoch), "
                               f"got {values.shape}")
+        if np.any(values < 0):
+            k = int(np.argmax(values < 0))
+            raise ConfigError(f"observations: loss must be ≥ 0 (a sum of squared errors), got "
+                              f"{values[k]:.6g} at epoch {int(epochs[k])}")
     else:
         if "probe_x" in data:
             probe_x = _numeric("probe_x", data["probe_x"]).astype(np.float64)

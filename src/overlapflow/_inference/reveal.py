@@ -11,13 +11,21 @@ invisible overlaps too. `reveal` inverts that dependence:
 2. a least-squares fit of Σ₀ = L Lᵀ (`fit_sigma0`: Adam, continuation in the horizon,
    Levenberg–Marquardt, seeded restarts);
 3. the Fisher information of the observations about the distinct overlaps at the estimate,
-   its numerical rank, the identifiable overlaps with Cramér–Rao standard errors, the null
-   and weak directions in words (`fisher`), and the exact symmetries that no observation of
-   learning can resolve (`symmetry`).
+   its numerical rank, the locally identifiable overlaps with Cramér–Rao standard errors, the
+   null and weak directions in words (`fisher`), and the exact symmetries that no observation
+   of learning can resolve (`symmetry`).
+
+Local is not global (docs/theory.md §10.3–§10.4): the Fisher information says that no
+*nearby* Σ₀ fits as well, but an exact symmetry A maps the estimate to AᵀΣ̂₀A, far away and
+exactly as consistent with the observations. An overlap that such an image changes is
+reported as determined only up to that symmetry, with the alternative value
+(`RevealResult.determined_up_to`), and is not called identifiable: `identifiable` means
+locally identifiable *and* unchanged by every exact symmetry.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -37,7 +45,24 @@ from .model import coords_from_sym, observation_model, sym_from_coords
 from .observations import Observations
 from .symmetry import align, confirmed_symmetries
 
-__all__ = ["RevealResult", "reveal", "reveal_summary"]
+__all__ = ["CHANGE_RTOL", "RevealInterrupted", "RevealResult", "interrupted_summary", "reveal",
+           "reveal_summary", "symmetry_alternatives"]
+
+#: An exact symmetry changes an overlap of the estimate when it moves it by more than this
+#: fraction of the estimate's largest |σ_ij| (an entry it only permutes onto an equal one, or
+#: flips at zero, is unchanged).
+CHANGE_RTOL = 1e-9
+
+
+class RevealInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `reveal`: what the fit had done (`runs`: the finished restarts and the
+    one in progress, `FitRun.interrupted`; empty when nothing was fitted yet)."""
+
+    def __init__(self, runs: list, settings):
+        super().__init__("reveal interrupted")
+        self.runs = list(runs)
+        self.settings = settings
+
 
 @dataclass(frozen=True)
 class RevealResult:
@@ -52,9 +77,13 @@ class RevealResult:
         runs: every restart (`FitRun`).
         sd: (E, m) the noise sd used for the Fisher information; sd_source "given" or
             "estimated" (√(2·fit_loss/(n − r)) when the observations carry no sd).
-        fisher: (D, D) F = Jᵀ W J at the estimate; info: `identifiability(F)`.
+        fisher: (D, D) F = Jᵀ W J at the estimate; info: `identifiability(F)` (its
+            "identifiable" is the local criterion: `locally_identifiable`).
         null_directions, weak_directions: [{"overlaps": {name: coef}, "text"}].
         symmetries: [{"name", "text", "changes": [overlap names]}] exact, confirmed.
+        determined_up_to: {overlap name: [{"symmetry", "value"}]}: the values the confirmed
+            exact symmetries map this overlap of the estimate to, where they change it
+            (`symmetry_alternatives`; value None: a continuous symmetry); [] where none does.
         fitted: (E, m) the model's observations at the estimate; observed: `Observations`.
         wall_s: seconds.
     """
@@ -79,10 +108,19 @@ class RevealResult:
     agreeing: int = 1
     exact_fit: bool = False
     wall_s: float = 0.0
+    determined_up_to: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def locally_identifiable(self) -> dict:
+        """{name: bool}: no nearby Σ₀ fits as well (the Fisher criterion, docs/theory.md §10.3)."""
+        return dict(zip(self.overlap_names, (bool(b) for b in self.info["identifiable"])))
 
     @property
     def identifiable(self) -> dict:
-        return dict(zip(self.overlap_names, (bool(b) for b in self.info["identifiable"])))
+        """{name: bool}: locally identifiable and changed by no exact symmetry: the
+        observations fix this overlap to its estimate (given the fit is the global minimum)."""
+        return {n: ok and not self.determined_up_to.get(n)
+                for n, ok in self.locally_identifiable.items()}
 
     @property
     def stderr(self) -> dict:
@@ -91,13 +129,14 @@ class RevealResult:
 
     def aligned(self, reference) -> np.ndarray:
         """The estimate's image under the exact symmetries closest to `reference` (P, P) in
-        the identifiable overlaps."""
+        the locally identifiable overlaps."""
         return align(self.sigma0, np.asarray(reference, np.float64), self.spec,
-                     [s for s in self.symmetries if "A" in s], mask=self.identifiable_mask)
+                     [s for s in self.symmetries if "A" in s],
+                     mask=self.locally_identifiable_mask)
 
     @property
-    def identifiable_mask(self) -> np.ndarray:
-        """(P, P) bool: the identifiable overlaps, both triangles."""
+    def locally_identifiable_mask(self) -> np.ndarray:
+        """(P, P) bool: the locally identifiable overlaps, both triangles."""
         P = self.spec.P
         mask = np.zeros((P, P), bool)
         iu = np.triu_indices(P)
@@ -166,6 +205,43 @@ def _changes(spec: NetworkSpec, A: np.ndarray, names) -> list[str]:
     return [n for n, d in zip(names, diff) if d > 1e-9 * np.abs(sigma).max()]
 
 
+def symmetry_alternatives(sigma0, symmetries: list[dict], names) -> dict[str, list[dict]]:
+    """The values each exact symmetry maps each overlap of the estimate to, where it changes it.
+
+    Args:
+        sigma0: (P, P) the estimate; names: the D overlap names (`overlap_pairs` order).
+        symmetries: the confirmed symmetries ({"name", "A" (P, P)} discrete, or {"name",
+            "changes"} continuous, without "A").
+
+    Returns:
+        {name: [{"symmetry", "value"}]}, one entry per element of the group the discrete
+        symmetries generate (identity excluded; a product is named "a+b": both applied) that
+        moves σ_name by more than CHANGE_RTOL·max|σ_ij|, value (AᵀΣ̂₀A)_name; and one entry
+        {"symmetry": name, "value": None} per continuous symmetry that changes it.
+    """
+    sigma0 = np.asarray(sigma0, np.float64)
+    P = sigma0.shape[0]
+    coords = np.asarray(coords_from_sym(sigma0))
+    tol = CHANGE_RTOL * max(float(np.max(np.abs(sigma0))), 1e-300)
+    out = {n: [] for n in names}
+    discrete = [(s["name"], np.asarray(s["A"])) for s in symmetries if "A" in s]
+    for k in range(1, len(discrete) + 1):
+        for combo in itertools.combinations(discrete, k):
+            A = np.eye(P)
+            for _, g in combo:
+                A = A @ g
+            alt = np.asarray(coords_from_sym(A.T @ sigma0 @ A))
+            label = "+".join(name for name, _ in combo)
+            for n, a, c in zip(names, alt, coords):
+                if abs(a - c) > tol:
+                    out[n].append({"symmetry": label, "value": float(a)})
+    for sym in symmetries:
+        if "A" not in sym:
+            for n in sym.get("changes", []):
+                out[n].append({"symmetry": sym["name"], "value": None})
+    return out
+
+
 #: A direction counts as identified when its Cramér–Rao standard deviation is at most this
 #: fraction of the overlap scale √(mean σ_aa²) of the estimate (docs/theory.md §10).
 MAX_SD_REL = 0.1
@@ -173,7 +249,7 @@ MAX_SD_REL = 0.1
 
 def reveal(spec: NetworkSpec, task, observations: Observations, *, loss_kind: str, eta: float,
            seed: int = 0, settings: RevealSettings = RevealSettings(), starts=None,
-           max_sd_rel: float = MAX_SD_REL) -> RevealResult:
+           max_sd_rel: float = MAX_SD_REL, on_restart=None) -> RevealResult:
     """Estimate Σ₀ (P, P) from observations of learning, with its identifiability.
 
     Args:
@@ -184,13 +260,30 @@ def reveal(spec: NetworkSpec, task, observations: Observations, *, loss_kind: st
         settings: the fit (`RevealSettings`); starts: optional (k, P, P) starts.
         max_sd_rel: a direction of the overlaps is identified when its Cramér–Rao standard
             deviation is at most max_sd_rel × √(mean σ_aa²) of the estimate.
+        on_restart: called with each restart's `FitRun` as it finishes (progress reports).
 
     Returns:
         `RevealResult`. Float64 throughout (JAX's 64-bit mode must be on).
+
+    Raises:
+        RevealInterrupted: on Ctrl-C (a KeyboardInterrupt), with the restarts done so far.
     """
-    t0 = time.perf_counter()
     check_float64(jnp.float64, "reveal")
     check_task_for(task, spec)
+    record: list[FitRun] = []
+    try:
+        return _reveal(spec, task, observations, loss_kind=loss_kind, eta=eta, seed=seed,
+                       settings=settings, starts=starts, max_sd_rel=max_sd_rel, record=record,
+                       on_restart=on_restart)
+    except RevealInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise RevealInterrupted(record, settings) from None
+
+
+def _reveal(spec, task, observations, *, loss_kind, eta, seed, settings, starts, max_sd_rel,
+            record, on_restart) -> RevealResult:
+    t0 = time.perf_counter()
     model = observation_model(spec, task, loss_kind=loss_kind, eta=eta, seed=seed,
                               epochs=observations.epochs, kind=observations.kind,
                               probe_x=observations.probe_x)
@@ -198,7 +291,8 @@ def reveal(spec: NetworkSpec, task, observations: Observations, *, loss_kind: st
     given = observations.sd is not None
     weight = 1.0 / observations.sd.reshape(y.shape) if given else np.ones_like(y)
     flow = _flow_directions(spec)
-    runs = fit_sigma0(model, y, weight, spec.P, settings, starts=starts, flow_directions=flow)
+    runs = fit_sigma0(model, y, weight, spec.P, settings, starts=starts, flow_directions=flow,
+                      record=record, on_restart=on_restart)
     polished = [r for r in runs if r.polished and np.isfinite(r.fit_loss)]
     if not polished:
         raise ConfigError("reveal: every restart diverged (the learning of every candidate "
@@ -249,17 +343,20 @@ def reveal(spec: NetworkSpec, task, observations: Observations, *, loss_kind: st
                            "(U Vᵀ unchanged): continuous, the null directions it spans",
                            "changes": [n for n, d in zip(names, np.abs(np.sum(rotations, 0)))
                                        if d > 1e-12]})
+    determined_up_to = symmetry_alternatives(sigma0, symmetries, names)
     return RevealResult(
         spec=spec, names=tuple(spec.vector_names), overlap_names=tuple(names), sigma0=sigma0,
         fit_loss=best.fit_loss, runs=runs, sd=sd, sd_source=source, fisher=F, info=info,
         null_directions=null_dirs, weak_directions=weak_dirs, symmetries=symmetries,
         fitted=fitted, observed=observations, settings=settings, max_sd=max_sd,
-        agreeing=agreeing, exact_fit=exact_fit, wall_s=time.perf_counter() - t0)
+        agreeing=agreeing, exact_fit=exact_fit, wall_s=time.perf_counter() - t0,
+        determined_up_to=determined_up_to)
 
 
 def _run_summary(run: FitRun, result: RevealResult) -> dict:
     aligned = align(run.sigma0, result.sigma0, result.spec,
-                    [s for s in result.symmetries if "A" in s], mask=result.identifiable_mask)
+                    [s for s in result.symmetries if "A" in s],
+                    mask=result.locally_identifiable_mask)
     ident = result.info["identifiable"]
     diff = np.abs(coords_from_sym(aligned - result.sigma0))[ident]
     return {"restart": run.restart, "fit_loss": run.fit_loss, "polished": run.polished,
@@ -283,6 +380,8 @@ def reveal_summary(result: RevealResult, truth=None) -> dict:
         "stderr": result.stderr,
         "null_bound": dict(zip(result.overlap_names, (float(b) for b in result.info["null_bound"]))),
         "identifiable": result.identifiable,
+        "locally_identifiable": result.locally_identifiable,
+        "determined_up_to": result.determined_up_to,
         "fisher_rank": int(info["rank"]),
         "fisher_dim": len(result.overlap_names),
         "fisher_singular_values": info["singular"],
@@ -307,15 +406,26 @@ def reveal_summary(result: RevealResult, truth=None) -> dict:
         "seed": result.settings.seed,
         "settings": {k: getattr(result.settings, k) for k in result.settings.__dataclass_fields__},
         "wall_s": result.wall_s,
+        "interrupted": False,
         "definitions": {
             "fisher": "F = Jᵀ diag(1/sd²) J, J = ∂(observations)/∂(distinct overlaps of Σ₀)",
             "fisher_rank": "number of singular values of the weighted Jacobian W^½J above "
                            "1e-8 of the largest (F = JᵀWJ = V diag(s²) Vᵀ)",
-            "stderr": "√(e_iᵀ F_r⁺ e_i), F_r⁺ = Σ_{k ≤ rank} v_k v_kᵀ / s_k²: the Cramér–Rao "
-                      "bound of σ_i (null where not identifiable)",
-            "identifiable": "e_i in the span of the fisher_rank leading directions (to 1e-3), "
-                            "stderr ≤ max_sd = 0.1·√(mean σ_aa²) of the estimate, and "
-                            "null_bound ≤ max_sd",
+            "stderr": "√(e_iᵀ F_r⁺ e_i), F_r⁺ = Σ_{k ≤ rank} v_k v_kᵀ / s_k²: the local "
+                      "Cramér–Rao bound of σ_i, around the estimate and around each of its "
+                      "symmetric images alike (null where not locally identifiable)",
+            "locally_identifiable": "e_i in the span of the fisher_rank leading directions "
+                                    "(to 1e-3), stderr ≤ max_sd = 0.1·√(mean σ_aa²) of the "
+                                    "estimate, and null_bound ≤ max_sd: no nearby Σ₀ fits as "
+                                    "well; says nothing about distant ones",
+            "determined_up_to": "per overlap, [{symmetry, value}]: each element of the group "
+                                "of confirmed exact symmetries (\"a+b\": both applied) that "
+                                "changes this overlap of the estimate, and the value it maps "
+                                "it to — a distant Σ₀ exactly as consistent with the "
+                                "observations (value null: a continuous symmetry)",
+            "identifiable": "locally_identifiable and determined_up_to empty: the "
+                            "observations fix σ_i to its estimate (± stderr), provided the "
+                            "fit found the global minimum",
             "null_bound": "Σ over null directions v of |v_i|·max|t|, t over the PSD range of "
                           "Σ₀ + t·V: how far σ_i can move along what the observations do not fix",
             "symmetries": "exact: Σ₀ and AᵀΣ₀A give the same observations at every epoch",
@@ -325,11 +435,60 @@ def reveal_summary(result: RevealResult, truth=None) -> dict:
         truth = np.asarray(truth, np.float64)
         aligned = result.aligned(truth)
         err = coords_from_sym(aligned - truth)
-        ident = info["identifiable"]
+        local = np.asarray(info["identifiable"], bool)
+        ident = np.array([result.identifiable[n] for n in result.overlap_names], bool)
         out["truth"] = {
             "sigma0": truth,
             "aligned_estimate": aligned,
             "error": dict(zip(result.overlap_names, (float(e) for e in err))),
             "max_error_identifiable": float(np.max(np.abs(err[ident]))) if ident.any() else None,
+            "max_error_locally_identifiable": (float(np.max(np.abs(err[local])))
+                                               if local.any() else None),
         }
+        out["definitions"]["truth"] = (
+            "aligned_estimate: the image of the estimate under the exact symmetries closest to "
+            "the truth on the locally identifiable overlaps; error = aligned − truth, its "
+            "largest |·| over the identifiable and over the locally identifiable overlaps")
     return out
+
+
+def interrupted_summary(spec: NetworkSpec, interrupted: RevealInterrupted,
+                        observations: Observations) -> dict | None:
+    """The reveal.json record of an interrupted `reveal`: the best fit so far, marked as such.
+
+    Nothing is assessed (no Fisher information, no symmetries, no identifiability): the
+    record says what was fitted, not what the observations determine. None when no restart
+    had evaluated the objective on all observations (nothing fitted).
+    """
+    runs = [r for r in interrupted.runs if np.isfinite(r.fit_loss)]
+    if not runs:
+        return None
+    best = min(runs, key=lambda r: r.fit_loss)
+    names = overlap_names(spec)
+    settings = interrupted.settings
+    done = sum(1 for r in interrupted.runs if not r.interrupted)
+    return {
+        "interrupted": True,
+        "names": list(spec.vector_names),
+        "overlap_names": list(names),
+        "sigma0": best.sigma0,
+        "overlaps": dict(zip(names, (float(v) for v in coords_from_sym(best.sigma0)))),
+        "fit_loss": best.fit_loss,
+        "best_restart": best.restart,
+        "restarts_completed": done,
+        "iterations": int(sum(r.iterations for r in interrupted.runs)),
+        "restarts": [{"restart": r.restart, "fit_loss": r.fit_loss, "polished": r.polished,
+                      "converged": r.converged, "iterations": r.iterations,
+                      "interrupted": r.interrupted} for r in interrupted.runs],
+        "observation": observations.kind,
+        "n_observations": int(observations.values.size),
+        "epochs": observations.epochs,
+        "seed": settings.seed,
+        "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
+        "assessed": False,
+        "note": (f"interrupted after {done} finished restart(s) of at most "
+                 f"{settings.restarts}: sigma0 is the least objective reached so far "
+                 f"(restarts[{best.restart}]{', unfinished' if best.interrupted else ''}); it may "
+                 "not be the global minimum, and what the observations determine (Fisher "
+                 "information, exact symmetries, identifiability) was not assessed"),
+    }

@@ -51,22 +51,26 @@ def draw_reveal(outcome, folder) -> list[str]:
         est = a[f"sigma_hat_{k}"][iu]
         se = a[f"stderr_{k}"]
         ident = a[f"identifiable_{k}"].astype(bool)
+        local = a[f"locally_identifiable_{k}"].astype(bool)
         lo, hi = float(min(true.min(), est.min())), float(max(true.max(), est.max()))
         pad = 0.08 * (hi - lo + 1e-12)
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], **style("reference"))
         for i, n in enumerate(names):
             color = style("visible" if vis[i] else "invisible")["color"]
-            ax.errorbar(true[i], est[i], yerr=1.96 * se[i] if ident[i] else None, marker="o",
-                        markersize=6, color=color, markerfacecolor=color if ident[i] else "white",
-                        linestyle="none", capsize=2)
+            fill = ({} if ident[i] else {"fillstyle": "left", "markerfacecoloralt": "white"}
+                    if local[i] else {"markerfacecolor": "white"})
+            ax.errorbar(true[i], est[i], yerr=1.96 * se[i] if local[i] else None, marker="o",
+                        markersize=6, color=color, linestyle="none", capsize=2, **fill)
             ax.annotate(f"σ_{n}", (true[i], est[i]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
         ax.plot([], [], "o", color=style("visible")["color"], label="loss-visible")
         ax.plot([], [], "o", color=style("invisible")["color"], label="loss-invisible")
+        ax.plot([], [], "o", color="0.4", fillstyle="left", markerfacecoloralt="white",
+                label="only up to an exact symmetry (half-filled)")
         ax.plot([], [], "o", color="0.4", markerfacecolor="white",
                 label="not identifiable at this noise (hollow)")
         ax.set_xlabel(f"true overlap ({run})")
-        ax.set_ylabel("revealed (±1.96 standard errors)")
+        ax.set_ylabel("revealed, symmetric image closest to the truth (±1.96 se)")
         z = info["max_abs_z_identifiable"][k]
         ax.set_title(f"{run.capitalize()}: revealed Σ₀, max |z| = {z:.2g}\n"
                      f"σ_mu = {a[f'sigma_hat_{k}'][0, 1]:.3f} (true {a[f'sigma_true_{k}'][0, 1]:.3f})",
