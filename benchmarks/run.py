@@ -7,6 +7,7 @@
     python benchmarks/run.py --neurogym-only   # group 7 alone (needs neurogym)
     python benchmarks/run.py --rules-only   # group 8 alone: learning rules' exact maps
     python benchmarks/run.py --reveal-only  # group 9 alone: reveal (Σ₀ from observed learning)
+    python benchmarks/run.py --cli-only     # group 0 alone: start-up of the command line
 
 Every row is timed after one compiling call; the median of `--reps` (≥ 5) timed calls (more
 for short rows, until they add up to 1 s) is reported, with the ratio against the baseline row
@@ -22,6 +23,7 @@ import functools
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -263,6 +265,23 @@ def reveal_rows(table, q: bool, reps: int) -> None:
                   t * 1e3, "ms", "")
 
 
+def cli_rows(table, reps: int) -> None:
+    """Group 0: `overlapflow --help` and `overlapflow compare --help`, whole processes (the
+    console script of this interpreter's environment), median of `reps` runs after one."""
+    script = Path(sys.executable).parent / "overlapflow"
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "overlapflow"]
+    for args in (["--help"], ["compare", "--help"]):
+        subprocess.run(command + args, check=True, capture_output=True)  # warm the file cache
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            subprocess.run(command + args, check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+        t = statistics.median(times)
+        table.add("0", f"overlapflow {' '.join(args)} (median of {reps} runs)", t, t * 1e3, "ms",
+                  "≤ 0.5 s")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
@@ -277,6 +296,8 @@ def main(argv=None) -> int:
                     help="group 8 alone: learning rules' exact maps vs the plain exact map")
     ap.add_argument("--reveal-only", action="store_true",
                     help="group 9 alone: reveal Σ₀ from observed learning (Figure 1)")
+    ap.add_argument("--cli-only", action="store_true",
+                    help="group 0 alone: start-up time of `overlapflow --help`")
     args = ap.parse_args(argv)
     of.enable_float64()  # the rows compare float64 runs
     reps = max(5, args.reps)
@@ -290,6 +311,10 @@ def main(argv=None) -> int:
     theta_E = {n: (5 if q else max(5, min(100, 100_000 // n))) for n in theta_N}  # 100, 20, 5
     t_long = 50.0 if q else 500.0  # T = 10 000 steps
     table = Table()
+    if args.cli_only:
+        cli_rows(table, reps)
+        table.print()
+        return 0
     if args.limit_only:
         limit_rows(table, q)
         table.print()
@@ -308,6 +333,9 @@ def main(argv=None) -> int:
         return 0
     print(f"overlapflow {of.__version__}, jax {jax.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, devices {jax.devices()}", file=sys.stderr)
+
+    # -- 0: start-up of the command line (no JAX before a command runs) ----------------------
+    cli_rows(table, reps)
 
     # -- 1: one overlap-space run of the Figure-1 config ---------------------------
     sig0 = _sigma0(spec)

@@ -198,7 +198,8 @@ def cli_reference() -> str:
         parser.format_usage().strip(),
         "```",
         "",
-        "Exit codes: 0 success, 1 a failed check (`run`) or failed chunks (`sweep`), "
+        "Exit codes: 0 success, 1 a failed check (`run`, `import --probe`) or failed chunks "
+        "(`sweep`), "
         "2 bad input (one line on stderr), 130 interrupted (what was computed is kept).",
         "",
         "| command | what it does |",
@@ -222,6 +223,7 @@ def cli_reference() -> str:
             "| argument | default | meaning |",
             "|---|---|---|",
             *_argument_rows(sub),
+            *(["", "```text", sub.epilog.strip("\n"), "```"] if sub.epilog else []),
         ]
     return "\n".join(out) + "\n"
 
@@ -380,7 +382,7 @@ def public_names() -> dict[str, list[str]]:
 
     tree = ast.parse(Path(overlapflow.__file__).read_text(encoding="utf-8"))
     by_module: dict[str, list[str]] = {}
-    for node in tree.body:
+    for node in ast.walk(tree):  # the re-exports sit in the `if TYPE_CHECKING:` block
         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
             for alias in node.names:
                 name = alias.asname or alias.name

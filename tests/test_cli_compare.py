@@ -203,3 +203,116 @@ def test_every_example_config_loads():
     for path in configs:
         cfg = of.load_config(path)
         assert cfg.train.epochs >= 1 and cfg.network.P >= 4, path
+
+
+def test_compare_set_replaces_and_adds_config_keys(tmp_path):
+    cfg = write_config(tmp_path)
+    out = tmp_path / "out"
+    assert main(["compare", str(cfg), "--out", str(out), "--no-progress",
+                 "--set", "train.epochs=4", "--set", "task.decay=0.5",
+                 "--set", 'train.modes=["theta", "exact"]', "--set", "train.optimizer=momentum",
+                 "--set", "train.momentum=0.25"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["task"]["decay"] == 0.5 and summary["config"]["train"]["epochs"] == 4
+    assert summary["config"]["train"]["momentum"] == 0.25
+    assert summary["modes"] == ["theta", "exact"]
+    with np.load(out / "results.npz", allow_pickle=False) as r:
+        assert r["loss_exact"].shape == (5,)
+        np.testing.assert_allclose(r["loss_exact"], r["loss_theta"], rtol=1e-10)
+
+
+SET_BAD = [
+    (["--set", "train.epoch=4"], "unknown key 'epoch' in [train] (did you mean 'epochs'?); valid: "),
+    (["--set", "trian.eta=0.1"], "--set trian.eta: unknown table [trian] (did you mean 'train'?); "
+     "valid: network, init, task, loss, train"),
+    (["--set", "eta=0.1"], "--set 'eta=0.1' must look like table.key=value (e.g. train.eta=0.01)"),
+    (["--set", "train.eta="], "must look like table.key=value"),
+    (["--set", "train.eta=0.1", "--set", "train.eta=0.2"], "--set train.eta is given twice"),
+    (["--set", "train.eta=-1"], "train.eta must be a finite number > 0, got -1"),
+    (["--set", "train.momentum=0.5"], "train.momentum is ignored by optimizer 'gd' (only "
+     "'momentum' and 'nesterov' use it)"),
+]
+
+
+@pytest.mark.parametrize("args,message", SET_BAD)
+def test_compare_set_errors_are_one_line_exit_2(tmp_path, capsys, args, message):
+    cfg = write_config(tmp_path)
+    out = tmp_path / "out"
+    assert main(["compare", str(cfg), "--out", str(out), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("overlapflow: error:")
+    assert message in err, err
+    assert not out.exists()
+
+
+CONFIG_BAD = [
+    # a misspelt key is reported as such, not as the key it stands for
+    ({"train": "eta = 0.01\nepoch = 10"},
+     "unknown key 'epoch' in [train] (did you mean 'epochs'?); valid: clip_norm, dtype, epochs, "),
+    ({"train": "eta = 0.01\nepochs = 10\nepoch = 10\nlimit_node = 3"},
+     "unknown keys 'epoch', 'limit_node' in [train] (did you mean 'epochs' for 'epoch', "
+     "'limit_nodes' for 'limit_node'?)"),
+    ({"task": 'knd = "impulse_exp"\nt_max = 3.0'}, "unknown key 'knd' in [task] (did you mean 'kind'?)"),
+    ({"task": 'kind = "impulse_exp"\nt_max = 3.0\ndecya = 0.3'},
+     "unknown key 'decya' in [task] (did you mean 'decay'?); valid: amplitude, decay, kind, "),
+    # keys that the chosen rule or start ignores
+    ({"train": "eta = 0.01\nepochs = 5\nmomentum = 0.5"},
+     "train.momentum is ignored by optimizer 'gd' (only 'momentum' and 'nesterov' use it): "
+     "remove it or choose one of those optimizers"),
+    ({"train": 'eta = 0.01\nepochs = 5\noptimizer = "adam"\nmodes = ["theta"]\nmomentum = 0.5'},
+     "train.momentum is ignored by optimizer 'adam'"),
+    ({"train": 'eta = 0.01\nepochs = 5\noptimizer = "colnorm"\nmomentum = 0.9'},
+     "train.momentum is ignored by optimizer 'colnorm'"),
+    ({"train": "eta = 0.01\nepochs = 5\nnoise_seed = 3"},
+     "train.noise_seed is ignored without weight noise (noise_temperature = 0)"),
+]
+
+
+@pytest.mark.parametrize("tables,message", CONFIG_BAD)
+def test_config_errors_name_the_key_the_user_wrote(tmp_path, capsys, tables, message):
+    cfg = write_config(tmp_path, **tables)
+    assert main(["compare", str(cfg), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err, err
+
+
+def test_config_refuses_a_seed_beside_init_vectors(tmp_path):
+    rng = np.random.default_rng(0)
+    net = of.import_network({k: rng.standard_normal((20, 1)) for k in "muvz"}, phi="linear", dt=0.1)
+    of.write_network(tmp_path / "net.npz", net)
+    raw = {"init": {"vectors": "net.npz", "seed": 1},
+           "task": {"kind": "impulse_exp", "t_max": 2.0}, "train": {"eta": 0.01, "epochs": 3}}
+    with pytest.raises(of.ConfigError, match="init.seed is ignored by an init.vectors start"):
+        of.config_from_dict(raw, tmp_path)
+    del raw["init"]["seed"]
+    assert of.config_from_dict(raw, tmp_path).network.N == 20
+    # the rule's own keys are accepted where they are used
+    raw["train"].update(optimizer="nesterov", momentum=0.5, noise_temperature=0.01, noise_seed=2)
+    rule = of.config_from_dict(raw, tmp_path).train.rule
+    assert (rule.momentum, rule.noise_seed) == (0.5, 2)
+
+
+_HELP_IMPORTS = """
+import sys
+from overlapflow.cli import main
+for argv in ([], ["--help"], ["--version"], *[[c, "--help"] for c in sys.argv[1:]]):
+    try:
+        main(argv)
+    except SystemExit:
+        pass
+print("heavy modules imported:", [m for m in ("jax", "jaxlib", "optax", "diffrax", "matplotlib", "numpy",
+                                            "scipy") if m in sys.modules])
+"""
+
+
+def test_help_and_version_import_neither_jax_nor_matplotlib():
+    import argparse
+
+    from overlapflow.cli import build_parser
+
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    proc = subprocess.run([sys.executable, "-c", _HELP_IMPORTS, *sub.choices],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: overlapflow compare" in proc.stdout and "--set TABLE.KEY=VALUE" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "heavy modules imported: []"

@@ -96,3 +96,28 @@ def test_inspect_erf_reports_no_conserved_form(tmp_path, capsys):
     assert report["conserved_forms"] == [] and report["invariant_values"] == []
     assert report["reachable_dimension"] == 10 and report["independent_invariants"] == 0
     assert sorted(report["invisible"]) == ["vv", "zv", "zz"]
+
+
+def test_inspect_set_changes_the_config_it_inspects(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["inspect", str(FIG1), "--set", "network.phi=erf", "--set", "init.seed=4",
+                 "--set", "network.N=60", "--out", str(out)]) == 0
+    assert "conserved quadratic forms: none" in capsys.readouterr().out
+    report = json.loads((out / "inspect.json").read_text())
+    assert report["network"]["N"] == 60 and report["network"]["phi"] == "erf"
+    assert report["resolved_config"]["init"]["seed"] == 4
+    cfg = of.config_from_dict({"network": {"N": 60, "phi": "erf"}, "init": {"seed": 4},
+                               "task": {"kind": "impulse_exp", "t_max": 20.0, "decay": 0.2},
+                               "train": {"eta": 5e-3, "epochs": 2000}})
+    sigma = np.asarray(of.overlaps(of.initial_vectors(cfg)))
+    assert abs(report["values"]["zm"] - sigma[0, 3]) <= 1e-14
+    # the rule of --set train.* is the one reported; a key it ignores is refused
+    assert main(["inspect", str(FIG1), "--set", "train.optimizer=nesterov",
+                 "--set", "train.momentum=0.5", "--set", 'train.modes=["theta", "exact"]']) == 0
+    assert "learning rule: nesterov (momentum=0.5)" in capsys.readouterr().out
+    assert main(["inspect", str(FIG1), "--set", "train.momentum=0.5"]) == 2
+    assert "train.momentum is ignored by optimizer 'gd'" in capsys.readouterr().err
+    assert main(["inspect", str(FIG1), "--set", "network.rnak=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("overlapflow: error: unknown key 'rnak' in [network] (did you mean 'rank'?); "
+                   "valid: N, dt, n_in, n_out, phi, rank")

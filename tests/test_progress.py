@@ -54,3 +54,30 @@ def test_long_jobs_are_announced_with_an_estimate(monkeypatch):
     with progress_bar(total=1000, desc="short") as bar:
         bar.update(1)
     assert "will take" not in stream.getvalue()
+
+
+def test_a_bar_never_counts_past_its_total(monkeypatch):
+    # the epoch loop records E + 1 states for E epochs: the bar counts the E epochs
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    with progress_bar(total=10, desc="exact", unit="ep") as bar:
+        for n in (4, 4, 3):
+            bar.update(n)
+        assert bar.n == 10
+    lines = stream.getvalue().splitlines()
+    assert lines[-1].startswith("exact: 10/10 ep (100%)")
+    assert not any("11/10" in line for line in lines)
+
+
+def test_an_epoch_loop_counts_its_epochs(monkeypatch):
+    """A 10-epoch run shows 10/10 epochs (not the 11 records, initial state included)."""
+    import overlapflow as of
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    spec = of.NetworkSpec(N=20, rank=1, dt=0.1)
+    task = of.make_task("impulse_exp", dt=0.1, t_max=1.0, n_in=1, n_out=1)
+    X = of.random_vectors(spec, seed=0)
+    of.learn_overlaps(X.T @ X / 20, task, spec, eta=0.01, epochs=10, progress=True)
+    last = stream.getvalue().splitlines()[-1]
+    assert last.startswith("exact: 10/10 ep (100%)"), last

@@ -1,8 +1,10 @@
 """Sweeps: grid × seeds, batched runs equal single runs, resume, failures, Dask, CLI."""
 
 import csv
+import json
 import os
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -69,6 +71,15 @@ def test_parsing_and_validation(config, tmp_path):
     with pytest.raises(of.ConfigError, match=r"grid point train.eta=-1.*eta must be"):
         run_sweep(config, tmp_path / "o", grid=["train.eta=1e-2,-1"], progress=False)
     assert main(["sweep", str(config), "--grid", "train.lr=1", "--out", str(tmp_path / "o")]) == 2
+    with pytest.raises(of.ConfigError, match=r"grid key 'train.epoch': unknown key 'epoch' in "
+                       r"\[train\] \(did you mean 'epochs'\?\)"):
+        run_sweep(config, tmp_path / "o", grid=["train.epoch=3"], progress=False)
+    # --set applies before the grid, checked like the config file
+    with pytest.raises(of.ConfigError, match=r"unknown key 'epoch' in \[train\] \(did you mean"):
+        run_sweep(config, tmp_path / "o", settings={"train.epoch": 3}, progress=False)
+    assert main(["sweep", str(config), "--set", "train.momentum=0.5", "--out",
+                 str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
 
 
 def test_sweep_equals_single_runs_and_theta(config, tmp_path):
@@ -223,3 +234,81 @@ def test_lanes_per_group_fits_the_closed_form_in_cache():
     cos = of.make_task("impulse_damped_cos", dt=0.1, t_max=2.0, n_in=1, n_out=1)
     assert _batched.lanes_per_group(spec2, cos, "sum_dt") == 32  # K̃ = 5: 8·125·32 = 31 KiB
     assert _batched.lanes_per_group(spec1, exp, "masked_mean") == _batched.STEPPED_LANES
+
+
+def _drawn_figures(monkeypatch) -> list:
+    """The matplotlib Figures saved while the test runs (each one also written as usual)."""
+    from matplotlib.figure import Figure
+
+    saved, save = [], Figure.savefig
+
+    def capture(fig, *args, **kwargs):
+        saved.append(fig)
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", capture)
+    return saved
+
+
+def test_sweep_figure_shows_final_loss_against_each_grid_key(config, tmp_path, monkeypatch):
+    figures = _drawn_figures(monkeypatch)
+    out = tmp_path / "s"
+    run_sweep(config, out, grid=["task.decay=0.2,0.5", "train.eta=1e-2,4e-2"], seeds=range(3),
+              modes=("exact", "euler"), progress=False)
+    assert (out / "sweep.png").stat().st_size > 10_000
+    (fig,) = figures
+    axes = fig.axes
+    assert [ax.get_xlabel() for ax in axes] == [
+        "target decay rate (task.decay, 1 / time unit)", "learning rate η (train.eta)",
+        "final loss (sum_dt, after 12 epochs)"]
+    assert [ax.get_ylabel() for ax in axes] == ["final loss (sum_dt, after 12 epochs)"] * 2 + ["runs"]
+    assert "12 runs (task.decay × train.eta; 3 seeds per point)" in fig.get_suptitle()
+    assert axes[0].get_title() == "median and 10–90 % range over seeds and the other keys"
+    # the line of a mode is the median, over seeds and the other key, of sweep.csv's final loss
+    rows = _read_csv(out / "sweep.csv")
+    for ax, key in zip(axes, ("task.decay", "train.eta")):
+        levels = sorted({float(r[key]) for r in rows})
+        line = next(ln for ln in ax.get_lines() if ln.get_label() == "overlap: exact map")
+        np.testing.assert_allclose(line.get_xdata(), levels)
+        want = [np.median([float(r["final_loss_exact"]) for r in rows if float(r[key]) == v])
+                for v in levels]
+        np.testing.assert_allclose(line.get_ydata(), want, rtol=1e-12)
+    legend = [t.get_text() for t in axes[2].get_legend().get_texts()]
+    assert legend == ["overlap: exact map", "overlap: Euler step"]
+
+
+def test_sweep_figure_without_a_grid_is_the_histogram_and_needs_matplotlib(
+        config, tmp_path, monkeypatch, capsys):
+    figures = _drawn_figures(monkeypatch)
+    out = tmp_path / "s"
+    run_sweep(config, out, seeds=range(5), modes=("exact",), progress=False)
+    (fig,) = figures
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "final loss (sum_dt, after 12 epochs)" and ax.get_ylabel() == "runs"
+    assert "5 runs (no grid; 5 seeds per point)" in fig.get_suptitle()
+    (hist,) = ax.patches  # one step histogram: its outline rises and falls over the 5 runs
+    assert 1 <= hist.get_xy()[:, 1].max() <= 5
+    # the same sweep again (nothing to compute) without matplotlib: the numbers, and a note
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    assert main(["sweep", str(config), "--seeds", "0:5", "--out", str(out), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert (out / "sweep.csv").is_file() and not (out / "sweep.png").exists()
+    assert ("sweep.png not drawn: matplotlib is not installed (pip install "
+            "\"overlapflow[plots]\")") in captured.err
+    assert captured.out.strip().endswith("wrote " + str(out) + "/sweep.csv, runs.npz")
+
+
+def test_sweep_refuses_keys_every_grid_point_ignores(config, tmp_path):
+    config.write_text(config.read_text().replace("epochs = 12", "epochs = 12\nmomentum = 0.5"))
+    with pytest.raises(of.ConfigError, match="train.momentum is ignored by optimizer 'gd'"):
+        run_sweep(config, tmp_path / "a", seeds=range(1), progress=False)
+    with pytest.raises(of.ConfigError, match="at every grid point, train.momentum is ignored"):
+        run_sweep(config, tmp_path / "b", grid=['train.optimizer="gd","colnorm"'],
+                  seeds=range(1), progress=False)
+    # a grid that uses it at some points: the others leave it out
+    result = run_sweep(config, tmp_path / "c", grid=['train.optimizer="gd","momentum"'],
+                       seeds=range(2), progress=False)
+    rows = _read_csv(tmp_path / "c" / "sweep.csv")
+    assert result.complete and [r["train.optimizer"] for r in rows] == ["gd"] * 2 + ["momentum"] * 2
+    plan = json.loads((tmp_path / "c" / "plan.json").read_text())["resolved_configs"]
+    assert [p["config"]["train"]["momentum"] for p in plan] == [0.9, 0.5]  # gd: the default

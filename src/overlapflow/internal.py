@@ -30,6 +30,11 @@ from ._inference.model import sym_from_coords as sym_from_coords
 from ._inference.symmetry import align as align
 from ._inference.symmetry import candidate_symmetries as candidate_symmetries
 from ._inference.symmetry import confirmed_symmetries as confirmed_symmetries
+from ._interop.network_file import overlap_labels as overlap_labels
+from ._interop.network_file import relabel_report as relabel_report
+from ._interop.network_file import vector_labels as vector_labels
+from ._interop.sources import MAP_KEYS as MAP_KEYS
+from ._interop.sources import map_key_table as map_key_table
 from ._learn import batched as learn_batched
 from ._learn import loop as learn_loop
 from ._learn.batched import batched_chunk as batched_chunk
@@ -79,6 +84,7 @@ from ._support.extras import require_module as require_module
 from ._support.interrupt import interruption_text as interruption_text
 from ._support.io import atomic_group as atomic_group
 from ._support.io import figure_banner as figure_banner
+from ._support.io import load_array as load_array
 from ._support.io import load_npz as load_npz
 from ._support.io import provenance as provenance
 from ._support.io import save_figure_atomic as save_figure_atomic
@@ -108,12 +114,12 @@ __all__ = [
     "draw_overlaps", "exact_rel_diff", "figure_banner", "fisher_information", "fit_slope",
     "gaussianity", "has_module", "identifiability", "interpolate_nodes", "interrupt",
     "interruption_text", "lane_state", "lanes_per_group", "learn_batched", "learn_loop",
-    "legend_handle", "line_style", "LineBar", "load_npz", "loadings_histograms", "map_threaded",
+    "legend_handle", "line_style", "LineBar", "load_array", "load_npz", "map_key_table", "MAP_KEYS", "loadings_histograms", "map_threaded",
     "max_rel_diff", "mirror_half", "MODE_LABELS", "new_figure", "output_trial_panels",
-    "overlap_colors", "overlap_value_and_grad", "parse_grid", "parse_seeds", "particle_loss",
+    "overlap_colors", "overlap_labels", "overlap_value_and_grad", "parse_grid", "parse_seeds", "particle_loss",
     "particle_value_and_grad", "plot_comparison", "plot_metric", "plots_compare", "plots_style",
     "progress", "progress_bar", "provenance", "qq_bases", "QQ_SAMPLES", "random_start",
-    "rel_max_diff", "rel_rms", "require_module", "rule_euler_step", "rule_flow_velocity",
+    "rel_max_diff", "rel_rms", "relabel_report", "require_module", "rule_euler_step", "rule_flow_velocity",
     "save_figure_atomic", "sigma_block", "style", "sweep_scheduling", "sym_from_coords", "Task",
-    "task_class", "write_index", "write_json_atomic", "write_npz_atomic",
+    "task_class", "vector_labels", "write_index", "write_json_atomic", "write_npz_atomic",
 ]

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
-from .main import EXIT_INTERRUPTED
+from .main import EXIT_INTERRUPTED, add_set_argument
 
 #: The [train] keys of the learning rule (docs/theory.md §9), for --help.
-RULE_HELP = """learning rule ([train] keys; defaults: plain GD, today's behaviour):
+RULE_HELP = """learning rule ([train] keys; without them, plain gradient descent):
   optimizer          "gd" | "momentum" | "nesterov" | "adam" | "colnorm"  (default "gd")
   momentum           μ in [0, 1) for momentum / nesterov (optax.sgd semantics; 0.9)
   weight_decay       λ ≥ 0: penalty (λ/2N)‖X‖² = (λ/2) tr Σ added to the loss (0)
@@ -21,6 +19,8 @@ RULE_HELP = """learning rule ([train] keys; defaults: plain GD, today's behaviou
   noise_temperature  T ≥ 0: X ← X + sqrt(2ηT)·ξ after each step (θ-space; the overlap
                      modes use its N → ∞ mean 2ηT·I) (0)
   noise_seed         seed of that noise (0)
+A key that the chosen optimizer ignores is an error (momentum with "gd", "adam" or "colnorm";
+noise_seed without noise_temperature).
 Overlap modes refuse what has no form: adam (not closed), flow / euler with momentum or
 nesterov, direct with anything but plain gd, limit with noise (one-line error, exit 2)."""
 
@@ -39,6 +39,7 @@ def register(sub) -> None:
                    help="output folder (created if needed; must be empty unless --overwrite)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the results of an earlier run in --out")
+    add_set_argument(p)
     p.add_argument("--time-compiled", action="store_true",
                    help="also time a second, already-compiled run of each mode")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -49,10 +50,11 @@ def _compare(args) -> int:
     from .._support import interrupt as _interrupt
     from .._support.interrupt import interruption_text
     from .._support.io import prepare_out
+    from .._support.parsing import parse_settings
     from .._workflows.compare import run_comparison, write_comparison
     from .._workflows.config import load_config
 
-    config = load_config(args.config)
+    config = load_config(args.config, parse_settings(args.set))
     out = prepare_out(args.out, overwrite=args.overwrite)  # before anything is computed
     comp = run_comparison(config, progress=not args.no_progress, time_compiled=args.time_compiled)
     summary = write_comparison(comp, out, replace=args.overwrite)
@@ -74,6 +76,8 @@ def _compare(args) -> int:
 
 
 def _kept(comp, out) -> str:
+    import numpy as np
+
     at = comp.interrupted_at or {}
     if at.get("mode") is None:
         return f"{out} holds the complete results"
@@ -89,7 +93,7 @@ def _fmt(value) -> str:
 def _print_summary(summary: dict, out) -> None:
     modes = summary["modes"]
     print(f"{'mode':<8} {'final loss':>12} {'max rel Δloss':>14} {'max |ΔΣ|':>10} "
-          f"{'wall s':>8} {'diverged':>9}")
+          f"{'wall s':>8} {'diverged':>9}  method")
     for m in modes:
         div = summary["diverged"][m]
         print(
@@ -98,5 +102,6 @@ def _print_summary(summary: dict, out) -> None:
             f"{_fmt(summary['max_abs_sigma_diff'].get(m)):>10} "
             f"{summary['wall_time_s'].get(m, float('nan')):>8.2f} "
             f"{('epoch ' + str(div)) if div is not None else 'no':>9}"
+            f"  {summary['methods'][m]}"
         )
     print(f"wrote {out}/results.npz, summary.json, compare.png")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
 from .._support.errors import ConfigError
+from .main import add_set_argument
 
 _VECTOR_KEYS = ("M", "U", "V", "Z")
 
@@ -31,11 +30,14 @@ def register(sub) -> None:
                    "(must be empty unless --overwrite)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the results of an earlier run in --out")
+    add_set_argument(p)
     p.set_defaults(func=_inspect)
 
 
 def _load_vectors(path, spec):
     """Stacked X (N, P) from an .npz with M, U, V, Z; ConfigError on anything else."""
+    import numpy as np
+
     from .._support.io import load_npz
 
     data = load_npz(path, what="--vectors file")
@@ -67,9 +69,11 @@ def _load_vectors(path, spec):
 
 def _check_network_file(path, spec) -> None:
     """A network file of `overlapflow import` must agree with the config's [network]."""
-    with np.load(path, allow_pickle=False) as data:
-        if "format" not in data.files:
-            return  # plain arrays M, U, V, Z: the config says what they are
+
+    from .._support.io import load_npz
+
+    if "format" not in load_npz(path, what="--vectors file"):
+        return  # plain arrays M, U, V, Z: the config says what they are
     from .._interop.networks import load_network
 
     file_spec = load_network(path).spec
@@ -82,12 +86,16 @@ def _check_network_file(path, spec) -> None:
 
 
 def _inspect(args) -> int:
+    import numpy as np
+
     from .._analysis.invariants import inspect_overlaps
+    from .._interop.network_file import network_labels, relabel_report
     from .._model.overlaps import overlaps
+    from .._support.parsing import parse_settings
     from .._workflows.compare import initial_vectors
     from .._workflows.config import load_config
 
-    config = load_config(args.config)
+    config = load_config(args.config, parse_settings(args.set))
     spec = config.network
     out = None
     if args.out:
@@ -106,6 +114,9 @@ def _inspect(args) -> int:
                   if config.init_sigma is not None else f"config init, seed {config.init_seed}")
     sigma = np.asarray(overlaps(np.asarray(X)))
     report = inspect_overlaps(sigma, spec, rule=config.train.rule, eta=config.train.eta)
+    labels = network_labels(args.vectors) if args.vectors else config.vector_labels
+    if labels is not None:  # an imported network's channels by name: bias, h0, …
+        report = relabel_report(report, spec, labels)
     report["source"] = source
     _print_report(report)
     if out is not None:
@@ -139,6 +150,8 @@ def _inspect(args) -> int:
 
 
 def _print_report(r: dict) -> None:
+    import numpy as np
+
     net = r["network"]
     print(f"network: N={net['N']}, rank {net['rank']}, n_in={net['n_in']}, "
           f"n_out={net['n_out']}, φ={net['phi']}, dt={net['dt']}  (Σ from {r['source']})")
@@ -173,6 +186,8 @@ def _print_report(r: dict) -> None:
 
 
 def _print_rule(lr: dict, vec) -> None:
+    import numpy as np
+
     rule = lr["rule"]
     opts = [f"{k}={v}" for k, v in rule.items() if k != "optimizer" and v not in (None, 0.0, {})
             and not (k == "momentum" and rule["optimizer"] not in ("momentum", "nesterov"))]

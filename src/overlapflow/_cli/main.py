@@ -14,7 +14,7 @@ import sys
 from .._support.errors import OverlapflowError
 
 # One module per subcommand, each with `register(subparsers)`; the order is the order of --help.
-COMMAND_MODULES = ("compare", "inspect", "scaling", "sweep", "run", "import_network", "reveal")
+COMMAND_MODULES = ("compare", "inspect", "scaling", "sweep", "run", "import_network", "export", "reveal")
 
 EXIT_BAD_INPUT = 2
 
@@ -30,6 +30,15 @@ def cli_message(message: str) -> str:
             return CLI_NAMES[name] + message[len(name):]
     return message.replace(" in modes;", " in --modes;")
 EXIT_INTERRUPTED = 130
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    """`--set TABLE.KEY=VALUE` (repeatable): a config key replaced or added before validation."""
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+        help="set one config key (repeatable; applied before the config is checked), e.g. "
+        "--set train.eta=0.01 --set task.decay=0.5; values are TOML: 1e-3, \"erf\", true, "
+        "[\"theta\", \"exact\"], {u = 0.5}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,15 +62,15 @@ def main(argv=None) -> int:
     the command saved what it had computed (commands that save partial results say so; the
     others write nothing).
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # --help and usage errors end here, before JAX is imported
+
     from .._support import interrupt as _interrupt
     from .._support.io import set_command_line
     from .._support.precision import enable_float64
 
     enable_float64()  # exactness claims are float64 claims (docs/theory.md §4)
-
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
     set_command_line(["overlapflow", *argv])
     with _interrupt.handling():
         try:
@@ -84,6 +93,9 @@ def main(argv=None) -> int:
 
 
 def run() -> None:  # console script (also `python -m overlapflow`)
+    from .._support import interrupt as _interrupt
+
+    _interrupt.exit_quietly()  # a Ctrl-C in the teardown after the command: no traceback
     code = main()
     if code == EXIT_INTERRUPTED:
         # An interrupt can leave XLA compiling in a thread of its own (the KeyboardInterrupt

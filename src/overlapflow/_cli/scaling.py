@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from .._support.parsing import parse_ints
+from .._support.parsing import parse_ints, parse_settings
+from .main import add_set_argument
 
 
 def register(sub) -> None:
@@ -30,6 +31,7 @@ def register(sub) -> None:
                    help="override [train].limit_nodes (points per drive direction)")
     p.add_argument("--quick", action="store_true",
                    help="N = 100,400, seeds 0:2, at most 10 epochs, 6 limit nodes (a smoke run)")
+    add_set_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_scaling)
 
@@ -50,7 +52,7 @@ def _scaling(args) -> int:
     from .._workflows.config import load_config
     from .._workflows.scaling import QUICK, run_scaling, scaling_curves, scaling_summary
 
-    config = load_config(args.config)
+    config = load_config(args.config, parse_settings(args.set))
     if args.quick:
         Ns, seeds = list(QUICK["N"]), list(QUICK["seeds"])
         max_epochs, nodes = QUICK["max_epochs"], args.limit_nodes or QUICK["limit_nodes"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from .._support.errors import ConfigError
-from .main import EXIT_INTERRUPTED
+from .main import EXIT_INTERRUPTED, add_set_argument
 
 EXIT_FAILED = 1
 
@@ -15,12 +15,14 @@ def register(sub) -> None:
         "sweep",
         help="run a grid of configurations × seeds (batched, chunked, resumable, optionally on Dask)",
         description="Run the product of --grid values and --seeds for each of --modes; write "
-        "DIR/sweep.csv (one row per run) and DIR/runs.npz (loss curves, final Σ). Finished "
+        "DIR/sweep.csv (one row per run), DIR/runs.npz (loss curves, final Σ) and DIR/sweep.png "
+        "(final loss against each grid key, and its histogram over the runs). Finished "
         "chunks are kept in DIR/chunks/: the same command resumes an interrupted sweep.",
     )
     p.add_argument("config", help="TOML config ([network], [init], [task], [loss], [train])")
     p.add_argument("--grid", action="append", default=[], metavar="TABLE.KEY=V1,V2",
                    help="values of one config key (repeatable), e.g. train.eta=1e-3,5e-3")
+    add_set_argument(p)
     p.add_argument("--seeds", default="0:1", help="initial-condition seeds: n, a range a:b (a … b−1) or a list a,b,c; default 0:1")
     p.add_argument("--modes", default="exact",
                    help="comma-separated modes: theta, exact, flow, euler, direct (default exact)")
@@ -50,12 +52,14 @@ def _thresholds(text: str) -> tuple[float, ...]:
 
 
 def _sweep(args) -> int:
+    from .._support.parsing import parse_settings
     from .._workflows.sweep import parse_seeds, run_sweep
 
     result = run_sweep(
         args.config,
         args.out,
         grid=args.grid,
+        settings=parse_settings(args.set),
         seeds=parse_seeds(args.seeds, "--seeds"),
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
         scheduler=args.scheduler,
@@ -75,8 +79,9 @@ def _sweep(args) -> int:
         print(f"overlapflow: {len(result.failed)} chunk(s) failed; the others are in "
               f"{result.out}/chunks; run the same command to retry the missing ones", file=sys.stderr)
         return EXIT_FAILED
+    figure = ", sweep.png" if (result.out / "sweep.png").is_file() else ""
     print(f"{result.n_runs} runs in {result.n_chunks} chunks ({len(result.ran)} computed now, "
-          f"{result.wall_s:.1f} s); wrote {result.out}/sweep.csv, runs.npz")
+          f"{result.wall_s:.1f} s); wrote {result.out}/sweep.csv, runs.npz{figure}")
     return 0
 
 

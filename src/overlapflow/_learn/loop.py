@@ -103,7 +103,7 @@ def run_epochs(
     state = state0
     diverged_at = interrupted_at = None
     done = 0
-    with progress_bar(total=n_entries, desc=desc, enabled=progress, unit="ep") as bar:
+    with progress_bar(total=epochs, desc=desc, enabled=progress, unit="ep") as bar:
         try:
             while done < n_entries:
                 _interrupt.check()  # Ctrl-C of this command, maybe swallowed: stop here

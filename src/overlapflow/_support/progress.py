@@ -78,7 +78,8 @@ class LineBar:
 
 
 class _Estimate:
-    """Wraps a bar: after the first update, warn once if the projected total is long."""
+    """Wraps a bar: it never counts past its total, and after the first update it warns once
+    if the projected total is long."""
 
     def __init__(self, bar, *, total: int, desc: str, stream, threshold: float):
         self.bar, self.total, self.desc, self.stream = bar, total, desc, stream
@@ -88,7 +89,8 @@ class _Estimate:
         self.warned = False
 
     def update(self, n=1):
-        self.n += int(n)
+        n = max(0, min(int(n), self.total - self.n))  # e.g. the record after the last epoch
+        self.n += n
         self.bar.update(n)
         if not self.warned and 0 < self.n < self.total:
             self.warned = True

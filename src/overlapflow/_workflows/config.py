@@ -20,6 +20,7 @@ reference is generated from it) is kept in one place.
 
 from __future__ import annotations
 
+import difflib
 import math
 import tomllib
 from collections.abc import Mapping
@@ -35,10 +36,11 @@ from .._model.network import NetworkSpec
 from .._model.overlaps import check_sigma
 from .._model.tasks import TASK_KINDS, make_task, task_parameters
 from .._support.errors import ConfigError
-from .._support.io import load_npz
+from .._support.io import load_array, load_npz
 from .._support.precision import DTYPES
 
-__all__ = ["CompareConfig", "TrainConfig", "load_config", "config_from_dict", "ALL_MODES"]
+__all__ = ["CompareConfig", "TrainConfig", "load_config", "config_from_dict", "apply_settings",
+           "ignored_settings", "ALL_MODES"]
 
 ALL_MODES = ("theta", "exact", "flow", "euler", "direct", "limit")
 
@@ -69,6 +71,8 @@ _TABLES = {
     },
 }
 _REQUIRED = {"task": ("kind",), "train": ("eta", "epochs")}
+#: The optimizers that use `train.momentum` (docs/theory.md §9); the others ignore it.
+_MOMENTUM_OPTIMIZERS = ("momentum", "nesterov")
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,8 @@ class CompareConfig:
         init_sigma: (P, P) initial overlaps, or None for random unit-norm Gaussian vectors.
         init_vectors: (N, P) initial vectors of `[init] vectors` (θ-space starts from exactly
             these; init_sigma is their Σ), or None.
+        vector_labels: (P,) names of the columns of X for an imported `[init] vectors`
+            network ("m1", "bias", "h0", "u1", …), or None for the plain names.
         task: the `Task` object; `task_seed` seeds its per-epoch batches.
         loss: loss kind.
         train: the `TrainConfig`.
@@ -150,6 +156,7 @@ class CompareConfig:
     task_seed: int = 0
     init_sigma: np.ndarray | None = field(default=None, compare=False)
     init_vectors: np.ndarray | None = field(default=None, compare=False)
+    vector_labels: tuple[str, ...] | None = field(default=None, compare=False)
     echo: dict = field(default_factory=dict, compare=False)
     resolved: dict = field(default_factory=dict, compare=False)
 
@@ -198,13 +205,76 @@ def _int(name: str, value) -> int:
     return value
 
 
+def _did_you_mean(unknown: list[str], allowed) -> str:
+    """" (did you mean 'epochs'?)" for the unknown names close to an allowed one, or ""."""
+    close = {name: difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)
+             for name in unknown}
+    close = {name: match[0] for name, match in close.items() if match}
+    if not close:
+        return ""
+    if len(unknown) == 1:
+        return f" (did you mean {close[unknown[0]]!r}?)"
+    return " (did you mean " + ", ".join(f"{m!r} for {n!r}" for n, m in close.items()) + "?)"
+
+
 def _check_keys(table: str, given: dict, allowed) -> None:
     unknown = sorted(set(given) - set(allowed))
     if unknown:
         raise ConfigError(
             f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in "
-            f"[{table}]; valid: {', '.join(sorted(allowed))}"
+            f"[{table}]{_did_you_mean(unknown, allowed)}; valid: {', '.join(sorted(allowed))}"
         )
+
+
+def _task_keys(kind) -> tuple[str, ...]:
+    """The [task] keys of a task kind (of every kind while `kind` is not a known one)."""
+    kinds = [kind] if kind in TASK_KINDS else list(TASK_KINDS)
+    params = {p for k in kinds for p in (("file",) if k == "arrays" else task_parameters(k))}
+    return ("kind", "t_max", "seed", *sorted(params))
+
+
+def apply_settings(raw: dict, settings: Mapping[str, Any], what: str = "--set") -> dict:
+    """The raw tables of a config with `{"table.key": value}` settings applied (a new dict).
+
+    Tables are checked here (ConfigError naming `what`); keys and values are checked, with
+    the rest of the config, by `config_from_dict`.
+    """
+    out = {name: dict(value) if isinstance(value, dict) else value for name, value in raw.items()}
+    for key, value in settings.items():
+        table, _, name = key.partition(".")
+        if table not in _TABLES:
+            raise ConfigError(f"{what} {key}: unknown table [{table}]"
+                              f"{_did_you_mean([table], _TABLES)}; valid: {', '.join(_TABLES)}")
+        if not isinstance(out.setdefault(table, {}), dict):
+            raise ConfigError(f"[{table}] must be a table, got {out[table]!r}")
+        out[table][name] = value
+    return out
+
+
+def ignored_settings(tables: Mapping[str, dict]) -> dict[str, tuple[str, str]]:
+    """The keys given that the chosen learning rule or start would ignore.
+
+    Returns {"train.momentum": (the key whose value makes it ignored, one-line message)}, in
+    the order of the checks; `config_from_dict` refuses the first, a sweep the ones ignored
+    at every grid point.
+    """
+    train, init = tables.get("train", {}), tables.get("init", {})
+    optimizer = train.get("optimizer", _TABLES["train"]["optimizer"])
+    out = {}
+    if "momentum" in train and optimizer not in _MOMENTUM_OPTIMIZERS:
+        out["train.momentum"] = ("train.optimizer", (
+            f"train.momentum is ignored by optimizer {optimizer!r} (only "
+            f"{' and '.join(map(repr, _MOMENTUM_OPTIMIZERS))} use it): remove it or choose one "
+            "of those optimizers"))
+    if "noise_seed" in train and train.get("noise_temperature", 0.0) == 0.0:
+        out["train.noise_seed"] = ("train.noise_temperature", (
+            "train.noise_seed is ignored without weight noise (noise_temperature = 0): remove "
+            "it or set noise_temperature > 0"))
+    if init.get("vectors") is not None and "seed" in init:
+        out["init.seed"] = ("init.vectors", (
+            "init.seed is ignored by an init.vectors start (θ-space starts from the file's "
+            "vectors, the overlap modes from their Σ): remove it"))
+    return out
 
 
 def _resolve(base_dir: Path, value, what: str) -> Path:
@@ -220,7 +290,9 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
     Relative paths resolve against `base_dir` (the config file's folder).
 
     Raises:
-        ConfigError: any unknown table/key, missing key, bad value or unreadable data file.
+        ConfigError: any unknown table/key (reported before missing ones, with the close
+            valid key), missing key, bad value, unreadable data file, or a key that the chosen
+            learning rule or start ignores (`ignored_settings`).
     """
     base_dir = Path(base_dir)
     if not isinstance(raw, dict):
@@ -230,31 +302,27 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
         if not isinstance(raw.get(name, {}), dict):
             raise ConfigError(f"[{name}] must be a table, got {raw[name]!r}")
     tables = {name: dict(raw.get(name, {})) for name in _TABLES}
+    for name in _TABLES:  # a misspelt key is reported as such, before the key it stands for
+        allowed = _task_keys(tables["task"].get("kind")) if name == "task" else _TABLES[name]
+        _check_keys(name, tables[name], allowed)
     for name, keys in _REQUIRED.items():
         for key in keys:
             if key not in tables[name]:
                 raise ConfigError(f"missing key {key!r} in [{name}]")
 
     net = {**_TABLES["network"], **tables["network"]}
-    _check_keys("network", tables["network"], _TABLES["network"])
     spec = NetworkSpec(
         N=net["N"], rank=net["rank"], n_in=net["n_in"], n_out=net["n_out"], phi=net["phi"],
         dt=net["dt"],
     )
 
-    _check_keys("init", tables["init"], _TABLES["init"])
     init = {**_TABLES["init"], **tables["init"]}
     init_seed = _int("init.seed", init["seed"])
     init_sigma = None
     if init["sigma"] is not None:
         path = _resolve(base_dir, init["sigma"], "init.sigma")
-        if not path.is_file():
-            raise ConfigError(f"init.sigma file {str(path)!r} does not exist")
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ConfigError(f"init.sigma {str(path)!r} is not a readable .npy array ({exc})")
-        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        arr = load_array(path, what="init.sigma file")
+        if arr.dtype.kind not in "fiu":
             raise ConfigError(f"init.sigma {str(path)!r} must hold a numeric (P, P) array")
         init_sigma = check_sigma(arr, spec, what="init.sigma")
     if not isinstance(init["balanced"], bool):
@@ -280,6 +348,7 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
         # its vectors, the overlap modes from their Σ; the architecture is the file's.
         if init["sigma"] is not None or init["balanced"]:
             raise ConfigError("init.vectors, init.sigma and init.balanced are exclusive: give one")
+        from .._interop.network_file import vector_labels
         from .._interop.networks import load_network
 
         vec_path = _resolve(base_dir, init["vectors"], "init.vectors")
@@ -293,7 +362,6 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
         raise ConfigError(f"unknown task kind {kind!r}; valid: {', '.join(TASK_KINDS)}")
     params = {k: v for k, v in task_tbl.items() if k not in ("kind", "t_max", "seed")}
     if kind == "arrays":
-        _check_keys("task", task_tbl, ("kind", "t_max", "seed", "file"))
         if "file" not in params:
             raise ConfigError("task kind 'arrays' needs file = \"path.npz\" in [task]")
         data = load_npz(_resolve(base_dir, params.pop("file"), "task.file"), what="task.file")
@@ -302,8 +370,6 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
             if key not in data:
                 raise ConfigError(f"task.file must contain an array {key!r}")
         params = dict(data)
-    else:
-        _check_keys("task", task_tbl, ("kind", "t_max", "seed", *task_parameters(kind)))
     # t_max may be omitted for "arrays" (T from the data) and "decision_making" (sum of periods).
     t_max = task_tbl.get("t_max")
     t_max = None if t_max is None else _positive_number("task.t_max", t_max)
@@ -319,10 +385,8 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
 
         task = SourceChannelsTask(base=task, channels=imported.channels)
 
-    _check_keys("loss", tables["loss"], _TABLES["loss"])
     loss = check_loss_kind({**_TABLES["loss"], **tables["loss"]}["kind"])
 
-    _check_keys("train", tables["train"], _TABLES["train"])
     tr = {**_TABLES["train"], **tables["train"]}
     modes = tr["modes"]
     if isinstance(modes, str) or not isinstance(modes, (list, tuple)):
@@ -335,6 +399,9 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
         clip_norm=tr["clip_norm"], noise_temperature=tr["noise_temperature"],
         noise_seed=tr["noise_seed"],
     )
+    ignored = ignored_settings(tables)
+    if ignored:
+        raise ConfigError(next(iter(ignored.values()))[1])
     _check_rule_for(train, spec)
     if init_sigma is not None and "theta" in train.modes:
         # θ-space needs N vectors realising Σ: fails early if N < rank Σ.
@@ -355,6 +422,7 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
         network=spec, task=task, train=train, loss=loss, init_seed=init_seed,
         task_seed=task_seed, init_sigma=init_sigma, echo=echo, resolved=resolved,
         init_vectors=None if imported is None else imported.X,
+        vector_labels=None if imported is None else vector_labels(imported),
     )
 
 
@@ -387,12 +455,19 @@ def _check_rule_for(train: TrainConfig, spec: NetworkSpec) -> None:
                               "set track_every = 0 or noise_temperature = 0")
 
 
-def load_config(path) -> CompareConfig:
-    """Read and validate a TOML comparison config (see the module docstring for the keys)."""
+def load_config(path, settings: Mapping[str, Any] | None = None) -> CompareConfig:
+    """Read and validate a TOML comparison config (see the module docstring for the keys).
+
+    `settings` (`{"train.eta": 0.01}`, the command line's `--set`) replace or add keys of the
+    file's tables before it is validated.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    return config_from_dict(read_toml(path), base_dir=path.parent)
+    raw = read_toml(path)
+    if settings:
+        raw = apply_settings(raw, settings)
+    return config_from_dict(raw, base_dir=path.parent)
 
 
 def read_toml(path) -> dict:

@@ -18,7 +18,8 @@ Each finished chunk is written atomically to `DIR/chunks/<id>.npz`; a sweep star
 the same arguments runs only the missing chunks (resume after Ctrl-C or a killed worker). A
 chunk that raises is reported with its grid point and seeds and does not stop the others.
 When every chunk exists, `DIR/sweep.csv` (one row per run) and `DIR/runs.npz` (loss curves and
-final Σ per run) are written, atomically.
+final Σ per run) are written, atomically, then `DIR/sweep.png` (final loss against each grid
+key and its histogram; `_plots.sweep`, when matplotlib is installed).
 
 Schedulers: "local" (in-process), "dask-local" (a Dask LocalCluster, one single-threaded worker
 process per core), or "tcp://HOST:PORT" (an existing Dask scheduler). Dask is optional

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,8 +12,15 @@ import jax.numpy as jnp
 from ..._model.overlaps import realise_vectors
 from ..._model.tasks import task_parameters
 from ..._support.errors import ConfigError
-from ..._support.parsing import parse_ints
-from ..config import _TABLES, CompareConfig, config_from_dict
+from ..._support.parsing import parse_ints, parse_value, split_setting
+from ..config import (
+    _TABLES,
+    CompareConfig,
+    _did_you_mean,
+    apply_settings,
+    config_from_dict,
+    ignored_settings,
+)
 
 SCHEDULERS = ("local", "dask-local", "tcp://HOST:PORT")
 BATCHED_MODES = ("exact", "euler", "direct")
@@ -29,14 +35,6 @@ DEFAULT_THRESHOLDS = (1e-2, 1e-4, 1e-6)
 # -- grid and seeds ------------------------------------------------------------------------
 
 
-def _parse_value(text: str):
-    """A grid value: a TOML scalar (1e-3, 500, "erf", true) or, failing that, the bare string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
 def parse_grid(items: Sequence[str]) -> list[tuple[str, tuple]]:
     """Parse `["train.eta=1e-3,5e-3", "task.decay=0.2,0.4"]` into [(key, values), …].
 
@@ -44,11 +42,8 @@ def parse_grid(items: Sequence[str]) -> list[tuple[str, tuple]]:
     """
     grid: list[tuple[str, tuple]] = []
     for item in items:
-        key, sep, rest = item.partition("=")
-        key = key.strip()
-        if not sep or not key or not rest.strip():
-            raise ConfigError(f"grid item {item!r} must look like table.key=v1,v2 (e.g. train.eta=1e-3,5e-3)")
-        values = tuple(_parse_value(v.strip()) for v in rest.split(",") if v.strip())
+        key, rest = split_setting(item, "grid item", "table.key=v1,v2 (e.g. train.eta=1e-3,5e-3)")
+        values = tuple(parse_value(v.strip()) for v in rest.split(",") if v.strip())
         if not values:
             raise ConfigError(f"grid item {item!r} gives no values")
         if key in [k for k, _ in grid]:
@@ -84,8 +79,8 @@ def _check_grid_keys(raw: dict, grid) -> None:
         else:
             allowed = set(_TABLES[table])
         if name not in allowed:
-            raise ConfigError(f"grid key {key!r}: unknown key {name!r} in [{table}]; "
-                              f"valid: {', '.join(sorted(allowed))}")
+            raise ConfigError(f"grid key {key!r}: unknown key {name!r} in [{table}]"
+                              f"{_did_you_mean([name], allowed)}; valid: {', '.join(sorted(allowed))}")
 
 
 def grid_points(grid) -> list[dict]:
@@ -95,10 +90,7 @@ def grid_points(grid) -> list[dict]:
 
 
 def _apply(raw: dict, point: dict, modes) -> dict:
-    out = {t: dict(v) for t, v in raw.items()}
-    for key, value in point.items():
-        table, _, name = key.partition(".")
-        out.setdefault(table, {})[name] = value
+    out = apply_settings(raw, point, what="grid key")
     out.setdefault("train", {})["modes"] = list(modes)
     return out
 
@@ -112,11 +104,29 @@ def load_sweep_config(path) -> tuple[dict, Path]:
 
 
 def _point_config(raw, base_dir, point, modes) -> CompareConfig:
+    """The config of one grid point. A key that this point's grid values make unused (momentum
+    at `train.optimizer = "gd"`) is left out here; `_check_ignored` refuses the keys that every
+    grid point ignores."""
+    tables = _apply(raw, point, modes)
+    for key, (decided_by, _) in ignored_settings(tables).items():
+        if decided_by in point:
+            table, _, name = key.partition(".")
+            del tables[table][name]
     try:
-        return config_from_dict(_apply(raw, point, modes), base_dir)
+        return config_from_dict(tables, base_dir)
     except ConfigError as exc:
-        where = ", ".join(f"{k}={v!r}" for k, v in point.items()) or "the base config"
+        if not point:  # no grid: the config's own error
+            raise
+        where = ", ".join(f"{k}={v!r}" for k, v in point.items())
         raise ConfigError(f"grid point {where}: {exc}")
+
+
+def _check_ignored(raw, points, modes) -> None:
+    """A key of the config that every grid point ignores is refused, as `compare` does."""
+    ignored = [ignored_settings(_apply(raw, point, modes)) for point in points]
+    for key, (_, message) in ignored[0].items():
+        if all(key in found for found in ignored):
+            raise ConfigError(message if len(points) == 1 else f"at every grid point, {message}")
 
 
 def _initial_sigmas(cfg: CompareConfig, seeds, dtype):

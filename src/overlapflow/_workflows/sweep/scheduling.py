@@ -13,15 +13,17 @@ import math
 import os
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..._support import interrupt as _interrupt
 from ..._support.errors import ConfigError, OverlapflowError
 from ..._support.io import write_json_atomic, write_npz_atomic
 from ..._support.precision import float64_enabled
 from ..._support.progress import progress_bar
+from ..config import apply_settings
 from .assembly import _assemble
 from .chunks import _announce_theta_cost, run_sweep_chunk
 from .grid import (
@@ -31,6 +33,7 @@ from .grid import (
     SCHEDULERS,
     SWEEP_MODES,
     _check_grid_keys,
+    _check_ignored,
     _point_config,
     grid_points,
     load_sweep_config,
@@ -122,6 +125,7 @@ def run_sweep(
     out_dir,
     *,
     grid: Sequence[str] | list[tuple[str, tuple]] = (),
+    settings: Mapping[str, Any] | None = None,
     seeds: Sequence[int] = (0,),
     modes: Sequence[str] = ("exact",),
     scheduler: str = "local",
@@ -142,6 +146,7 @@ def run_sweep(
     Args:
         config_path: TOML comparison config (its [train].modes is replaced by `modes`).
         grid: "table.key=v1,v2" strings or parsed [(key, values)].
+        settings: {"table.key": value} set in the config before the grid (`--set`).
         seeds: initial-condition seeds.
         scheduler: "local", "dask-local" or "tcp://HOST:PORT"; or pass a Dask `client`.
         chunk_size: runs per chunk (cut into lane groups for the overlap modes).
@@ -150,10 +155,12 @@ def run_sweep(
 
     Returns:
         `SweepResult`. Files: DIR/chunks/*.npz, DIR/plan.json, and when complete DIR/sweep.csv,
-        DIR/runs.npz.
+        DIR/runs.npz and DIR/sweep.png (with matplotlib).
     """
     t_start = time.perf_counter()
     raw, base_dir = load_sweep_config(config_path)
+    if settings:
+        raw = apply_settings(raw, settings)
     grid = parse_grid(grid) if grid and isinstance(next(iter(grid)), str) else list(grid)
     modes = tuple(modes)
     for mode in modes:
@@ -175,6 +182,7 @@ def run_sweep(
         raise ConfigError(f"unknown scheduler {scheduler!r}; valid: {', '.join(SCHEDULERS)}")
     _check_grid_keys(raw, grid)
     points = grid_points(grid)
+    _check_ignored(raw, points, modes)
     resolved = []
     for point in points:  # every grid point must validate before anything runs
         resolved.append({"point": point,
@@ -202,7 +210,7 @@ def run_sweep(
 
 
 #: What a sweep writes into its folder (removed by --overwrite before a different sweep).
-SWEEP_FILES = ("plan.json", "chunks", "sweep.csv", "runs.npz")
+SWEEP_FILES = ("plan.json", "chunks", "sweep.csv", "runs.npz", "sweep.png")
 _LOCK = ".lock"
 
 
