@@ -5,7 +5,8 @@
 - One style table: every mode and run has one colour / line style / width; the figure modules
   use no pyplot and set no backend.
 - Coinciding overlap curves are detected (max |a − b| < 1e-3 · range), drawn as markers on top,
-  and named in the legend ("σ_b (= σ_a)"); a panel of 12 (or 21) overlaps gets distinct colours.
+  and named in the legend ("σ_b = σ_a"; "σ_d¹" and a note where it depends on the mode);
+  a panel of 12 (or 21) overlaps gets distinct colours.
 - index.html from a tiny fake run (two experiment folders, a small PNG each): status header,
   number cells that do not wrap, a caption per figure, provenance, links to the full-size files,
   `self_contained` (data URIs, no PNG paths left), and — in headless Chromium when installed —
@@ -28,7 +29,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "overlapflow"
 FIGURE_MODULES = ["_plots/compare.py", "_plots/analysis.py", "_plots/nonlinear.py", "_plots/style.py",
-                  "_plots/report.py"] + sorted(
+                  "_plots/report.py", "_plots/sweep.py", "_plots/reveal.py"] + sorted(
     str(p.relative_to(SRC)) for p in (SRC / "experiments").glob("_*draw*.py"))
 
 
@@ -153,7 +154,8 @@ def test_coinciding_curves_are_marked_and_named():
     ax = _axes()
     handles = draw_overlaps(ax, x, overlaps, ["theta", "exact"])
     labels = [h.get_label() for h in handles]
-    assert labels == ["σ_a", "σ_b (= σ_a)", "σ_c", "σ_d (= σ_a: exact)"]
+    assert labels == ["σ_a", "σ_b = σ_a", "σ_c", "σ_d¹",
+                      "¹ σ_d coincides with σ_a in exact only"]  # the note, last
     assert handles[1].get_marker() not in (None, "None", "")
     assert handles[2].get_marker() in (None, "None", "")
     # σ_b: drawn once, as markers on top (its exact curve is at the same place: not redrawn)
@@ -220,7 +222,7 @@ def test_fig1_figure_names_coinciding_overlaps(tmp_path, monkeypatch):
     a, p = fake_fig1_arrays()
     assert get_experiment("fig1").draw(Outcome(a, [], {}, params=p), tmp_path) == ["fig1.png"]
     (legends,) = seen
-    assert "σ_zz (= σ_mm)" in legends["axes"] and "σ_vv (= σ_uu)" in legends["axes"]
+    assert "σ_zz = σ_mm" in legends["axes"] and "σ_vv = σ_uu" in legends["axes"]
     assert "overlap: exact map" in legends["figure"]  # the method legend, outside the axes
     assert (tmp_path / "fig1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._model.overlaps import overlap_names, overlap_pairs
+from .._model.overlaps import overlap_labels, overlap_names, overlap_pairs
 from .._support.io import save_figure_atomic
 
 # The one style table of every figure (colour, line style, width per mode and run): _style.
 # Figures are `matplotlib.figure.Figure`s, never pyplot: importing overlapflow leaves the
 # user's matplotlib backend alone.
-from .style import MODE_LABELS, MODE_STYLES, draw_overlaps, new_figure, style
+from .style import MODE_STYLES, draw_overlaps, mode_label, new_figure, style
 
 __all__ = ["plot_comparison", "MODE_STYLES"]
 
@@ -35,7 +35,9 @@ def _last_drawn(y) -> int | None:
 
 
 def _overlap_panel(ax, comp, pairs, title):
-    names = overlap_names(comp.config.network)
+    labels = comp.config.vector_labels  # an imported network's channels: bias, h0
+    names = (overlap_labels(comp.config.network, labels) if labels is not None
+             else overlap_names(comp.config.network))
     all_pairs = overlap_pairs(comp.config.network)
     x = comp.epochs + 1
     overlaps = []  # colour = overlap, line style = mode; coinciding curves marked (_style)
@@ -91,9 +93,10 @@ def _comparison_figure(comp, vis, invis):
     ax = axes[0]
     x = comp.epochs + 1
     notes = []
+    linear = comp.config.network.is_linear  # nonlinear: the Σ-space modes learn the closure
     for mode, run in comp.runs.items():
         y = _safe(run.loss, log=True)
-        (line,) = ax.plot(x, y, label=MODE_LABELS.get(mode, mode), **style(mode))
+        (line,) = ax.plot(x, y, label=mode_label(mode, linear=linear), **style(mode))
         if run.diverged_at is not None:  # mark the last drawn point and say when
             k = _last_drawn(y[: run.diverged_at + 1])
             if k is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._support.io import save_figure_atomic
-from .style import MODE_LABELS, line_style, new_figure, overlap_colors, style
+from .style import line_style, mode_label, new_figure, overlap_colors, style
 
 __all__ = ["plot_scaling", "plot_gaussianity", "output_trial_panels", "loadings_histograms"]
 
@@ -59,8 +59,9 @@ def plot_scaling(result, summary: dict, path) -> None:
     for i, n in enumerate(result.N):
         ax.plot(x, result.loss_theta[i, 0], color=colors[i], linewidth=1.2, alpha=0.8, zorder=2,
                 label=f"θ-space N={n} (seed {result.seeds[0]})")
-    ax.plot(x, result.loss_limit, label=MODE_LABELS["limit"], **style("limit"))
-    ax.plot(x, result.loss_closure, label="overlap closure (exact map)", **style("exact"))
+    linear = result.config.network.is_linear
+    ax.plot(x, result.loss_limit, label=mode_label("limit", linear=linear), **style("limit"))
+    ax.plot(x, result.loss_closure, label=mode_label("exact", linear=linear), **style("exact"))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("epoch + 1")

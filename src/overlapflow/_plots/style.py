@@ -6,10 +6,17 @@ and never choose their own. θ-space is a thick translucent line drawn first; th
 modes are thinner broken lines on top of it, so agreement shows as a broken line running
 inside the thick one.
 
+`mode_label` names what each mode computed, in one place for every table, legend and
+summary.json: for a nonlinear φ the overlap-space modes run on the Gaussian closure of
+docs/theory.md §3.2 ("closure: exact map"), for a linear φ on the network itself ("overlap:
+exact map").
+
 `draw_overlaps` draws a family of overlap trajectories (colour = overlap, line style = mode or
 run) and makes coinciding curves visible: a curve equal to an earlier one of the same panel
 (max |a − b| < `COINCIDE_RTOL` · the panel's range) is drawn as markers on top of it, at an
-offset per curve, and its legend entry says so ("σ_zz (= σ_mm)").
+offset per curve, and its legend entry says so: "σ_zz = σ_mm" where it lies on σ_mm in every
+mode; "σ_vv¹" where it depends on the mode, with the note "¹ σ_vv coincides with σ_uu in θ,
+exact and flow; with σ_mm in direct" at the end of the legend.
 
 Drawing only, and matplotlib without pyplot: importing this module (or any figure module)
 never selects or changes matplotlib's backend.
@@ -17,11 +24,13 @@ never selects or changes matplotlib's backend.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 __all__ = ["STYLES", "MODE_STYLES", "MODE_LABELS", "COINCIDE_RTOL", "style", "line_style",
            "color", "overlap_colors", "coincident_partner", "draw_overlaps", "legend_handle",
-           "new_figure"]
+           "mode_label", "coincidence_label", "new_figure"]
 
 _THICK = dict(linestyle="-", linewidth=2.6, alpha=0.45, zorder=2)
 
@@ -67,14 +76,39 @@ MODE_STYLES: dict[str, dict] = {
     m: {k: v for k, v in STYLES[m].items() if k != "color"} for m in _MODES
 }
 
-MODE_LABELS = {
+#: mode → what it computes (docs/theory.md §4.8); the Σ-space modes get a prefix (`mode_label`).
+_METHODS = {
     "theta": "θ-space (network)",
-    "exact": "overlap: exact map",
-    "flow": "overlap: gradient flow",
-    "euler": "overlap: Euler",
-    "direct": "overlap: direct (identity metric)",
-    "limit": "N → ∞ limit",
+    "exact": "exact map",
+    "flow": "gradient flow",
+    "euler": "Euler step",
+    "direct": "direct (identity metric)",
+    "limit": "N → ∞ limit (quadrature nodes)",
 }
+_SIGMA_MODES = ("exact", "flow", "euler", "direct")
+
+
+def mode_label(mode: str, *, linear: bool = True) -> str:
+    """What `mode` computed, as tables, legends and summary.json name it (the mode if unknown).
+
+    The Σ-space modes (exact, flow, euler, direct) learn the network itself when φ is linear
+    ("overlap: exact map") and the Gaussian closure of docs/theory.md §3.2 otherwise
+    ("closure: exact map"), from which θ-space training departs by an amount that does not
+    shrink with N (§4.6); theta is the network and limit the N → ∞ network on quadrature
+    nodes (§8), whatever φ.
+
+    Args:
+        mode: a mode of `overlapflow compare` ("theta", "exact", ...).
+        linear: whether the network's φ is linear (`NetworkSpec.is_linear`).
+    """
+    method = _METHODS.get(mode, mode)
+    if mode in _SIGMA_MODES:
+        return f"{'overlap' if linear else 'closure'}: {method}"
+    return method
+
+
+#: mode → its label for a linear network (`mode_label(mode)`); nonlinear: `mode_label`.
+MODE_LABELS = {m: mode_label(m) for m in _MODES}
 
 #: Two curves of a panel coincide when max |a − b| < COINCIDE_RTOL · (the panel's range).
 COINCIDE_RTOL = 1e-3
@@ -153,6 +187,43 @@ def legend_handle(name: str, label: str, **overrides):
     return Line2D([], [], label=label, **st)
 
 
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+#: Characters per line of a coincidence note (the legends sit beside narrow panels).
+NOTE_WIDTH = 38
+
+
+def _and_list(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def coincidence_label(label: str, partners: dict[str, list[str]], n_drawn: int,
+                      number: int) -> tuple[str, str | None]:
+    """The legend entry of overlap `label` and its note (None when the entry says it all).
+
+    Args:
+        label: the overlap's name ("σ_vv").
+        partners: {earlier overlap: the keys (short names) in which `label`'s curve lies on
+            that overlap's}, in the order met; empty: no coincidence.
+        n_drawn: how many keys `label` has curves for.
+        number: the note's number, written as a superscript.
+
+    Returns:
+        ("σ_zz = σ_mm", None) when the curve lies on one overlap in every key; else the entry
+        carries a note mark, "σ_vv¹", and the note says where the curve lies: "¹ σ_vv
+        coincides with σ_uu in θ, exact and flow; with σ_mm in direct" ("... in direct only"
+        when in the other keys it lies on no other curve).
+    """
+    if not partners:
+        return label, None
+    (first, keys), *_ = partners.items()
+    if len(partners) == 1 and len(keys) == n_drawn:
+        return f"{label} = {first}", None
+    mark = str(number).translate(_SUPERSCRIPTS)
+    parts = [f"{p} in {_and_list(ks)}" for p, ks in partners.items()]
+    only = " only" if sum(len(ks) for ks in partners.values()) < n_drawn else ""
+    return f"{label}{mark}", f"{mark} {label} coincides with {'; with '.join(parts)}{only}"
+
+
 def draw_overlaps(ax, x, overlaps, keys, *, styles=None, short=None, rtol=COINCIDE_RTOL):
     """Draw a family of overlap trajectories; colour = overlap, line style = key (mode, run).
 
@@ -170,8 +241,10 @@ def draw_overlaps(ax, x, overlaps, keys, *, styles=None, short=None, rtol=COINCI
     also coincides with its own curve of an earlier key (the same place), it is not redrawn.
 
     Returns:
-        legend handles, one per overlap, labelled "σ_zz (= σ_mm)" where the curves coincide
-        ("σ_vv (= σ_uu: θ, exact; = σ_mm: direct)" where they coincide with different ones).
+        legend handles: one per overlap, in order, labelled by `coincidence_label` ("σ_zz =
+        σ_mm"; "σ_vv¹" where the coincidence depends on the key), then one handle
+        without a line per note ("¹ σ_vv coincides with σ_uu in θ, exact; with σ_mm in
+        direct", wrapped to `NOTE_WIDTH` characters).
     """
     from matplotlib.lines import Line2D
 
@@ -181,10 +254,11 @@ def draw_overlaps(ax, x, overlaps, keys, *, styles=None, short=None, rtol=COINCI
     present = [k for k in keys if any(k in ys for _, ys in overlaps)]
     tol = rtol * _finite_range([y for _, ys in overlaps for y in ys.values()])
     handles = []
+    notes = []
     n_marked = 0
     for i, (label, ys) in enumerate(overlaps):
         c = colors[i]
-        partners: dict[int, list[str]] = {}
+        partners: dict[str, list[str]] = {}
         marker = _MARKERS[n_marked % len(_MARKERS)]
         marked = False
         drawn: list = []  # this overlap's curves of earlier keys, drawn or marked
@@ -200,7 +274,7 @@ def draw_overlaps(ax, x, overlaps, keys, *, styles=None, short=None, rtol=COINCI
             if j is None:
                 ax.plot(x, y, color=c, **st)
             else:
-                partners.setdefault(j, []).append(key)
+                partners.setdefault(overlaps[j][0], []).append(short.get(key, key))
                 if not any(_same(y, prev, tol) for prev in drawn):
                     offset = 0.1 * ((0.37 * n_marked + 0.19 * m_idx) % 1.0)
                     ax.plot(x, y, color=c, linestyle="none", marker=marker, markersize=5.5,
@@ -208,19 +282,18 @@ def draw_overlaps(ax, x, overlaps, keys, *, styles=None, short=None, rtol=COINCI
                             markevery=(offset, 0.1), zorder=6)
                     marked = True
             drawn.append(y)
-        if partners:
-            n_drawn = sum(1 for k in present if k in ys)
-            notes = []
-            for j, ks in partners.items():
-                target = overlaps[j][0]
-                notes.append(f"= {target}" if len(ks) == n_drawn and len(partners) == 1
-                             else f"= {target}: {', '.join(short.get(k, k) for k in ks)}")
-            label = f"{label} ({'; '.join(notes)})"
+        label, note = coincidence_label(label, partners, sum(1 for k in present if k in ys),
+                                        len(notes) + 1)
+        if note is not None:
+            notes.append(note)
         if marked:
             n_marked += 1
         handles.append(Line2D([], [], color=c, lw=1.6, label=label,
                               marker=marker if marked else None, markersize=5.5,
                               markeredgecolor="white", markeredgewidth=0.6))
+    for note in notes:
+        text = textwrap.fill(note, NOTE_WIDTH, subsequent_indent="  ")
+        handles.append(Line2D([], [], linestyle="none", label=text))
     return handles
 
 

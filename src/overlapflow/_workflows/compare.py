@@ -151,8 +151,11 @@ def _last_finite(x: np.ndarray) -> float | None:
 
 
 def comparison_summary(comp: Comparison) -> dict:
-    """The summary.json content: config echo, seeds, timings, final losses, discrepancies."""
+    """The summary.json content: config echo, seeds, what each mode computed (`methods`:
+    "closure: exact map" for a nonlinear network, `mode_label`), timings, final losses,
+    discrepancies."""
     from .._analysis.visibility import invisible_overlaps, visible_overlaps
+    from .._plots.style import mode_label
     from .._support.io import provenance
     from .hooks import max_invariant_drift
 
@@ -163,6 +166,8 @@ def comparison_summary(comp: Comparison) -> dict:
         "provenance": provenance(),
         "seeds": {"init": cfg.init_seed, "task": cfg.task_seed},
         "modes": list(comp.runs),
+        # what each mode computed: for nonlinear φ the Σ-space modes learn the closure (§3.2)
+        "methods": {m: mode_label(m, linear=cfg.network.is_linear) for m in comp.runs},
         "wall_time_s": dict(comp.wall_time_s),
         "compiled_time_s": dict(comp.compiled_time_s),
         "final_loss": {m: _last_finite(r.loss) for m, r in comp.runs.items()},

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._analysis.invariants import conserved_forms, invariant_drift
 from .._limit import GaussianityTrack, LimitState
+from .._plots.style import mode_label
 from .._support.differences import max_rel_diff
 
 __all__ = [
@@ -129,8 +130,9 @@ def closure_warning(summary: dict, threshold: float = CLOSURE_WARN_THRESHOLD) ->
     mode, err = max(errors.items(), key=lambda kv: kv[1])
     if err <= threshold:
         return None
+    method = summary.get("methods", {}).get(mode) or mode_label(mode, linear=False)
     return (
-        f"the N → ∞ limit and the overlap closure ({mode}) differ by {err:.3g} (max relative "
+        f"the N → ∞ limit and mode {mode} ({method}) differ by {err:.3g} (max relative "
         f"loss-curve difference) > {threshold:g}: the Gaussian closure misdescribes this "
         "network even at large N (docs/theory.md §8)"
     )

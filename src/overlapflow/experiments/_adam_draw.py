@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..internal import draw_overlaps, legend_handle, new_figure, style
+from ..internal import draw_overlaps, legend_handle, new_figure, plots_style, style
 from ._drawing import (
     RIGHT,
     _overlap_family,
@@ -20,7 +20,8 @@ def draw_adam(outcome, folder) -> list[str]:
     x = a["epochs"]
     runs = ("adam", "adam_rot", "gd_theta", "exact")  # styles: the table (overlapflow._plots.style)
     labels = {"adam": "Adam, θ-space, start X₀", "adam_rot": "Adam, θ-space, rotated X₀ (same Σ)",
-              "gd_theta": "GD, θ-space, rotated X₀", "exact": "GD, overlap exact map"}
+              "gd_theta": "GD, θ-space, rotated X₀",
+              "exact": f"GD, {plots_style.mode_label('exact')}"}
     fig = new_figure(figsize=(18, 10), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
     ax = axes[0]

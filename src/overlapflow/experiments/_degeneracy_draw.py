@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..internal import draw_overlaps, legend_handle, line_style, new_figure, style
+from ..internal import draw_overlaps, legend_handle, line_style, new_figure, plots_style, style
 from ._drawing import (
     BELOW,
     _overlap_family,
@@ -92,10 +92,10 @@ def draw_degeneracy(outcome, folder) -> list[str]:
     _degeneracy_trials(axes[0], a, p, info)
     ax = axes[1, 0]
     for k, run in enumerate(("original", "twin")):  # colour = network, line style = method
-        ax.plot(x, a[f"loss_theta_{k}"], color=style(run)["color"], label=f"{run}: θ-space",
+        ax.plot(x, a[f"loss_theta_{k}"], color=style(run)["color"], label=f"{run}, θ-space",
                 **line_style("theta"))
         ax.plot(x, a[f"loss_exact_{k}"], color=style(run)["color"],
-                label=f"{run}: overlap exact map", **line_style("exact"))
+                label=f"{run}, {plots_style.mode_label('exact')}", **line_style("exact"))
     ax.set_yscale("log")
     ax.set_ylabel("loss (sum·dt)")
     ax.set_title("Same task, same GD: different learning\n(exact map dashed on θ-space)",
@@ -105,9 +105,9 @@ def draw_degeneracy(outcome, folder) -> list[str]:
     for ax, sel, label in ((axes[1, 1], vis, "visible"), (axes[1, 2], ~vis, "invisible")):
         family = _overlap_family(a, np.flatnonzero(sel), keys,
                                  lambda k: f"sigma_theta_{keys.index(k)}")
-        handles = draw_overlaps(ax, x, family, keys)
-        handles += [legend_handle("original", "original (θ)", color="gray"),
-                    legend_handle("twin", "twin (θ)", color="gray")]
+        handles = draw_overlaps(ax, x, family, keys)  # one per overlap, then the notes
+        handles[len(family):len(family)] = [legend_handle("original", "original (θ)", color="gray"),
+                                            legend_handle("twin", "twin (θ)", color="gray")]
         ax.legend(handles=handles, fontsize=7, ncol=3, **BELOW)
         ax.set_ylabel("overlap value")
         ax.set_title(f"Loss-{label} overlaps of the two twins (colour = overlap)", fontsize=10)

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..internal import MODE_LABELS, draw_overlaps, new_figure, overlap_colors, style
+from ..internal import (
+    draw_overlaps,
+    legend_handle,
+    new_figure,
+    overlap_colors,
+    plots_style,
+    style,
+)
 from ._drawing import (
     RIGHT,
-    _method_legend,
     _overlap_family,
     _save,
 )
+
+#: What each mode computed on this erf network: the Σ-space modes learn the Gaussian closure.
+_LABELS = {m: plots_style.mode_label(m, linear=False) for m in plots_style.MODE_LABELS}
 
 
 def _gaussianity_panels(ax_hist, ax_qq, X0, Xf, theo, qq, vec_names, label=""):
@@ -69,8 +78,10 @@ def draw_nonlinear(outcome, folder) -> list[str]:
                      fontsize=10)
         if handles:
             ax.legend(handles=handles, fontsize=7, **RIGHT)
-    _method_legend(fig, modes, title="method: colour and line style in the loss panel and the "
-                   "trial; line style in the overlap panels (there colour = overlap)")
+    fig.legend(handles=[legend_handle(m, _LABELS[m]) for m in modes], loc="outside lower center",
+               ncol=len(modes), fontsize=9, title="method: colour and line style in the loss "
+               "panel and the trial; line style in the overlap panels (there colour = overlap)",
+               title_fontsize=8)
     if trial:
         ax_in = fig.add_subplot(gs[1, :])
         ax_out = fig.add_subplot(gs[2, :], sharex=ax_in)
@@ -79,19 +90,20 @@ def draw_nonlinear(outcome, folder) -> list[str]:
             if f"trial_{mode}" in a:
                 diff = np.sqrt(np.mean((a[f"trial_{mode}"] - a["trial_theta"]) ** 2)
                                / np.mean(a["trial_theta"] ** 2))
-                curves.append((f"trial_{mode}", f"{MODE_LABELS[mode]}, final Σ "
+                curves.append((f"trial_{mode}", f"{_LABELS[mode]}, final Σ "
                                f"(‖Δy‖/‖y_θ‖ = {diff:.2g})", style(mode)))
         output_trial_panels(ax_in, ax_out, a, curves)
         T = len(a["trial_time"])
         ax_out.set_title(f"Outputs on a {T * p['dt']:g}-s trial ({p['trial_factor']} × the "
-                         "training trial) after learning; overlap-space outputs broken lines on "
+                         "training trial) after learning; the closure's outputs broken lines on "
                          "top of the θ-space line (where they coincide only the dashes show)",
                          fontsize=10)
         ax_in.tick_params(labelbottom=False)
-    fig.suptitle(f"Fig. 4 — erf rank-1 network, flip-flop: θ-space (N={p['N']}) vs mean-field "
-                 f"overlap space; GD η={p['eta']}, {p['epochs']} epochs, same batches, "
+    fig.suptitle(f"Fig. 4 — erf rank-1 network, flip-flop: θ-space (N={p['N']}) vs its "
+                 f"Gaussian (mean-field) closure in overlap space; GD η={p['eta']}, "
+                 f"{p['epochs']} epochs, same batches, "
                  f"{'balanced' if p.get('balanced', True) else 'random'} start\nθ-space: thick "
-                 "translucent line; overlap methods: thin broken lines drawn on top of it (where "
+                 "translucent line; closure methods: thin broken lines drawn on top of it (where "
                  "they coincide, the broken line runs inside the thick one)")
     names_out = [_save(fig, folder, "nonlinear.png")]
     fig = new_figure(figsize=(12.5, 4.8), layout="constrained")

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from ..internal import line_style, new_figure, style
+from ..internal import line_style, new_figure, plots_style, style
 from ._drawing import (
     BELOW,
     RIGHT,
@@ -15,7 +15,7 @@ from ._drawing import (
 
 
 def draw_optimizers(outcome, folder) -> list[str]:
-    """Figure 8: optimizers.png (loss θ vs mean-field exact map, closure error, Q-Q, summary
+    """Figure 8: optimizers.png (loss θ vs the closure's exact map, closure error, Q-Q, summary
     bars), optimizers_outputs.png (outputs on a 60-s trial) and optimizers_loadings.png
     (histograms of m, u, v, z per optimizer)."""
     from ..internal import loadings_histograms, output_trial_panels
@@ -25,6 +25,7 @@ def draw_optimizers(outcome, folder) -> list[str]:
     labels = {"gd_small": f"GF: GD η={p['eta_small']} (small steps)",
               "gd_large": f"GD η={p['eta_large']} (large steps)", "adam": f"Adam lr={p['adam_lr']}"}
     short = {"gd_small": "GF", "gd_large": "GD", "adam": "Adam"}
+    closure = plots_style.mode_label("exact", linear=False)  # erf: the closure's exact map
     x = a["epochs"] + 1
     colors = {r: style(r)["color"] for r in runs}  # colour = optimizer (the style table)
     fig = new_figure(figsize=(22, 5.6), layout="constrained")
@@ -35,12 +36,13 @@ def draw_optimizers(outcome, folder) -> list[str]:
                 **line_style("theta"))
         if f"loss_exact_{r}" in a:
             ax.plot(x, a[f"loss_exact_{r}"], color=colors[r],
-                    label=f"{short[r]}: overlap exact map", **line_style("exact"))
+                    label=f"{short[r]}, {closure}", **line_style("exact"))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("epoch + 1")
     ax.set_ylabel(f"loss ({p['loss']})")
-    ax.set_title("Loss: θ-space (thick) vs mean-field exact map (dashed on top)", fontsize=10)
+    ax.set_title("Loss: θ-space (thick) vs the closure's exact map (dashed on top)",
+                 fontsize=10)
     ax.legend(fontsize=7, ncol=2, **BELOW)
     ax = axes[1]
     for r in runs:
@@ -94,14 +96,14 @@ def draw_optimizers(outcome, folder) -> list[str]:
             if key in a:
                 diff = np.sqrt(np.mean((a[key] - a[f"trial_{r}"]) ** 2)
                                / np.mean(a[f"trial_{r}"] ** 2))
-                curves.append((key, f"{short[r]}: overlap exact map, final Σ "
+                curves.append((key, f"{short[r]}, {closure}, final Σ "
                                f"(‖Δy‖/‖y_θ‖ = {diff:.2g})",
                                dict(line_style("exact"), color=colors[r])))
         output_trial_panels(ax_in, ax_out, a, curves)
         ax_in.tick_params(labelbottom=False)
         T = len(a["trial_time"])
         ax_out.set_title(f"Outputs on a {T * p['dt']:g}-s trial after learning: networks thick "
-                         "and translucent, overlap-space outputs (GD runs) dashed on top — where "
+                         "and translucent, the closure's outputs (GD runs) dashed on top — where "
                          "they coincide only the dashes show", fontsize=10)
         fig.suptitle(f"Fig. 8 — outputs per optimizer (erf rank-1, N={p['N']})")
         names_out.append(_save(fig, folder, "optimizers_outputs.png"))

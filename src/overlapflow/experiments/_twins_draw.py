@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..internal import new_figure, save_figure_atomic, style
+from ..internal import new_figure, plots_style, save_figure_atomic, style
 
 __all__ = ["draw_twins"]
 
@@ -23,6 +23,8 @@ __all__ = ["draw_twins"]
 A_COLOR, B_COLOR = style("task_a")["color"], style("task_b")["color"]
 TEACHER_COLOR = style("teacher")["color"]
 VIS_COLOR, INV_COLOR, ALL_COLOR = (style(k)["color"] for k in ("visible", "invisible", "all"))
+#: What was computed: every network is learned in overlap space, on the erf network's closure.
+METHOD = f"rank-1 erf in overlap space, {plots_style.mode_label('exact', linear=False)}"
 
 
 def _figure(*args, **kwargs):
@@ -92,7 +94,7 @@ def _overview(a: dict, info: dict, folder) -> str:
     ax.set_title("Which task came first? Logistic regression on the overlaps")
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     fig.suptitle("Twins study: the history of learning stays in the overlaps, invisible ones "
-                 "included")
+                 f"included ({METHOD})")
     return _save(fig, folder, "twins.png")
 
 
@@ -184,7 +186,7 @@ def _pair(a: dict, folder) -> str:
     ax.set_title("Task C after learning: teacher and both students")
     ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("One twin pair: same start, different first task (network 1: flip-flop, "
-                 "network 2: decision making), then the same task C")
+                 f"network 2: decision making), then the same task C ({METHOD})")
     return _save(fig, folder, "twins_pair.png")
 
 
@@ -209,7 +211,8 @@ def _trajectories(a: dict, folder) -> str:
         ax.set_xlabel("epoch (first task | task C)")
     handles, labels = axes[0].get_legend_handles_labels()  # a visible overlap: all three lines
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)
-    fig.suptitle("All 10 overlaps of one twin pair across the phases (grey line: start of C)")
+    fig.suptitle("All 10 overlaps of one twin pair across the phases (grey line: start of C; "
+                 f"{METHOD})")
     return _save(fig, folder, "twins_trajectories.png")
 
 
