@@ -224,6 +224,93 @@ def test_metric_matches_closed_form_and_pushforward():
 
 
 
+def cannot_fail(c: dict) -> str | None:
+    """Why a check (a summary.json record) is true by construction, or None.
+
+    The rule:
+    - ">" with a threshold at or below the lowest value the quantity can take. A quantity
+      that declares no `bounds` counts as non-negative (distances, fractions, accuracies,
+      ratios of norms), so "> 0" on it cannot fail; a signed quantity says so with
+      bounds = [null, ...].
+    - "<" with a threshold at or above the highest value the quantity can take (declared).
+    - A declared `null` (chance, a shuffled control, a zero output, the initial loss): the
+      threshold must lie beyond it on the claim's side by at least 10 % of |null| (0.05 where
+      null = 0). "=" claims of being *at* the null (decoding at chance) are exempt.
+    - Decoding and learning claims ("decoding ...", "... accuracy", "X learned: ...", "loss
+      falls") must declare their null: without it "accuracy > 0" or "MSE < 1" cannot be
+      judged.
+    """
+    rel, t, null = c["relation"], c["threshold"], c.get("null")
+    lo, hi = c["bounds"] if c.get("bounds") is not None else (0.0, None)
+    name = c["name"].lower()
+    claim = name.startswith("decoding") or any(w in name for w in ("accuracy", "learned:",
+                                                                      "loss falls"))
+    if claim and rel in "<>" and null is None:
+        return "a decoding or learning claim without its null (chance, zero output, L₀)"
+    if rel == ">" and lo is not None and t <= lo:
+        return f"> {t:g} on a quantity that is ≥ {lo:g} by construction"
+    if rel == "<" and hi is not None and t >= hi:
+        return f"< {t:g} on a quantity that is ≤ {hi:g} by construction"
+    if null is not None and rel in "<>":
+        margin = 0.1 * abs(null) if null != 0 else 0.05
+        beyond = t - null if rel == ">" else null - t
+        if beyond < margin - 1e-12:
+            return f"threshold {t:g} not beyond the null {null:g} by {margin:g}"
+    return None
+
+
+def test_the_cannot_fail_rule_catches_checks_that_cannot_fail():
+    def rec(check):
+        return check.as_dict()
+
+    bad = [
+        Check.above("decoding after C from the invisible overlaps", 0.56, 0.0, null=0.5,
+                    bounds=(0.0, 1.0)),  # the reported one
+        Check.above("decoding after C from the invisible overlaps", 0.56, 0.0),  # no null
+        Check.above("decoding after A/B", 0.9, 0.52, null=0.5, bounds=(0.0, 1.0)),
+        Check.below("phase A learned: median final masked MSE", 0.01, 1.0, null=1.0),
+        Check.below("phase A learned: median final masked MSE", 0.01, 0.05),  # no null
+        Check.above("invisible overlaps move: max |Δσ|", 0.3, 0.0),
+        Check.below("fraction outside the span", 0.3, 1.0, bounds=(0.0, 1.0)),
+    ]
+    good = [
+        Check.above("decoding after A/B", 1.0, 0.9, null=0.5, bounds=(0.0, 1.0)),
+        Check.below("phase A learned: median final masked MSE", 0.01, 0.05, null=1.0),
+        Check.above("invisible overlaps move: max |Δσ|", 0.3, 1e-2),
+        Check.above("smallest eigenvalue (PSD)", 0.1, 0.0, bounds=(None, None)),
+        Check.equals("decoding at the start is at chance", 0.5, 0.5, 0.1, null=0.5),
+        Check.below("exact vs θ: max relative difference", 1e-12, 1e-6),
+    ]
+    assert all(cannot_fail(rec(c)) for c in bad), [c.name for c in bad if not cannot_fail(rec(c))]
+    assert not any(cannot_fail(rec(c)) for c in good), [cannot_fail(rec(c)) for c in good]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_checks_can_fail(quick_all, name):
+    out, _ = quick_all
+    summary = _summary(out, name)
+    trivial = {c["name"]: cannot_fail(c) for c in summary["checks"] if cannot_fail(c)}
+    assert not trivial, trivial
+
+
+@pytest.mark.parametrize("quick", [True, False], ids=["quick", "paper"])
+def test_threshold_parameters_can_fail(quick):
+    # Thresholds that are parameters, in both modes: "*_above" strictly positive, decoding
+    # thresholds above chance (0.5), learning thresholds below the zero-output error they are
+    # compared with in the run (here: below 1, the flip-flop's zero-output MSE at target ±1).
+    from overlapflow.experiments import get_experiment, resolve_params
+
+    for name in NAMES:
+        params = resolve_params(get_experiment(name), quick=quick)
+        for key, value in params.items():
+            if key.endswith("_above") and isinstance(value, (int, float)):
+                assert value > 0, (name, key, value)
+    twins = resolve_params(get_experiment("twins"), quick=quick)
+    assert twins["invisible_above"] > 0.5
+    assert twins["a_learned_below"] <= 0.1 and twins["b_learned_below"] <= 0.2
+    assert twins["c_learned_below"] <= 0.9
+
+
 def test_check_records():
     assert Check.below("x", 0.5, 1.0).passed and not Check.below("x", 2.0, 1.0).passed
     assert not Check.below("x", float("nan"), 1.0).passed

@@ -477,3 +477,78 @@ def test_run_without_the_experiments_extra_is_one_line_exit_2(tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "overlapflow[plots]" in res.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_ctrl_c_during_an_experiment_keeps_the_epochs_done(tmp_path, capsys, monkeypatch):
+    # A real SIGINT during the fifth compiled chunk of `run forgetting --quick` (chunks of
+    # 200 epochs, phases of 600, 200, ...): the four chunks done (A, then B) are saved,
+    # marked interrupted, nothing is checked.
+    import overlapflow.experiments.forgetting as forgetting
+
+    real, calls = forgetting._protocol_chunk, []
+
+    def chunk(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)  # the handler raises here, in the main thread
+        return out
+
+    monkeypatch.setattr(forgetting, "_protocol_chunk", chunk)
+    out = tmp_path / "out"
+    code = main(["run", "forgetting", "--quick", "--no-progress", "--out", str(out)])
+    assert code == 130
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("overlapflow: forgetting interrupted at epoch 800 of 3200")
+    assert "holds the arrays computed so far" in line
+    s = json.loads((out / "forgetting" / "summary.json").read_text())
+    assert s["interrupted"] == {"where": "forgetting", "epoch": 800, "epochs": 3200}
+    assert s["checks"] == [] and not s["all_passed"]
+    with np.load(out / "forgetting" / "results.npz") as r:
+        K = len(r["rule_keys"])
+        assert r["loss_hist"].shape == (800, K) and r["sigma_hist"].shape[:2] == (800, K)
+        assert np.all(np.isfinite(r["loss_hist"])) and np.all(np.isfinite(r["trace"]))
+        assert r["trace"][:600].max() == 0.0 < r["trace"][-1].min()  # A, then B begun
+
+
+def test_ctrl_c_during_shutdown_changes_neither_exit_code_nor_output(tmp_path):
+    # A SIGINT during the interpreter's teardown, after the command finished (here from the
+    # last atexit hook, which runs after JAX's): exit 0, nothing on stderr.
+    cfg = small_config(tmp_path)
+    code = ("import atexit, os, runpy, signal, sys\n"
+            "atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))\n"
+            f"sys.argv = ['overlapflow', 'compare', {str(cfg)!r}, '--out', "
+            f"{str(tmp_path / 'out')!r}, '--no-progress']\n"
+            "runpy.run_module('overlapflow', run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert (tmp_path / "out" / "summary.json").is_file()
+
+
+def test_ctrl_c_between_the_loops_of_an_experiment_keeps_the_finished_ones(tmp_path, capsys,
+                                                                         monkeypatch):
+    # fig1: θ-space finished, Ctrl-C as the first overlap mode starts: results.npz holds the
+    # θ run, complete; the summary says interrupted and checks nothing.
+    import overlapflow.experiments.fig1 as fig1
+
+    def learn(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1.0)  # the handler raises here, in the main thread
+        raise AssertionError("SIGINT did not arrive")
+
+    monkeypatch.setattr(fig1, "learn_overlaps", learn)
+    out = tmp_path / "out"
+    code = main(["run", "fig1", "--quick", "--no-progress", "--out", str(out),
+                 "--set", "epochs=20"])
+    assert code == 130
+    line = one_line(capsys.readouterr().err)
+    assert "holds the arrays computed so far" in line
+    s = json.loads((out / "fig1" / "summary.json").read_text())
+    assert s["interrupted"] is not None and s["checks"] == []
+    with np.load(out / "fig1" / "results.npz") as r:
+        assert sorted(r.files) == ["loss_theta", "sigma_theta"]
+        assert r["loss_theta"].shape == (21,) and np.all(np.isfinite(r["loss_theta"]))
+        assert r["loss_theta"][-1] < r["loss_theta"][0]

@@ -115,7 +115,26 @@ def test_bad_parameters_are_refused_in_one_line():
         (dict(env="NoSuchEnv-v0"), "cannot make 'NoSuchEnv-v0'"),
         (dict(env="Bandit-v0", n_in=1, n_out=2), "no supervised trials"),
         (dict(tau_ms=-1.0), "tau_ms must be > 0"),
+        # neurogym itself takes these and fails later (ZeroDivisionError) or draws nonsense
+        (dict(env_kwargs={"dt": 0}), r"env_kwargs.dt \(the environment's step, in ms\) must be "
+                                     "a number > 0, got 0"),
+        (dict(env_kwargs={"dt": -20}), "env_kwargs.dt .* must be a number > 0, got -20"),
+        (dict(env_kwargs={"dt": 20, "timing": {"fixation": -100}}),
+         "env_kwargs.timing.fixation must be a duration in ms ≥ 0.*got -100$"),
+        (dict(env_kwargs={"dt": 20, "timing": {"fixation": "long"}}),
+         "env_kwargs.timing.fixation must be a duration.*got 'long'$"),
+        (dict(env_kwargs={"dt": 20, "timing": {"delay": ["uniform", [100, -5]]}}),
+         "env_kwargs.timing.delay must be a duration"),
+        (dict(env_kwargs={"dt": 20, "timing": {"delay": ["gamma", [1, 2]]}}),
+         "env_kwargs.timing.delay must be a duration"),
+        (dict(env_kwargs={"dt": 20, "timing": 100}), "env_kwargs.timing must be a table"),
+        (dict(env_kwargs={"dt": 20, "timing": {"stimulus": ["until", 1]}}),
+         "cannot draw a trial with these env_kwargs: ValueError"),
     ]
+    for kw, _ in cases[-8:]:  # no word of tau_ms where dt or timing is wrong
+        with pytest.raises(ConfigError) as info:
+            _task(**kw)
+        assert "tau_ms" not in str(info.value)
     for kw, match in cases:
         with pytest.raises(ConfigError, match=match) as info:
             _task(**kw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .._support.errors import ConfigError
+from .._support.errors import ConfigError, OverlapflowError
 
 EXIT_CHECK_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -94,16 +94,11 @@ def _selected_overrides(names, user: dict, args, get_experiment, resolve_params)
 
 
 def _run(args) -> int:
-    from pathlib import Path
-
-    from .._plots.report import write_index
     from .._support.extras import require_module
-    from .._support.interrupt import interruption_text
-    from .._support.io import prepare_out
 
     for module in ("matplotlib", "scipy"):
         require_module(module, "overlapflow run")
-    from ..experiments import EXPERIMENT_NAMES, get_experiment, redraw_experiment, run_experiment
+    from ..experiments import EXPERIMENT_NAMES, get_experiment
     from ..experiments._common import resolve_params
 
     names = list(EXPERIMENT_NAMES) if args.name == "all" else [args.name]
@@ -116,9 +111,48 @@ def _run(args) -> int:
     user = _overrides(args.set)
     selected = {} if args.redraw else _selected_overrides(names, user, args, get_experiment,
                                                           resolve_params)
+    made = []  # folders this command creates: removed again, if left empty, on an error
+    try:
+        return _run_experiments(args, names, selected, made)
+    except (OverlapflowError, OSError):
+        _remove_empty(made)
+        raise
+
+
+def _remove_empty(folders) -> None:
+    """Remove the folders of `folders` that hold nothing (deepest first)."""
+    import contextlib
+
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # fails, and keeps it, when the folder holds anything
+
+
+def _missing(folder) -> list:
+    """`folder` and its ancestors that do not exist yet."""
+    from pathlib import Path
+
+    out = []
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder.parent != folder:
+        out.append(folder)
+        folder = folder.parent
+    return out
+
+
+def _run_experiments(args, names, selected, made) -> int:
+    from pathlib import Path
+
+    from .._plots.report import write_index
+    from .._support.interrupt import interruption_text
+    from .._support.io import prepare_out
+    from ..experiments import redraw_experiment, run_experiment
+
     if not args.redraw:  # the folders are checked before anything is computed
+        made += _missing(args.out)
         out = prepare_out(args.out, check_empty=False)
         for name in names:
+            made += _missing(out / name)
             prepare_out(out / name, overwrite=args.overwrite)
         if args.name == "all" and (out / "index.html").exists() and not args.overwrite:
             raise ConfigError(f"--out {args.out!r} already holds index.html from an earlier "

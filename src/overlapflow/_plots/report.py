@@ -39,7 +39,9 @@ CAPTIONS: dict[str, str] = {
         "style = method. The exact map runs inside the θ-space line (equal to float precision), "
         "the flow and Euler lines stay close, the direct (identity-metric) descent departs. The "
         "invisible overlaps move although they do not set the loss. A curve drawn as markers "
-        "coincides with the overlap its legend entry names, e.g. σ_zz (= σ_mm)."),
+        "coincides with the overlap its legend entry names, e.g. σ_zz = σ_mm; an entry with "
+        "a note mark (σ_vv¹) coincides with other overlaps in some methods only, which the "
+        "numbered note at the end of the legend lists."),
     "rank2.png": (
         "As fig1.png for a rank-2 network: loss (left), the 9 loss-visible and 12 "
         "loss-invisible overlaps (colour = overlap, 12 distinct colours; line style = method). "
@@ -69,8 +71,9 @@ CAPTIONS: dict[str, str] = {
         "is not a function of the overlaps."),
     "nonlinear.png": (
         "Erf rank-1 network on the flip-flop (the paper's Figure 4). Top: loss, visible and "
-        "invisible overlaps for θ-space (thick translucent) and the mean-field overlap methods "
-        "(broken lines on top; in the overlap panels colour = overlap, line style = method). "
+        "invisible overlaps for θ-space (thick translucent) and the methods of its Gaussian "
+        "(mean-field) closure, labelled 'closure: …' (broken lines on top; in the overlap "
+        "panels colour = overlap, line style = method). "
         "Bottom: input and outputs on a long trial after learning (grey background: loss off); "
         "where the overlap-space outputs equal the network's only the broken lines show."),
     "nonlinear_gaussianity.png": (
@@ -80,14 +83,14 @@ CAPTIONS: dict[str, str] = {
         "overlap closure assumes."),
     "optimizers.png": (
         "Colour = optimizer (GF: small-step GD; GD: large steps; Adam). Left: loss of the "
-        "network (thick) and of its mean-field exact map (dashed). Second: closure error "
+        "network (thick) and of its closure's exact map (dashed). Second: closure error "
         "|L_θ − L_MF(Σ)| / L_θ along each θ trajectory. Third: Q-Q plot of the least Gaussian "
         "learned vector (diagonal: Gaussian). Right: out-of-span fraction, final closure error "
         "and largest |excess kurtosis| on a log scale; small means the overlap description "
         "holds."),
     "optimizers_outputs.png": (
         "Input (top) and outputs (bottom) on a long flip-flop trial after learning: each "
-        "optimizer's network thick and translucent, its overlap-space exact map dashed in the "
+        "optimizer's network thick and translucent, its closure's exact map dashed in the "
         "same colour; thin grey steps: the target; grey background: loss off."),
     "optimizers_loadings.png": (
         "Histograms (log density) of the entries of each vector m, u, v, z: initial loadings "
@@ -98,7 +101,8 @@ CAPTIONS: dict[str, str] = {
         "task (A: flip-flop, B: decision making) and on the common task C. Right: accuracy of a "
         "logistic regression telling from the overlaps which task came first, per stage, "
         "overlap set (visible, invisible, all) and noise (hatched); dashed: chance. Above "
-        "chance after C from the invisible overlaps alone: the history stays in them."),
+        "chance and above a shuffled-label control after C from the invisible overlaps alone "
+        "(after A/B in --quick runs): the history stays in them."),
     "twins_pair.png": (
         "One pair from the same start. Top left: losses through both phases (solid: first "
         "task; dashed: task C). Top middle and right: each overlap of network 1 against network "
@@ -121,6 +125,7 @@ CAPTIONS: dict[str, str] = {
         "overlap map. Panels: both networks' outputs before learning (identical) and during it "
         "(different); the twin's noisy observations with the fitted model; revealed against "
         "true overlaps for each network with ±1.96 Cramér–Rao errors (filled: identifiable; "
+        "half-filled: locally identifiable, fixed only up to an exact symmetry; "
         "hollow: not identifiable at this noise, the self-overlaps along the conserved form)."
     ),
     "forgetting.png": (

@@ -17,9 +17,10 @@ import signal
 import threading
 
 __all__ = ["handling", "active", "requested", "check", "note", "first", "deferred",
-           "interruption_text"]
+           "interruption_text", "exit_quietly"]
 
-_state: dict = {"active": False, "requested": False, "first": None, "defer": 0}
+_state: dict = {"active": False, "requested": False, "first": None, "defer": 0,
+                "exiting": False}
 
 
 def _in_finalizer(frame) -> bool:
@@ -52,8 +53,17 @@ def handling():
         yield
     finally:
         if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGINT, signal.SIG_IGN if _state["exiting"] else previous)
         _state.update(active=False, requested=False, first=None, defer=0)
+
+
+def exit_quietly() -> None:
+    """The process ends with the next command: from the end of its `handling()` block on,
+    SIGINT is ignored. The command's files are written and its exit code is decided; a Ctrl-C
+    that arrives during the interpreter's teardown (JAX's atexit hooks included) would
+    otherwise print a traceback or turn the exit code into −2. (Console script only: a
+    library caller keeps its own handler.)"""
+    _state["exiting"] = True
 
 
 def active() -> bool:

@@ -39,6 +39,9 @@ __all__ = [
     "REGISTRY",
     "register",
     "get_experiment",
+    "keep",
+    "check_choices",
+    "check_lengths",
     "resolve_params",
     "run_experiment",
     "redraw_experiment",
@@ -57,12 +60,21 @@ __all__ = [
 class Check:
     """A quantitative claim of an experiment, computed from the run's data.
 
+    A claim must be able to fail: its threshold lies beyond what the quantity would be if the
+    claimed effect were absent (`null`: chance, a shuffled control, a network that learned
+    nothing) and inside the range the quantity can take at all (`bounds`). Both are recorded
+    where they are known, so that a reader (and the tests) can see that the check is not true
+    by construction.
+
     Attributes:
         name: what is claimed, e.g. "exact vs θ: max relative loss difference".
         value: the measured number.
         threshold: the bound the claim states.
         passed: whether `value` satisfies the bound.
         relation: "<" (value must be below threshold), ">" (above) or "=" (equal to it).
+        null: the value without the claimed effect (chance level, a control), or None.
+        bounds: (low, high) the quantity's range by construction, None for an open side (a
+            signed quantity: (None, None)); None when not stated.
     """
 
     name: str
@@ -70,28 +82,41 @@ class Check:
     threshold: float
     passed: bool
     relation: str = "<"
+    null: float | None = None
+    bounds: tuple | None = None
+
+    @staticmethod
+    def _extra(null, bounds) -> dict:
+        return {"null": None if null is None else float(null),
+                "bounds": None if bounds is None else tuple(
+                    None if b is None else float(b) for b in bounds)}
 
     @classmethod
-    def below(cls, name: str, value, threshold: float) -> Check:
+    def below(cls, name: str, value, threshold: float, *, null=None, bounds=None) -> Check:
         """Claim `value < threshold` (a NaN value fails)."""
         v = float(value)
-        return cls(name, v, float(threshold), bool(math.isfinite(v) and v < threshold), "<")
+        return cls(name, v, float(threshold), bool(math.isfinite(v) and v < threshold), "<",
+                   **cls._extra(null, bounds))
 
     @classmethod
-    def above(cls, name: str, value, threshold: float) -> Check:
+    def above(cls, name: str, value, threshold: float, *, null=None, bounds=None) -> Check:
         """Claim `value > threshold` (a NaN value fails)."""
         v = float(value)
-        return cls(name, v, float(threshold), bool(math.isfinite(v) and v > threshold), ">")
+        return cls(name, v, float(threshold), bool(math.isfinite(v) and v > threshold), ">",
+                   **cls._extra(null, bounds))
 
     @classmethod
-    def equals(cls, name: str, value, target: float, tol: float = 0.0) -> Check:
+    def equals(cls, name: str, value, target: float, tol: float = 0.0, *, null=None,
+               bounds=None) -> Check:
         """Claim `|value − target| ≤ tol` (for counts: exact equality)."""
         v = float(value)
-        return cls(name, v, float(target), bool(math.isfinite(v) and abs(v - target) <= tol), "=")
+        return cls(name, v, float(target), bool(math.isfinite(v) and abs(v - target) <= tol),
+                   "=", **cls._extra(null, bounds))
 
     def as_dict(self) -> dict:
         return {"name": self.name, "value": self.value, "threshold": self.threshold,
-                "passed": self.passed, "relation": self.relation}
+                "passed": self.passed, "relation": self.relation, "null": self.null,
+                "bounds": None if self.bounds is None else list(self.bounds)}
 
 
 @dataclass
@@ -125,6 +150,10 @@ class Experiment:
         quick: overrides of `defaults` for `--quick` (each run < 30 s on 2 cores).
         compute: `compute(params, *, seed, progress) -> Outcome`.
         draw: `draw(outcome, folder) -> list of PNG file names` (drawing only).
+        validate: `validate(params, given)` raises ConfigError for parameters that are fine
+            one by one but not together (lists of unequal length, unknown choices, a key the
+            chosen options ignore; `given` is the set of keys the user set), before any
+            folder is made or anything computed.
     """
 
     name: str
@@ -133,9 +162,19 @@ class Experiment:
     quick: dict
     compute: Callable
     draw: Callable
+    validate: Callable | None = None
 
 
 REGISTRY: dict[str, Experiment] = {}
+
+#: Arrays an experiment has finished so far (`keep`); what an interrupted run saves.
+_KEPT: dict[str, np.ndarray] = {}
+
+
+def keep(**arrays) -> None:
+    """Record finished arrays of the running experiment: if Ctrl-C stops its computation
+    later, results.npz holds these (the run is marked interrupted, nothing is checked)."""
+    _KEPT.update({k: np.asarray(v) for k, v in arrays.items()})
 
 
 def register(experiment: Experiment) -> Experiment:
@@ -242,7 +281,34 @@ def resolve_params(exp: Experiment, *, quick: bool = False, overrides: dict | No
             )
         params[key] = _check_value(exp.name, key, params[key],
                                    _coerce(key, params[key], value))
+    if exp.validate is not None:
+        exp.validate(params, set(overrides or {}))
     return params
+
+
+def check_choices(exp_name: str, params: dict, key: str, valid) -> None:
+    """Every item of the list parameter `key` is one of `valid`, none twice."""
+    items = list(params[key])
+    bad = [v for v in items if v not in valid]
+    if bad:
+        raise ConfigError(f"{exp_name}: parameter {key}: {bad[0]!r} is not one of "
+                          f"{', '.join(valid)}")
+    twice = sorted({v for v in items if items.count(v) > 1})
+    if twice:
+        raise ConfigError(f"{exp_name}: parameter {key} lists {twice[0]!r} twice")
+
+
+def check_lengths(exp_name: str, params: dict, *keys: str, length: int | None = None,
+                  minimum: int = 1) -> None:
+    """The list parameters `keys` have one length (`length` if given, at least `minimum`)."""
+    sizes = {k: len(params[k]) for k in keys}
+    n = length if length is not None else sizes[keys[0]]
+    if any(v != n for v in sizes.values()) or n < minimum:
+        want = (f"{length} entries" if length is not None else
+                "one length" + (f" of at least {minimum}" if minimum > 1 else ""))
+        have = ", ".join(f"{k} has {v}" for k, v in sizes.items())
+        raise ConfigError(f"{exp_name}: parameter{'s' if len(keys) > 1 else ''} "
+                          f"{', '.join(keys)} must have {want}; {have}")
 
 
 def _earlier_files(folder: Path) -> list[Path]:
@@ -330,6 +396,7 @@ def run_experiment(
     start = time.perf_counter()
     outcome = None
     stopped = False
+    _KEPT.clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
@@ -348,8 +415,9 @@ def run_experiment(
     interrupted = None
     if stopped or _interrupt.requested():
         interrupted = _interrupt.first() or {"where": name, "epoch": None, "epochs": None}
-    if outcome is None:  # interrupted: nothing but the record of the interruption to save
-        outcome = Outcome({}, [], {"init": seed})
+    if outcome is None:  # interrupted: the arrays finished before it (maybe none) and its record
+        outcome = Outcome(dict(_KEPT), [], {"init": seed})
+    _KEPT.clear()
     outcome.wall_time_s = time.perf_counter() - start
     outcome.params = dict(params, quick=quick)
     outcome.name = name
@@ -373,7 +441,9 @@ def redraw_experiment(name: str, out_dir) -> dict:
         raise ConfigError(f"{str(path)!r} does not exist: run the experiment first")
     summary = json.loads(path.read_text())
     checks = [Check(c["name"], c["value"] if c["value"] is not None else float("nan"),
-                    c["threshold"], c["passed"], c["relation"]) for c in summary["checks"]]
+                    c["threshold"], c["passed"], c["relation"], c.get("null"),
+                    None if c.get("bounds") is None else tuple(c["bounds"]))
+              for c in summary["checks"]]
     outcome = Outcome(load_npz(folder / "results.npz", what="results"), checks,
                       summary["seeds"], summary["info"], summary["params"], name,
                       summary["wall_time_s"])

@@ -23,8 +23,10 @@ from ._common import (
     Check,
     Experiment,
     Outcome,
+    check_lengths,
     exact_rel_diff,
     impulse_task,
+    keep,
     out_of_span_fraction,
     register,
 )
@@ -73,6 +75,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
         loss, sig, Xf = run_sequence("theta-adam", X, spec, adam_phases, seed=seed,
                                      progress=progress)
         runs[name], finals[name] = (loss, sig), (X, Xf)
+        keep(**{f"loss_{name}": loss, f"sigma_{name}": sig})
     loss, sig, Xf = _theta_gd_sequence(X0r, spec, tasks, epochs, params["eta"], seed, progress)
     runs["gd_theta"], finals["gd_theta"] = (loss, sig), (X0r, Xf)
     loss, sig, _ = run_sequence("exact", sigma0, spec, gd_phases, seed=seed, progress=progress)
@@ -107,5 +110,10 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
                    info=info)
 
 
+def validate(params: dict, given: set) -> None:
+    """One decay per phase."""
+    check_lengths("adam", params, "decays", "phase_epochs")
+
+
 register(Experiment("adam", "Adam in θ-space leaves the overlap description", DEFAULTS, QUICK,
-                    compute, draw_adam))
+                    compute, draw_adam, validate))

@@ -207,7 +207,8 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     }
     l0, l1 = theta[0].loss, theta[1].loss
     checks = [
-        Check.above("twin Σ is PSD: smallest eigenvalue", np.linalg.eigvalsh(s1)[0], 0.0),
+        Check.above("twin Σ is PSD: smallest eigenvalue", np.linalg.eigvalsh(s1)[0], 0.0,
+                    bounds=(None, None)),
         Check.below("realised twins: max |Δσ| over the visible overlaps", d[vis].max(), 1e-12),
         Check.above("realised twins: max |Δσ| over the invisible overlaps", d[~vis].max(), 0.5),
         Check.below("before learning: max |y_twin − y| / max |y| on white-noise inputs (N-dim "

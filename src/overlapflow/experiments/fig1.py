@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import (
+    OVERLAP_MODES,
     ConfigError,
     NetworkSpec,
     conserved_forms,
@@ -33,9 +34,11 @@ from ._common import (
     Check,
     Experiment,
     Outcome,
+    check_choices,
     curve_diff,
     exact_rel_diff,
     impulse_task,
+    keep,
     register,
 )
 from ._fig1_draw import draw_fig1
@@ -80,8 +83,10 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     common = dict(loss="sum_dt", eta=params["eta"], epochs=int(params["epochs"]), seed=seed,
                   progress=progress)
     runs = {"theta": train_theta(X0, task, spec, **common)}
+    keep(loss_theta=runs["theta"].loss, sigma_theta=runs["theta"].sigma)
     for mode in params["modes"]:
         runs[mode] = learn_overlaps(sigma0, task, spec, mode=mode, **common)
+        keep(**{f"loss_{mode}": runs[mode].loss, f"sigma_{mode}": runs[mode].sigma})
     names, rows, cols, vis = pair_arrays(spec)
     arrays = {"epochs": np.arange(int(params["epochs"]) + 1), "names": names.astype(str),
               "visible": vis, "rows": rows, "cols": cols}
@@ -90,7 +95,8 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
         arrays[f"sigma_{mode}"] = run.sigma
     th = runs["theta"]
     arrays["conserved_theta"] = conserved_quantity(th.sigma, spec)
-    checks = [Check.below("loss falls: final / initial θ loss", th.loss[-1] / th.loss[0], 1e-3)]
+    checks = [Check.below("loss falls: final / initial θ loss", th.loss[-1] / th.loss[0], 1e-3,
+                          null=1.0, bounds=(0.0, None))]
     if "exact" in runs:
         checks.append(Check.below("exact map vs θ: max relative loss difference (loss > 1e-10·L₀)",
                                   exact_rel_diff(runs["exact"].loss, th.loss), 1e-6))
@@ -116,5 +122,10 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     return Outcome(arrays, checks, seeds={"init": seed, "task": seed}, info=info)
 
 
+def validate(params: dict, given: set) -> None:
+    """Known overlap modes, none twice (before anything runs)."""
+    check_choices("fig1", params, "modes", OVERLAP_MODES)
+
+
 register(Experiment("fig1", "Rank-1 linear filter: θ-space vs overlap space (exact, flow, direct)",
-                    DEFAULTS, QUICK, compute, draw_fig1))
+                    DEFAULTS, QUICK, compute, draw_fig1, validate))

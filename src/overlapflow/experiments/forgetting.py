@@ -72,7 +72,15 @@ from .. import (
 from ..internal import check_float64, progress_bar, sigma_block
 from ..internal import interrupt as _interrupt
 from . import memory as _memory
-from ._common import Check, Experiment, Outcome, impulse_task, register
+from ._common import (
+    Check,
+    Experiment,
+    Outcome,
+    check_choices,
+    check_lengths,
+    impulse_task,
+    register,
+)
 from ._forgetting_draw import draw_forgetting
 from .fig1 import pair_arrays
 
@@ -194,36 +202,55 @@ def run_protocol(rules, sigma0, spec: NetworkSpec, phases, *, chunk: int = 500,
     total = sum(int(e) for _, _, e, _ in phases)
     sig_h = sig_c = [jnp.asarray(sigma0, jnp.float64)] * len(rules)
     rec: list[list] = [[], [], [], []]
+    done, stopped = 0, False
+    states = None
     with progress_bar(total=total, desc="forgetting", enabled=progress, unit="ep") as bar:
-        for task_h, task_c, epochs, eta in phases:
-            epochs = int(epochs)
-            states = (tuple(initial_rule_state(s, r) for s, r in zip(sig_h, rules)),
-                      tuple(initial_rule_state(s, r) for s, r in zip(sig_c, rules)))
-            bh = batch_for_epoch(task_h, 0, 0)
-            bc = batch_for_epoch(task_c, 0, 0)
-            for e0 in range(0, epochs, chunk):
-                _interrupt.check()
-                states, out = _protocol_chunk(states, e0, epochs, bh, bc,
-                                              jnp.asarray(eta, jnp.float64), rules=rules,
-                                              spec=spec, chunk=chunk)
-                take = min(chunk, epochs - e0)
-                for k in range(4):
-                    rec[k].append(np.asarray(out[k][:take]))
-                bar.update(take)
-            sig_h = [sigma_block(s, P) for s in states[0]]
-            sig_c = [sigma_block(s, P) for s in states[1]]
-        # The final entry: one more chunk that updates nothing (total 0) records the losses
-        # and Σ of the final states (no new compilation).
-        _, out = _protocol_chunk(states, 0, 0, bh, bc, jnp.asarray(eta, jnp.float64),
-                                 rules=rules, spec=spec, chunk=chunk)
-        for k in range(4):
-            rec[k].append(np.asarray(out[k][:1]))
-    return {
-        "loss_hist": np.concatenate(rec[0]), "loss_ctrl": np.concatenate(rec[2]),
-        "sigma_hist": np.concatenate(rec[1]), "sigma_ctrl": np.concatenate(rec[3]),
-        "state_hist": [np.asarray(s) for s in states[0]],
-        "state_ctrl": [np.asarray(s) for s in states[1]],
+        try:
+            for task_h, task_c, epochs, eta in phases:
+                epochs = int(epochs)
+                states = (tuple(initial_rule_state(s, r) for s, r in zip(sig_h, rules)),
+                          tuple(initial_rule_state(s, r) for s, r in zip(sig_c, rules)))
+                bh = batch_for_epoch(task_h, 0, 0)
+                bc = batch_for_epoch(task_c, 0, 0)
+                for e0 in range(0, epochs, chunk):
+                    _interrupt.check()
+                    states, out = _protocol_chunk(states, e0, epochs, bh, bc,
+                                                  jnp.asarray(eta, jnp.float64), rules=rules,
+                                                  spec=spec, chunk=chunk)
+                    take = min(chunk, epochs - e0)
+                    out = [np.asarray(o[:take]) for o in out]  # all four, or none, recorded
+                    for k in range(4):
+                        rec[k].append(out[k])
+                    done += take
+                    bar.update(take)
+                sig_h = [sigma_block(s, P) for s in states[0]]
+                sig_c = [sigma_block(s, P) for s in states[1]]
+            # The final entry: one more chunk that updates nothing (total 0) records the
+            # losses and Σ of the final states (no new compilation).
+            _interrupt.check()
+            _, out = _protocol_chunk(states, 0, 0, bh, bc, jnp.asarray(eta, jnp.float64),
+                                     rules=rules, spec=spec, chunk=chunk)
+            out = [np.asarray(o[:1]) for o in out]
+            for k in range(4):
+                rec[k].append(out[k])
+        except KeyboardInterrupt:
+            if not _interrupt.active():  # library use: Ctrl-C stops the caller
+                raise
+            _interrupt.note("forgetting", done, total)
+            stopped = True
+    K = len(rules)
+    empty = (np.zeros((0, K)), np.zeros((0, K, P, P)))
+    run = {
+        "loss_hist": np.concatenate(rec[0]) if rec[0] else empty[0],
+        "loss_ctrl": np.concatenate(rec[2]) if rec[2] else empty[0],
+        "sigma_hist": np.concatenate(rec[1]) if rec[1] else empty[1],
+        "sigma_ctrl": np.concatenate(rec[3]) if rec[3] else empty[1],
+        "interrupted": stopped,
     }
+    if not stopped:
+        run["state_hist"] = [np.asarray(s) for s in states[0]]
+        run["state_ctrl"] = [np.asarray(s) for s in states[1]]
+    return run
 
 
 def retained_fraction(trace) -> float:
@@ -313,7 +340,17 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     E = int(bounds[-1])
     hist = run["sigma_hist"][:, :, rows, cols]  # (E+1, K, D)
     ctrl = run["sigma_ctrl"][:, :, rows, cols]
-    trace = np.abs(hist - ctrl)[:, :, ~vis].max(axis=2)  # (E+1, K)
+    trace = np.abs(hist - ctrl)[:, :, ~vis].max(axis=2, initial=0.0)  # (E+1, K)
+    if run["interrupted"]:  # the epochs computed so far; nothing fitted, nothing checked
+        arrays = {"epochs": np.arange(len(hist)), "bounds": bounds, "names": names.astype(str),
+                  "visible": vis, "rows": rows, "cols": cols,
+                  "decays": np.asarray(params["decays"], float),
+                  "rule_keys": np.array([k for k, *_ in rules]),
+                  "rule_family": np.array([f for _, f, *_ in rules]),
+                  "rule_param": np.array([v for _, _, v, _ in rules], float),
+                  "sigma_hist": hist, "sigma_ctrl": ctrl, "loss_hist": run["loss_hist"],
+                  "loss_ctrl": run["loss_ctrl"], "trace": trace}
+        return Outcome(arrays, [], seeds={"init": seed}, info={"start": params["start"]})
     incs = np.abs(np.diff(hist, axis=0))[:, :, ~vis].max(axis=2)  # (E, K)
     K = len(rules)
     res = {k: np.full(K, math.nan) for k in ("retained", "rate_measured", "rate_predicted",
@@ -422,6 +459,26 @@ def _checks(rules, a: dict, eta_last: float) -> list[Check]:
     return checks
 
 
+#: The list parameter each family of rules reads.
+FAMILY_PARAMS = {"momentum": "momenta", "decay": "weight_decays", "noise": "temperatures"}
+
+
+def validate(params: dict, given: set) -> None:
+    """Known rules, none twice; every rule parameter in range; one decay, epoch count and step
+    factor per phase; and no rule parameter set that the chosen rules ignore."""
+    check_choices("forgetting", params, "rules", FAMILIES)
+    for fam, key in FAMILY_PARAMS.items():
+        if key in given and fam not in params["rules"]:
+            raise ConfigError(f"forgetting: parameter {key} is read by the {fam} rules only, "
+                              f"and rules = {', '.join(params['rules'])} runs none: add "
+                              f"{fam!r} to rules or leave {key} out")
+    check_lengths("forgetting", params, "decays", "phase_epochs", "eta_factors", minimum=2)
+    if params["start"] not in _memory.STARTS:
+        raise ConfigError(f"forgetting: parameter start must be one of "
+                          f"{', '.join(_memory.STARTS)}, got {params['start']!r}")
+    build_rules(params)
+
+
 register(Experiment("forgetting", "Learning rules and the history in the invisible overlaps: "
                     "retained fraction and predicted decay rates", DEFAULTS, QUICK, compute,
-                    draw_forgetting))
+                    draw_forgetting, validate))

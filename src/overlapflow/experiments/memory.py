@@ -35,7 +35,16 @@ import numpy as np
 
 from .. import ConfigError, NetworkSpec, learn_overlaps, overlaps, random_vectors, train_theta
 from ..internal import progress_bar
-from ._common import Check, Experiment, Outcome, impulse_task, register
+from ._common import (
+    Check,
+    Experiment,
+    Outcome,
+    check_choices,
+    check_lengths,
+    impulse_task,
+    keep,
+    register,
+)
 from ._memory_draw import draw_memory
 from .degeneracy import twin_pair
 from .fig1 import pair_arrays
@@ -149,6 +158,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
                 bar.update(1)
             arrays[f"loss_{v}"], arrays[f"sigma_{v}"] = out[False]
             arrays[f"loss_ctrl_{v}"], arrays[f"sigma_ctrl_{v}"] = out[True]
+            keep(**arrays)
             diff = np.abs(out[False][1] - out[True][1])[:, rows, cols]  # (E+1, D)
             inv = diff[:, ~vis].max(axis=1)
             arrays[f"trace_inv_{v}"] = inv
@@ -198,5 +208,15 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     return Outcome(arrays, checks, seeds=seeds, info=info)
 
 
+def validate(params: dict, given: set) -> None:
+    """Known variants and start; one decay, epoch count and step factor per phase, and at
+    least the three phases A → B → A that the checks compare."""
+    check_choices("memory", params, "variants", VARIANTS)
+    if params["start"] not in STARTS:
+        raise ConfigError(f"memory: parameter start must be one of {', '.join(STARTS)}, "
+                          f"got {params['start']!r}")
+    check_lengths("memory", params, "decays", "phase_epochs", "eta_factors", minimum=3)
+
+
 register(Experiment("memory", "Sequence A, B, A, B, A+noise: invisible overlaps keep the history",
-                    DEFAULTS, QUICK, compute, draw_memory))
+                    DEFAULTS, QUICK, compute, draw_memory, validate))

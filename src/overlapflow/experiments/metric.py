@@ -91,7 +91,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
         checks.append(Check.below(f"{label}: G asymmetry max |G − Gᵀ| / max |G|",
                                   np.max(np.abs(G_end - G_end.T)) / np.max(np.abs(G_end)), 1e-12))
         checks.append(Check.above(f"{label}: smallest eigenvalue of G(Σ_end) / largest (PSD)",
-                                  lam[0] / lam[-1], -1e-12))
+                                  lam[0] / lam[-1], -1e-12, bounds=(None, 1.0)))
         zeros = metric_structural_zeros(spec, seed=seed + 3)
         arrays["zeros"] = zeros
         info[f"{label}_structural_zeros"] = int(zeros.sum())

@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import (
+    OVERLAP_MODES,
     NetworkSpec,
     balanced_vectors,
     batch_for_epoch,
@@ -51,6 +52,7 @@ from ._common import (
     Check,
     Experiment,
     Outcome,
+    check_choices,
     curve_diff,
     moments,
     out_of_span_fraction,
@@ -145,7 +147,8 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
 
     th = runs["theta"]
     sd_skew, sd_kurt = np.sqrt(6.0 / N), np.sqrt(24.0 / N)
-    checks = [Check.below("θ loss falls: final / initial", th.loss[-1] / th.loss[0], 0.9)]
+    checks = [Check.below("θ loss falls: final / initial", th.loss[-1] / th.loss[0], 0.9,
+                          null=1.0, bounds=(0.0, None))]
     transition = {m: transition_epoch(r.loss) for m, r in runs.items()}
     for mode in params["modes"]:
         if mode == "direct":
@@ -202,6 +205,11 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
                    info=info)
 
 
+def validate(params: dict, given: set) -> None:
+    """Known overlap modes, none twice (before anything runs)."""
+    check_choices("nonlinear", params, "modes", OVERLAP_MODES)
+
+
 register(Experiment("nonlinear", "Fig. 4: erf rank 1, flip-flop: θ-space vs mean-field overlap "
                     "space (exact map, Euler, direct); outputs on an 80-s trial; Gaussianity",
-                    DEFAULTS, QUICK, compute, draw_nonlinear))
+                    DEFAULTS, QUICK, compute, draw_nonlinear, validate))

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import NetworkSpec, learn_overlaps, overlaps, random_vectors, train_theta
+from .. import OVERLAP_MODES, NetworkSpec, learn_overlaps, overlaps, random_vectors, train_theta
 from ._common import (
     Check,
     Experiment,
     Outcome,
+    check_choices,
     curve_diff,
     exact_rel_diff,
     impulse_task,
+    keep,
     register,
 )
 from ._rank2_draw import draw_rank2
@@ -41,8 +43,10 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     common = dict(loss="sum_dt", eta=params["eta"], epochs=int(params["epochs"]), seed=seed,
                   progress=progress)
     runs = {"theta": train_theta(X0, task, spec, **common)}
+    keep(loss_theta=runs["theta"].loss, sigma_theta=runs["theta"].sigma)
     for mode in params["modes"]:
         runs[mode] = learn_overlaps(sigma0, task, spec, mode=mode, **common)
+        keep(**{f"loss_{mode}": runs[mode].loss, f"sigma_{mode}": runs[mode].sigma})
     names, rows, cols, vis = pair_arrays(spec)
     arrays = {"epochs": np.arange(int(params["epochs"]) + 1), "names": names.astype(str),
               "visible": vis, "rows": rows, "cols": cols}
@@ -51,7 +55,8 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
         arrays[f"sigma_{mode}"] = run.sigma
     th = runs["theta"]
     checks = [
-        Check.below("loss falls: final / initial θ loss", th.loss[-1] / th.loss[0], 1e-3),
+        Check.below("loss falls: final / initial θ loss", th.loss[-1] / th.loss[0], 1e-3,
+                    null=1.0, bounds=(0.0, None)),
     ]
     if "exact" in runs:
         checks.append(Check.below("exact map vs θ: max relative loss difference (loss > 1e-10·L₀)",
@@ -68,5 +73,10 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     return Outcome(arrays, checks, seeds={"init": seed, "task": seed}, info=info)
 
 
+def validate(params: dict, given: set) -> None:
+    """Known overlap modes, none twice (before anything runs)."""
+    check_choices("rank2", params, "modes", OVERLAP_MODES)
+
+
 register(Experiment("rank2", "Rank-2 linear network: the 21-dimensional overlap ODE",
-                    DEFAULTS, QUICK, compute, draw_rank2))
+                    DEFAULTS, QUICK, compute, draw_rank2, validate))

@@ -191,6 +191,7 @@ class NeurogymTask(Task):
             raise ConfigError(f"{k}: pool_size = {self.pool_size} must be ≥ batch_size = "
                               f"{self.batch_size}")
         _set(self, "dt", _positive(k, "dt", self.dt))
+        _check_env_kwargs(self.env_kwargs.thaw())
 
         env = _make_env(self.env, self.env_kwargs.thaw())
         env_dt = float(env.dt)
@@ -247,6 +248,44 @@ class NeurogymTask(Task):
         )
 
 
+#: neurogym's named distributions of a period's duration: timing.NAME = [distribution, args].
+_TIMING_DISTRIBUTIONS = ("uniform", "choice", "truncated_exponential", "constant", "until")
+
+
+def _duration(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)
+
+
+def _check_env_kwargs(kwargs: dict) -> None:
+    """The keyword arguments neurogym takes without checking: dt (ms) and timing (ms each)."""
+    if "dt" in kwargs:
+        dt = kwargs["dt"]
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) \
+                or dt <= 0:
+            raise ConfigError(f"neurogym: env_kwargs.dt (the environment's step, in ms) must be "
+                              f"a number > 0, got {dt!r}")
+    if "timing" not in kwargs:
+        return
+    timing = kwargs["timing"]
+    if not isinstance(timing, dict):
+        raise ConfigError(f"neurogym: env_kwargs.timing must be a table of period durations in "
+                          f"ms, e.g. {{fixation = 100}}, got {timing!r}")
+    for period, value in timing.items():
+        ok = _duration(value)
+        if isinstance(value, list) and value:
+            if all(_duration(v) for v in value):  # durations to choose from
+                ok = True
+            elif len(value) == 2 and value[0] in _TIMING_DISTRIBUTIONS:
+                args = value[1] if isinstance(value[1], list) else [value[1]]
+                ok = bool(args) and all(_duration(v) for v in args)
+        if not ok:
+            raise ConfigError(
+                f"neurogym: env_kwargs.timing.{period} must be a duration in ms ≥ 0, a list of "
+                f"durations to choose from, or [distribution, durations] (distribution: "
+                f"{', '.join(_TIMING_DISTRIBUTIONS)}); got {value!r}")
+
+
 def _spaces(env, name):
     obs = env.observation_space
     act = env.action_space
@@ -263,7 +302,12 @@ def _spaces(env, name):
 
 def _trial(env, name):
     """One trial: ob (L, n_obs), gt (L,) or (L, k), periods {name: (start, end)}."""
-    env.new_trial()
+    try:
+        env.new_trial()
+    except Exception as exc:  # neurogym checks few of its keyword arguments itself
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"neurogym: {name} cannot draw a trial with these env_kwargs: "
+                          f"{type(exc).__name__}: {line}") from None
     ob = getattr(env, "ob", None)
     gt = getattr(env, "gt", None)
     if ob is None or gt is None:
