@@ -343,3 +343,321 @@ def test_architecture_page_names_every_module():
                 missing.append(name)
                 break
     assert not missing, f"docs/architecture.md does not place these modules: {missing}"
+
+
+# ------------------------------------------------------------------------------ theory citations
+
+# Pages and code cite docs/theory.md by section number ("§3.5", "theory §8", "[theory §9.12]
+# (theory.md#sec-9-forgetting)"). A number that no heading carries, a link whose anchor lands on
+# another section, or a number next to the topic of another section is a stale citation.
+
+THEORY = DOCS / "theory.md"
+_HEADING = re.compile(r"^(#{2,4}) (\d+(?:\.\d+)*)\.? (.+?)\s*$", re.M)
+_ANCHOR = re.compile(r'<a id="([^"]+)"></a>\s*\n(#{2,4}) (\d+(?:\.\d+)*)\.? ', re.M)
+_CITE = re.compile(r"§\s?(\d+(?:\.\d+)*)")
+_THEORY_LINK = re.compile(r"\[([^\]]*)\]\((?:[./]*|docs/)theory(?:\.md)?#([\w-]+)\)")
+# Words of a heading that say nothing about its topic.
+_TITLE_STOP = {"the", "and", "of", "its", "in", "a", "an", "to", "for", "from", "what", "which",
+               "beyond", "paper", "paper's", "figure", "figures", "experiment", "made", "one",
+               "other", "as", "with", "each", "does", "keep", "keeps", "no", "networks",
+               "network", "overlaps", "overlap", "learning", "space", "rule", "rules"}
+
+
+def theory_sections() -> dict[str, str]:
+    """Section number → heading title of docs/theory.md ("3.5" → "Closed-form losses ...")."""
+    text = THEORY.read_text(encoding="utf-8")
+    return {m[2]: m[3] for m in _HEADING.finditer(text)}
+
+
+def theory_anchors() -> dict[str, str]:
+    """Anchor → section number: the `<a id>` placed before a heading, and the heading's own
+    slug as mkdocs' toc makes it ("35-closed-form-losses-of-impulse-tasks-beyond-the-paper")."""
+    from markdown.extensions.toc import slugify
+
+    text = THEORY.read_text(encoding="utf-8")
+    anchors = {m[1]: m[3] for m in _ANCHOR.finditer(text)}
+    for number, title in theory_sections().items():
+        anchors[slugify(f"{number} {title}", "-")] = number
+    return anchors
+
+
+def _topic_words(text: str) -> list[str]:
+    words = [w.strip("'-") for w in re.findall(r"[a-zθσ∞'-]+", text.lower().replace("`", ""))]
+    return [w for w in words if len(w) >= 3 and w not in _TITLE_STOP]
+
+
+def _title_phrases(text: str) -> set[str]:
+    """Runs of three consecutive topic words ("losses impulse tasks"), stop words skipped."""
+    words = _topic_words(text)
+    return {" ".join(words[i:i + 3]) for i in range(len(words) - 2)}
+
+
+def distinctive_phrases() -> dict[str, str]:
+    """Phrase → the one subsection (N.M) whose title alone contains it."""
+    owners: dict[str, set[str]] = {}
+    for number, title in theory_sections().items():
+        if "." in number:
+            for phrase in _title_phrases(title):
+                owners.setdefault(phrase, set()).add(number)
+    return {w: next(iter(s)) for w, s in owners.items() if len(s) == 1}
+
+
+def _citing_files() -> list[Path]:
+    files = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+    for folder in ("src", "tests", "benchmarks", "examples"):
+        files += sorted(p for p in (ROOT / folder).rglob("*")
+                        if p.suffix in (".py", ".md", ".toml") and "egg-info" not in str(p))
+    return [p for p in files if p.name != "test_docs.py"]
+
+
+def _related(a: str, b: str) -> bool:
+    """Same section, or one contains the other."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def citation_problems(text: str, where: str) -> list[str]:
+    sections, anchors, phrases = theory_sections(), theory_anchors(), distinctive_phrases()
+    problems = []
+    for m in _CITE.finditer(text):
+        number = m[1].rstrip(".")
+        if number not in sections:
+            problems.append(f"{where}: §{number} is no section of docs/theory.md")
+            continue
+        if "." not in number:
+            continue  # a whole chapter covers many topics
+        # The topic named just before the citation, in the same line and clause.
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        before = text[line_start:m.start()]
+        before = re.split(r"[.;:!?]\s|§\s?\d", before)[-1][-60:]
+        found = {phrases[w] for w in _title_phrases(before) if w in phrases}
+        if found and not any(_related(s, number) for s in found):
+            problems.append(f"{where}: '{before.strip()} §{number}' names the topic of "
+                            f"§{', §'.join(sorted(found))}, not of §{number} "
+                            f"({sections[number]})")
+    for m in _THEORY_LINK.finditer(text):
+        label, anchor = m[1], m[2]
+        if anchor not in anchors:
+            if anchor != "glossary" and anchor != "contents":
+                problems.append(f"{where}: theory.md#{anchor} is no anchor of docs/theory.md")
+            continue
+        cited = [c.rstrip(".") for c in _CITE.findall(label)]
+        if cited and cited[-1] != anchors[anchor]:
+            problems.append(f"{where}: [{label}] links to #{anchor}, which is "
+                            f"§{anchors[anchor]} ({sections[anchors[anchor]]})")
+    return problems
+
+
+def test_theory_citation_checker_catches_stale_citations():
+    assert theory_sections()["3.5"].startswith("Closed-form losses")
+    assert theory_anchors()["sec-3-closed-form"] == "3.5"
+    assert citation_problems("losses of impulse tasks (docs/theory.md §3.5)", "ok") == []
+    assert citation_problems("[theory §3.5](theory.md#sec-3-closed-form)", "ok") == []
+    assert citation_problems("see §8 and §9.12", "ok") == []
+    stale = ["T-independent losses of impulse tasks (docs/theory.md §4.4)",  # topic of §3.5
+             "see docs/theory.md §12.3",                                     # no such section
+             "[theory §4.4](theory.md#sec-3-closed-form)",                   # anchor is §3.5
+             "[theory §7](theory.md#no-such-anchor)"]
+    for text in stale:
+        assert len(citation_problems(text, "stale")) == 1, text
+
+
+def test_theory_citations_name_existing_sections_of_the_right_topic():
+    problems = []
+    for path in _citing_files():
+        problems += citation_problems(path.read_text(encoding="utf-8"),
+                                      str(path.relative_to(ROOT)))
+    assert not problems, "stale citations of docs/theory.md:\n" + "\n".join(problems)
+
+
+# ------------------------------------------------------------------------------ measured times
+
+# Every measured time is on docs/performance.md, with how it was measured; the README and the
+# other pages link there. A duration anywhere else is a copy that goes stale on its own.
+TIMES_PAGE = DOCS / "performance.md"
+_DURATION = re.compile(
+    r"(?<![\w.^/·-])(?:~\s?)?\d+(?:[.,]\d+)?(?:\s?[–-]\s?\d+(?:\.\d+)?)?\s?"
+    r"(?:s|sec|seconds?|min|minutes?|ms|µs|us|h|hours?)(?![\w/])"
+    r"|\b(?:an?|half an|one|two|few) (?:hour|minute)s?\b"
+    r"|\b\d+\s?CPU-(?:minutes|hours)\b")
+# Durations that are not measurements: simulated time of the tasks (seconds of the model's
+# clock), the neurogym unit conversion and a fixed timeout. (page, text around the match).
+NOT_MEASURED = {
+    ("README.md", "onsets 6.5–12.5 s apart"),
+    ("README.md", "20 ms / 100 ms"),
+    ("README.md", "reached within 5 s"),
+    ("docs/theory.md", "pulse 0.5 s, first pulse at 0.5 s, window 2 s, waits 4–10 s"),
+    ("docs/theory.md", "onsets are 6.5–12.5 s apart"),
+    ("docs/theory.md", "to 2.5 s after it"),
+    ("docs/theory.md", "waits 1–2 s"),
+    ("docs/theory.md", "(defaults 1, 9, 1, 9 s;"),
+    ("docs/theory.md", "(waits 4–10 s, amplitude 1)"),
+    ("docs/theory.md", "T = 20 s"),
+    ("docs/theory.md", "T = 200 s"),
+}
+
+
+# Times of §10.6 (docs/theory.md), already on docs/performance.md#reveal, that the section still
+# repeats; each entry fails the test once its text is gone.
+
+
+def _duration_pages() -> list[Path]:
+    pages = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+    return [p for p in pages if p != TIMES_PAGE]
+
+
+def duration_problems(text: str, where: str, allowed: set[str]) -> tuple[list[str], set[str]]:
+    """Durations in `text` not covered by an `allowed` snippet; and the snippets used."""
+    spans = []
+    for snippet in allowed:
+        start = text.find(snippet)
+        while start >= 0:
+            spans.append((start, start + len(snippet), snippet))
+            start = text.find(snippet, start + 1)
+    problems, used = [], set()
+    for m in _DURATION.finditer(text):
+        covering = [s for a, b, s in spans if a <= m.start() and m.end() <= b]
+        if covering:
+            used.update(covering)
+            continue
+        line = text.count("\n", 0, m.start()) + 1
+        problems.append(f"{where}:{line}: '{m[0]}' ({text[max(0, m.start() - 40):m.end() + 20]!r})")
+    return problems, used
+
+
+def test_duration_finder_catches_times():
+    found, _ = duration_problems("make demo takes 31 s; the study 66 min and 4.6 µs per epoch, "
+                                 "about half an hour, 49 CPU-minutes", "x", set())
+    assert len(found) == 5, found
+    assert duration_problems("rank 1, σ_zz = 2.05, 10⁻⁴ s.d., 1e-3, η·E = 3, 12 epochs", "x",
+                             set())[0] == []
+    assert duration_problems("waits 4–10 s apart", "x", {"waits 4–10 s"})[0] == []
+
+
+def test_measured_times_live_on_one_page():
+    problems, used = [], set()
+    for page in _duration_pages():
+        rel = str(page.relative_to(ROOT))
+        allowed = {s for p, s in NOT_MEASURED if p == rel}
+        found, hits = duration_problems(page.read_text(encoding="utf-8"), rel, allowed)
+        problems += found
+        used |= {(rel, s) for s in hits}
+    assert not problems, ("times stated outside docs/performance.md (move them there, with how "
+                          "they were measured, and link to it):\n" + "\n".join(problems))
+    stale = (NOT_MEASURED) - used
+    assert not stale, f"allow-list entries no longer needed: {stale}"
+    text = TIMES_PAGE.read_text(encoding="utf-8")
+    assert duration_problems(text, "performance.md", set())[0], "the times page holds no time"
+    for page in (ROOT / "README.md", DOCS / "index.md"):
+        assert "performance.md" in page.read_text(encoding="utf-8"), page.name
+
+
+# ------------------------------------------------------------------------------ float64
+
+_FLOAT64_ON_IMPORT = re.compile(
+    r"import(?:ing)?\s+overlapflow\s+(?:turns|switches)\s+on\s+(?:JAX\s+)?(?:float64|64-bit)"
+    r"|float64\s+is\s+(?:switched|turned)\s+on\s+when\s+overlapflow\s+is\s+imported", re.I)
+
+
+def test_float64_is_what_the_docs_say():
+    """Importing overlapflow leaves JAX in float32; asking for float64 then raises an error
+    that names `of.enable_float64()`; no page or docstring says otherwise."""
+    code = (
+        "import jax, overlapflow as of\n"
+        "assert not jax.config.jax_enable_x64, 'importing overlapflow turned on float64'\n"
+        "spec = of.NetworkSpec(N=20, rank=1, n_in=1, n_out=1, phi='linear', dt=0.1)\n"
+        "try:\n"
+        "    of.random_vectors(spec, seed=0)\n"
+        "except of.ConfigError as e:\n"
+        "    print(e)\n"
+        "else:\n"
+        "    raise SystemExit('float64 computed with the 64-bit mode off')\n"
+        "of.enable_float64()\n"
+        "assert of.random_vectors(spec, seed=0).dtype == 'float64'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "of.enable_float64()" in proc.stdout, proc.stdout
+    claims = []
+    for path in [ROOT / "README.md", *DOCS.rglob("*.md"), *PACKAGE.rglob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        claims += [f"{path.relative_to(ROOT)}: {m[0]}" for m in _FLOAT64_ON_IMPORT.finditer(text)]
+    assert not claims, "pages say importing overlapflow turns on float64:\n" + "\n".join(claims)
+
+
+# ------------------------------------------------------------------------------ cited paths
+
+_REPO_PATH = re.compile(r"(?<![\w/.-])((?:src/overlapflow|tests|examples|benchmarks|docs)/[\w./*-]+)")
+_MODULE_NAME = re.compile(r"`(_[a-z][a-z_]*(?:\.[A-Za-z_0-9]+)+)`")  # layer.module[.name]
+
+
+def cited_path_problems(text: str, where: str) -> list[str]:
+    """Repository paths (`src/overlapflow/_model/effective.py`, `examples/limit/*.toml`) and
+    private module names (`_model.effective`, `_learn.loop.run_epochs`) that do not exist."""
+    problems = []
+    for m in _REPO_PATH.finditer(text):
+        path = m[1].rstrip(".,:;)")
+        exists = any(ROOT.glob(path)) if "*" in path else (ROOT / path).exists()
+        if not exists:
+            problems.append(f"{where}: {path}")
+    for m in _MODULE_NAME.finditer(text):
+        parts = m[1].split(".")
+        if not any(PACKAGE.joinpath(*parts[:k]).with_suffix(".py").is_file()
+                   or PACKAGE.joinpath(*parts[:k]).is_dir() for k in range(1, len(parts) + 1)):
+            problems.append(f"{where}: `{m[1]}`")
+    return problems
+
+
+def test_cited_path_checker_catches_missing_files():
+    assert cited_path_problems("`_model.effective` is src/overlapflow/_model/effective.py", "") == []
+    assert len(cited_path_problems("`_model.effective` means src/overlapflow/_effective.py", "")) == 1
+    assert len(cited_path_problems("see `_modle.effective` and examples/limit/*.tmol", "")) == 2
+
+
+def test_cited_paths_exist():
+    files = [ROOT / "README.md", *sorted(DOCS.rglob("*.md")), *sorted(PACKAGE.rglob("*.py")),
+             *sorted((ROOT / "examples").rglob("*.toml")), *sorted((ROOT / "benchmarks").rglob("*.py"))]
+    problems = []
+    for path in files:
+        problems += cited_path_problems(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
+    assert not problems, "paths and modules named that do not exist:\n" + "\n".join(problems)
+
+
+# ------------------------------------------------------------------------------ home page figure
+
+_HERO_PANEL = re.compile(
+    r'<a class="hero-panel[^"]*" href="fig1_compare.png" style="--w: (\d+); aspect-ratio: (\d+) / '
+    r'(\d+)"[^>]*><img src="fig1_compare.png"\s+style="width: ([\d.]+)%; left: (-?[\d.]+)%?; '
+    r'top: (-?[\d.]+)%"', re.S)
+
+
+def test_home_page_panels_cut_the_figure_between_its_panels():
+    """The home page shows docs/fig1_compare.png panel by panel (docs/index.md): each window must
+    span the whole image width between blank columns, so a regenerated figure with another
+    layout fails here instead of showing cut panels."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(DOCS / "fig1_compare.png").convert("L"))
+    height, width = pixels.shape
+    panels = _HERO_PANEL.findall((DOCS / "index.md").read_text(encoding="utf-8"))
+    assert len(panels) == 3
+    edges = []
+    for w, aw, ah, scale, left, top in panels:
+        w, aw, ah = int(w), int(aw), int(ah)
+        assert aw == w
+        x0 = round(-float(left) * w / 100)
+        y0 = height - ah
+        assert abs(float(scale) * w / 100 - width) < 0.5, "window scale does not match the image"
+        assert abs(-float(top) * ah / 100 - y0) < 0.5, "window top does not match its height"
+        edges.append((x0, x0 + w))
+
+        window = pixels[y0:, x0:x0 + w]
+        assert window.min() < 128, "an empty window"
+        for x in (x0, x0 + w - 1):
+            if 0 < x < width - 1:
+                assert pixels[y0:, x].min() >= 245, f"the cut at x = {x} goes through a drawing"
+    assert edges[0][0] == 0 and edges[-1][1] == width
+    assert all(a[1] == b[0] for a, b in zip(edges, edges[1:])), edges

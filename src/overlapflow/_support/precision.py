@@ -4,11 +4,12 @@ Importing overlapflow changes no global setting. Exactness claims are float64 cl
 float64 in JAX needs its 64-bit mode, which is off by default: turn it on once, before any
 computation, with
 
-    import jax
-    jax.config.update("jax_enable_x64", True)
+    import overlapflow as of
+    of.enable_float64()  # the same as jax.config.update("jax_enable_x64", True)
 
 (the `overlapflow` command line does this itself). Asking for float64 while the mode is off
-raises a `ConfigError` saying so, instead of computing silently in float32.
+raises a `ConfigError` that names `of.enable_float64()`, instead of computing silently in
+float32.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ def check_float64(dtype, where: str) -> None:
     """Raise a `ConfigError` when `dtype` is float64 and JAX's 64-bit mode is off."""
     if np.dtype(dtype) == np.float64 and not float64_enabled():
         raise ConfigError(
-            f"{where}: float64 needs JAX's 64-bit mode, which is off; call "
-            "jax.config.update(\"jax_enable_x64\", True) before computing (the overlapflow "
-            "command line does), or pass dtype=jnp.float32"
+            f"{where}: float64 needs JAX's 64-bit mode, which is off (importing overlapflow "
+            "does not turn it on): call of.enable_float64() once before computing (or "
+            "jax.config.update(\"jax_enable_x64\", True); the overlapflow command line does it "
+            "itself), or pass dtype=jnp.float32"
         )
 
 
