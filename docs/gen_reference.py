@@ -364,7 +364,7 @@ API_MODULE_ORDER = (
     "_model.tasks", "_model.tasks.neurogym_env", "_model.losses",
     "_learn.theta", "_learn.overlap", "_learn.rules", "_learn.loop", "_limit",
     "_closed_form.impulse",
-    "_analysis.visibility", "_analysis.invariants", "_analysis.metric", "_analysis.rules",
+    "_analysis.visibility", "_analysis.invariants", "_analysis.report", "_analysis.metric", "_analysis.rules",
     "_analysis.twins", "_analysis.gaussianity",
     "_interop.networks", "_inference.observations", "_inference.model", "_inference.fit",
     "_inference.reveal",

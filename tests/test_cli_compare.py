@@ -75,8 +75,8 @@ def _arrays_file(tmp_path, x, y, mask=None):
 
 BAD = [
     ({"task": 'kind = "nope"\nt_max = 3.0'}, "unknown task kind 'nope'"),
-    ({"train": "eta = 0.01\nepochs = 0"}, "train.epochs must be an integer > 0"),
-    ({"train": "eta = -0.1\nepochs = 5"}, "train.eta must be a finite number > 0"),
+    ({"train": "eta = 0.01\nepochs = 0"}, r"train.epochs must be >= 1 \(got 0\)"),
+    ({"train": "eta = -0.1\nepochs = 5"}, r"train.eta must be > 0 \(got -0.1\)"),
     ({"train": "eta = 0.1\nepochs = 5\nmodes = [\"theta\", \"warp\"]"}, "unknown mode 'warp'"),
     ({"network": "N = 40\nrank = 1\nspeed = 3"}, "unknown key 'speed' in \\[network\\]; valid: N, dt"),
     ({"loss": 'kind = "l1"'}, "unknown loss kind 'l1'"),
@@ -185,7 +185,7 @@ def test_cli_subprocess_exit_code_and_no_traceback(tmp_path):
                            str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == "overlapflow: error: train.eta must be a finite number > 0, got 0.0"
+    assert proc.stderr.strip() == "overlapflow: error: train.eta must be > 0 (got 0.0)"
 
 
 def test_config_from_dict_unknown_table():
@@ -228,7 +228,7 @@ SET_BAD = [
     (["--set", "eta=0.1"], "--set 'eta=0.1' must look like table.key=value (e.g. train.eta=0.01)"),
     (["--set", "train.eta="], "must look like table.key=value"),
     (["--set", "train.eta=0.1", "--set", "train.eta=0.2"], "--set train.eta is given twice"),
-    (["--set", "train.eta=-1"], "train.eta must be a finite number > 0, got -1"),
+    (["--set", "train.eta=-1"], "train.eta must be > 0 (got -1)"),
     (["--set", "train.momentum=0.5"], "train.momentum is ignored by optimizer 'gd' (only "
      "'momentum' and 'nesterov' use it)"),
 ]

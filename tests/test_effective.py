@@ -126,3 +126,22 @@ def test_many_networks_in_the_lanes_equal_autodiff_per_network(phi, rank, loss_k
     # one (P, P) matrix where n of them are expected: a project error naming the shapes
     with pytest.raises(of.SigmaError, match=r"shape \(n, "):
         overlap_values_and_grads(sigmas[0], batch, spec, loss_kind)
+
+
+def test_many_networks_in_lanes_equal_one_at_a_time():
+    """`effective_outputs_many` (the lane layout the adjoint and reveal use) equals
+    `effective_outputs` network by network, linear and erf, rank 2, two inputs."""
+    import numpy as np
+
+    import overlapflow as of
+    from overlapflow.internal import effective_outputs_many
+
+    for phi in ("linear", "erf"):
+        spec = of.NetworkSpec(N=300, rank=2, n_in=2, n_out=2, phi=phi, dt=0.1)
+        sigmas = np.stack([np.asarray(of.overlaps(of.random_vectors(spec, seed=s)))
+                           for s in range(3)])
+        x = np.random.default_rng(5).standard_normal((4, 30, 2))
+        many = np.asarray(effective_outputs_many(sigmas, x, spec))
+        one = np.stack([np.asarray(of.effective_outputs(s, x, spec)) for s in sigmas])
+        assert many.shape == (3, 4, 30, 2)
+        np.testing.assert_allclose(many, one, rtol=1e-12, atol=1e-12 * np.abs(one).max())

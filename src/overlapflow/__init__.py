@@ -12,7 +12,7 @@ The layout of the package and what each part may import: docs/architecture.md.
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 # The public names, imported when first used (`import overlapflow` stays cheap: the command
 # line builds its parser without JAX). This block is their one list: `__getattr__` reads it.
@@ -25,13 +25,13 @@ if TYPE_CHECKING:
     from ._analysis.invariants import Invariants as Invariants
     from ._analysis.invariants import conserved_forms as conserved_forms
     from ._analysis.invariants import independent_invariant_count as independent_invariant_count
-    from ._analysis.invariants import inspect_overlaps as inspect_overlaps
     from ._analysis.invariants import invariant_drift as invariant_drift
     from ._analysis.invariants import invariants as invariants
     from ._analysis.invariants import reachable_dimension as reachable_dimension
     from ._analysis.metric import metric as metric
     from ._analysis.metric import metric_structural_zeros as metric_structural_zeros
     from ._analysis.metric import sigma_gradient as sigma_gradient
+    from ._analysis.report import inspect_overlaps as inspect_overlaps
     from ._analysis.rules import Linearisation as Linearisation
     from ._analysis.rules import RuleForms as RuleForms
     from ._analysis.rules import linearise_exact_map as linearise_exact_map

@@ -51,6 +51,7 @@ from ._limit.learners import mirror_half as mirror_half
 from ._limit.quadrature import QQ_SAMPLES as QQ_SAMPLES
 from ._limit.quadrature import interpolate_nodes as interpolate_nodes
 from ._limit.quadrature import qq_bases as qq_bases
+from ._model.effective import effective_outputs_many as effective_outputs_many
 from ._model.effective import overlap_value_and_grad as overlap_value_and_grad
 from ._model.losses import check_loss_kind as check_loss_kind
 from ._model.tasks import Task as Task
@@ -93,6 +94,7 @@ from ._support.io import write_npz_atomic as write_npz_atomic
 from ._support.parallel import available_cores as available_cores
 from ._support.parallel import map_threaded as map_threaded
 from ._support.precision import check_float64 as check_float64
+from ._support.precision import require_float64 as require_float64
 from ._support.progress import LineBar as LineBar
 from ._support.progress import progress_bar as progress_bar
 from ._workflows import config as config_schema
@@ -107,7 +109,7 @@ from ._workflows.sweep import scheduling as sweep_scheduling
 
 __all__ = [
     "align", "ALL_MODES", "atomic_group", "available_cores", "batched_chunk",
-    "batched_overlap_runs", "candidate_symmetries", "CAPTIONS", "check_float64", "check_loss_kind",
+    "batched_overlap_runs", "candidate_symmetries", "CAPTIONS", "check_float64", "check_loss_kind", "require_float64",
     "check_rule_mode", "check_task_for", "closed_form_impulse", "closed_form_newton",
     "closed_form_rank1", "closure_warning", "coincident_partner", "COLNORM_EPS", "config_schema",
     "confirmed_symmetries", "coords_from_sym", "curve_diff", "default_chunk", "describe_direction",
@@ -116,7 +118,7 @@ __all__ = [
     "interruption_text", "lane_state", "lanes_per_group", "learn_batched", "learn_loop",
     "legend_handle", "line_style", "LineBar", "load_array", "load_npz", "map_key_table", "MAP_KEYS", "loadings_histograms", "map_threaded",
     "max_rel_diff", "mirror_half", "MODE_LABELS", "new_figure", "output_trial_panels",
-    "overlap_colors", "overlap_labels", "overlap_value_and_grad", "parse_grid", "parse_seeds", "particle_loss",
+    "overlap_colors", "overlap_labels", "overlap_value_and_grad", "effective_outputs_many", "parse_grid", "parse_seeds", "particle_loss",
     "particle_value_and_grad", "plot_comparison", "plot_metric", "plots_compare", "plots_style",
     "progress", "progress_bar", "provenance", "qq_bases", "QQ_SAMPLES", "random_start",
     "rel_max_diff", "rel_rms", "relabel_report", "require_module", "rule_euler_step", "rule_flow_velocity",

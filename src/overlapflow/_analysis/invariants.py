@@ -21,11 +21,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .._model.network import NetworkSpec
-from .._model.overlaps import check_sigma, overlap_names, overlap_pairs
 from .._support.errors import ConfigError
 from .._support.linalg import rref
-from .metric import metric, metric_structural_zeros
-from .visibility import invisible_overlaps, visible_mask, visible_overlaps
+from .visibility import visible_mask
 
 __all__ = [
     "Invariants",
@@ -34,7 +32,7 @@ __all__ = [
     "invariant_drift",
     "reachable_dimension",
     "independent_invariant_count",
-    "inspect_overlaps",
+    "pattern_basis",
 ]
 
 _NULL_RTOL = 1e-10
@@ -54,7 +52,7 @@ class Invariants(NamedTuple):
     spectrum: np.ndarray
 
 
-def _pattern_basis(mask: np.ndarray) -> np.ndarray:
+def pattern_basis(mask: np.ndarray) -> np.ndarray:
     """(n, P, P) basis of the symmetric matrices supported on a symmetric boolean mask."""
     P = mask.shape[0]
     out = []
@@ -75,15 +73,10 @@ def _sym_from_coords(coords: np.ndarray, P: int) -> np.ndarray:
     return J + np.triu(J, 1).T
 
 
-def _rref(A: np.ndarray, tol: float) -> np.ndarray:
-    """Reduced row echelon form of a full-row-rank (k, D) array (`_support.linalg.rref`)."""
-    return rref(A, tol)[0]
-
-
 @functools.lru_cache(maxsize=64)
 def _conserved_forms_cached(spec: NetworkSpec) -> np.ndarray:
     P = spec.P
-    basis = _pattern_basis(visible_mask(spec))  # (n, P, P)
+    basis = pattern_basis(visible_mask(spec))  # (n, P, P)
     D = P * (P + 1) // 2
     cols = []
     for coords in np.eye(D):
@@ -101,7 +94,7 @@ def _conserved_forms_cached(spec: NetworkSpec) -> np.ndarray:
     # Canonical basis: reduced row echelon form, each form scaled to max |entry| = 1 with its
     # last nonzero coordinate (in overlap_pairs order) positive; rounding noise set to 0 and
     # entries within 1e-10 of an integer set to it.
-    R = _rref(null, 1e-9)
+    R = rref(null, 1e-9)[0]
     forms = []
     for row in R:
         row = np.where(np.abs(row) < 1e-9 * np.max(np.abs(row)), 0.0, row)
@@ -190,8 +183,10 @@ def invariant_drift(sigma, forms) -> np.ndarray | None:
     if forms.shape[0] == 0:
         return None
     finite = np.all(np.isfinite(sigma), axis=(-1, -2))
-    safe = np.where(finite[:, None, None], sigma, 0.0)
-    drift = np.zeros(sigma.shape[0])
+    if not finite[0]:
+        return np.full(sigma.shape[0], np.nan)
+    safe = sigma[finite]  # only the entries computed (an interrupted run's NaN tail is free)
+    drift = np.zeros(safe.shape[0])
     for J in forms:
         inv = invariants(safe, J)
         values = np.concatenate([inv.trace[:, None], inv.spectrum], axis=1)
@@ -200,9 +195,9 @@ def invariant_drift(sigma, forms) -> np.ndarray | None:
         if scale == 0.0:
             scale = float(np.linalg.norm(safe[0], 2) * np.linalg.norm(J, 2)) or 1.0
         drift = np.maximum(drift, np.max(np.abs(values - ref), axis=1) / scale)
-    if not finite[0]:
-        return np.full(sigma.shape[0], np.nan)
-    return np.where(finite, drift, np.nan)
+    out = np.full(sigma.shape[0], np.nan)
+    out[finite] = drift
+    return out
 
 
 def _random_pd(P: int, seed: int) -> np.ndarray:
@@ -251,7 +246,7 @@ def reachable_dimension(spec: NetworkSpec, *, seed: int = 0, first_order: bool =
         orbit is cut out by them (compare `independent_invariant_count`).
     """
     P = spec.P
-    basis = _pattern_basis(visible_mask(spec))
+    basis = pattern_basis(visible_mask(spec))
     gens = basis if first_order else _lie_closure(basis)
     sigma = _random_pd(P, seed)
     iu = np.triu_indices(P)
@@ -286,78 +281,3 @@ def independent_invariant_count(spec: NetworkSpec, *, seed: int = 0) -> int:
     # Power traces grow like ‖Σ‖^n: normalise rows before the rank test.
     jac = jac / np.maximum(np.linalg.norm(jac, axis=1, keepdims=True), 1e-300)
     return _rank(jac, 1e-8)
-
-
-def inspect_overlaps(sigma, spec: NetworkSpec, *, rule=None, eta: float | None = None) -> dict:
-    """Everything `overlapflow inspect` reports about a network with overlaps Σ, as plain data.
-
-    Args:
-        sigma: (P, P) overlaps.
-        spec: the architecture.
-        rule: a `LearningRule` to report on (`learning_rule` entry, docs/theory.md §9), or
-            None (no such entry).
-        eta: the learning rate (the forms of momentum / Nesterov depend on it).
-
-    Returns:
-        dict with `network` (architecture), `vector_names` (P), `names` (D overlap names in
-        `overlap_pairs` order), `values` {name: σ}, `visible` / `invisible` (name lists),
-        `sigma` (P×P), `conserved_forms` (k P×P lists), `invariant_values` (k dicts with
-        `trace` and `spectrum`), `independent_invariants`, `reachable_dimension`,
-        `reachable_dimension_first_order`, `n_overlaps` (D), `metric` (D×D G(Σ)),
-        `metric_structural_zeros` (count) and `metric_structural_zero_mask` (D×D bools);
-        with `rule`, `learning_rule` (see `_rule_report`).
-    """
-    sigma = check_sigma(sigma, spec)
-    names = overlap_names(spec)
-    forms = conserved_forms(spec)
-    zero = metric_structural_zeros(spec)
-    values = [invariants(sigma, J) for J in forms]
-    return {
-        "network": {"N": spec.N, "rank": spec.rank, "n_in": spec.n_in, "n_out": spec.n_out,
-                    "phi": spec.phi_name, "dt": spec.dt},
-        "vector_names": list(spec.vector_names),
-        "names": list(names),
-        "values": {n: float(sigma[p]) for n, p in zip(names, overlap_pairs(spec))},
-        "visible": list(visible_overlaps(spec)),
-        "invisible": list(invisible_overlaps(spec)),
-        "sigma": sigma.tolist(),
-        "conserved_forms": forms.tolist(),
-        "invariant_values": [
-            {"trace": float(v.trace), "spectrum": v.spectrum.tolist()} for v in values
-        ],
-        "independent_invariants": independent_invariant_count(spec),
-        "reachable_dimension": reachable_dimension(spec),
-        "reachable_dimension_first_order": reachable_dimension(spec, first_order=True),
-        "n_overlaps": len(names),
-        "metric": metric(sigma, spec).tolist(),
-        "metric_structural_zeros": int(zero.sum()),
-        "metric_structural_zero_mask": zero.tolist(),
-        **({} if rule is None else {"learning_rule": _rule_report(sigma, spec, rule, eta)}),
-    }
-
-
-def _rule_report(sigma: np.ndarray, spec: NetworkSpec, rule, eta) -> dict:
-    """A rule's class, overlap-state size and its conserved forms with their values at the
-    rule's initial state (docs/theory.md §9), as plain data.
-
-    Keys: `rule` (its fields), `class` (one of "exact", "exact in an augmented space",
-    "N → ∞ only", "not closed"), `state` ("sigma" (P×P), "gamma" (2P×2P of [X | W]) or None),
-    `state_size` (distinct entries, None when not closed), `forms` (k Q×Q lists, None when not
-    closed), `forms_kind` ("flow" / "exact map"), `form_values` (k dicts: trace, spectrum).
-    """
-    from .rules import rule_conserved_forms  # (this module is below .rules)
-
-    out = {"rule": {"optimizer": rule.optimizer, "momentum": rule.momentum,
-                    "weight_decay": rule.weight_decay, "lr_scale": dict(rule.lr_scale),
-                    "clip_norm": rule.clip_norm, "noise_temperature": rule.noise_temperature},
-           "class": rule.classification(), "state_size": rule.state_size(spec),
-           "state": None, "forms": None, "forms_kind": None, "form_values": None}
-    if out["class"] == "not closed":
-        return out
-    rf = rule_conserved_forms(rule, spec, eta=eta)
-    state = np.asarray(rule.initial_state(sigma))
-    vals = [invariants(state, J) for J in rf.forms]
-    out.update(state=rf.space, forms=rf.forms.tolist(), forms_kind=rf.kind,
-               form_values=[{"trace": float(v.trace), "spectrum": v.spectrum.tolist()}
-                            for v in vals])
-    return out

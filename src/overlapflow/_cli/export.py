@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -29,17 +27,9 @@ def register(sub) -> None:
 def _export(args) -> int:
     from .._interop.export import EXPORT_SUFFIXES, export_network
     from .._interop.network_file import load_network
-    from .._support.errors import ConfigError
+    from .._support.io import check_out_file
 
-    out = Path(args.out)
-    if out.suffix.lower() not in EXPORT_SUFFIXES:
-        raise ConfigError(f"--out {str(out)!r} must end in .pt, .pth (a torch state dict) or .npz")
-    if out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a folder; give a file name ending in .pt")
-    if out.exists() and not args.overwrite:
-        raise ConfigError(f"--out {str(out)!r} already exists; pass --overwrite to replace it")
-    if not out.parent.exists():
-        raise ConfigError(f"--out {str(out)!r}: the folder {str(out.parent)!r} does not exist")
+    out = check_out_file(args.out, tuple(EXPORT_SUFFIXES), overwrite=args.overwrite)
     net = load_network(args.network)
     arrays = export_network(net, preset=args.preset, path=out)
     spec = net.spec

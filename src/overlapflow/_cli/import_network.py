@@ -76,21 +76,14 @@ def _import(args) -> int:
 
     from .._interop.networks import UnusedKeysWarning, import_network, probe_failure, write_network
     from .._support.errors import ConfigError
+    from .._support.io import check_out_file
 
     source = Path(args.source)
     fmt = args.format or _SUFFIX_FORMATS.get(source.suffix.lower())
     if fmt is None:
         raise ConfigError(f"cannot tell the format of {str(source)!r} from its suffix: give "
                           "--format npz or --format torch")
-    out = Path(args.out)
-    if out.suffix != ".npz":
-        raise ConfigError(f"--out {str(out)!r} must end in .npz")
-    if out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a folder; give a file name ending in .npz")
-    if out.exists() and not args.overwrite:
-        raise ConfigError(f"--out {str(out)!r} already exists; pass --overwrite to replace it")
-    if not out.parent.exists():
-        raise ConfigError(f"--out {str(out)!r}: the folder {str(out.parent)!r} does not exist")
+    out = check_out_file(args.out, (".npz",), overwrite=args.overwrite)
     if not (math.isfinite(args.probe_tol) and args.probe_tol >= 0):
         raise ConfigError(f"--probe-tol must be a finite number ≥ 0, got {args.probe_tol!r}")
     with warnings.catch_warnings(record=True) as caught:

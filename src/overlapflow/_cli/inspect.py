@@ -88,7 +88,7 @@ def _check_network_file(path, spec) -> None:
 def _inspect(args) -> int:
     import numpy as np
 
-    from .._analysis.invariants import inspect_overlaps
+    from .._analysis.report import inspect_overlaps
     from .._interop.network_file import network_labels, relabel_report
     from .._model.overlaps import overlaps
     from .._support.parsing import parse_settings

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="overlapflow",
         description="Learning dynamics of low-rank RNNs in θ-space and in overlap space.",
     )
-    from .. import __version__
+    from .._version import __version__
 
     parser.add_argument("--version", action="version", version=f"overlapflow {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

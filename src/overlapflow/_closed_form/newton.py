@@ -58,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._model.network import NetworkSpec
-from .rank1 import _TINY, _modulus, _newton_gram, _phi1, _psi, _safe
+from .rank1 import TINY, modulus, newton_gram, phi1, psi, safe_denominator
 
 __all__ = ["newton_form_applies", "newton_loss_parts", "GRAD_TOL", "MAX_NEWTON_NODES", "TRUST_REL_TOL"]
 
@@ -130,13 +130,13 @@ def _pair(x, y, T: int):
     With y the node of larger modulus and q = x/y (|q| ≤ 1):
     [x, y]^T = y^{T−1} Σ_{j<T} q^j = y^{T−1} · T · φ₁(T log q) · ψ(q − 1).
     """
-    swap = _modulus(x) > _modulus(y)
+    swap = modulus(x) > modulus(y)
     lo, hi = jnp.where(swap, y, x), jnp.where(swap, x, y)
     s = (lo - hi) / hi
     ell = jnp.log1p(s)
     log_hi = jnp.log(hi)
-    value = jnp.exp((T - 1) * log_hi) * T * _phi1(T * ell) * _psi(s)
-    kappa = 8.0 + T * (_modulus(log_hi) + _modulus(ell))
+    value = jnp.exp((T - 1) * log_hi) * T * phi1(T * ell) * psi(s)
+    kappa = 8.0 + T * (modulus(log_hi) + modulus(ell))
     return value, kappa
 
 
@@ -185,7 +185,7 @@ def _difference_table(values, diffs, top, T: int):
     index, levels = _multiset_plan(top)
     x, y = levels[2]
     table = {2: _pair(values[x], values[y], T)}
-    mags = _modulus(values)
+    mags = modulus(values)
     for size in sorted(levels)[1:]:
         x, y, keep_x, keep_y = levels[size]
         prev, prev_kappa = table[size - 1]
@@ -193,9 +193,9 @@ def _difference_table(values, diffs, top, T: int):
         b, kb = prev[keep_y], prev_kappa[keep_y]
         den = diffs[x, y]
         num = a - b
-        value = num / _safe(den)
-        kappa = (_modulus(a) * ka + _modulus(b) * kb) / jnp.maximum(_modulus(num), _TINY) \
-            + (mags[x] + mags[y]) / jnp.maximum(_modulus(den), _TINY) + 2.0
+        value = num / safe_denominator(den)
+        kappa = (modulus(a) * ka + modulus(b) * kb) / jnp.maximum(modulus(num), TINY) \
+            + (mags[x] + mags[y]) / jnp.maximum(modulus(den), TINY) + 2.0
         best = jnp.argmin(kappa, axis=1)[:, None]
         table[size] = (jnp.take_along_axis(value, best, axis=1)[:, 0],
                        jnp.take_along_axis(kappa, best, axis=1)[:, 0])
@@ -275,8 +275,8 @@ def newton_loss_parts(sigma, spec: NetworkSpec, task):
                 residual = c  # Cayley–Hamilton: zero in exact arithmetic
                 break
             net.append(c)
-            net_size.append(_modulus(C_in * p)
-                            + jnp.sum(jnp.abs(C_U)[:, :, None] * _modulus(q)[None], axis=1))
+            net_size.append(modulus(C_in * p)
+                            + jnp.sum(jnp.abs(C_U)[:, :, None] * modulus(q)[None], axis=1))
             shift = excess(keys[order[k]])
             q = B * p + dt * jnp.sum(S[:, :, None] * q[None], axis=1) - shift * q
             p = -shift * p
@@ -286,7 +286,7 @@ def newton_loss_parts(sigma, spec: NetworkSpec, task):
             prod = jnp.asarray(gamma, cdt)
             for k in range(n):
                 tau[k] = tau[k] + prod
-                tau_size[k] = tau_size[k] + _modulus(prod)
+                tau_size[k] = tau_size[k] + modulus(prod)
                 prod = prod * ((nu - alpha) - excess(keys[order[k]]))
         betas = [net[k] - tau[k] for k in range(n)]
         sizes = [net_size[k] + tau_size[k] for k in range(n)]
@@ -297,8 +297,8 @@ def newton_loss_parts(sigma, spec: NetworkSpec, task):
             prefixes.append((table[size][0][row], table[size][1][row]))
         log_first = jnp.log(nodes[0])
         u = [jnp.exp(T * log_first)] + [v for v, _ in prefixes]
-        kappa_u = [4.0 + T * _modulus(log_first)] + [k for _, k in prefixes]
-        G, err = _newton_gram(nodes, u, kappa_u, eps)
+        kappa_u = [4.0 + T * modulus(log_first)] + [k for _, k in prefixes]
+        G, err = newton_gram(nodes, u, kappa_u, eps)
         G, err = jnp.stack([stack(row) for row in G]), jnp.stack([stack(row) for row in err])
 
         def pairs(x):  # (n, n_out, n_in, *b) → Σ_{o,i} x_k x_l, (n, n, *b)
@@ -306,13 +306,13 @@ def newton_loss_parts(sigma, spec: NetworkSpec, task):
 
         betas = jnp.stack(betas)
         loss = jnp.sum(G * pairs(betas), axis=(0, 1))
-        bound = jnp.sum(err * pairs(_modulus(betas)), axis=(0, 1))
-        scale = jnp.sum(_modulus(G) * pairs(jnp.stack(sizes)), axis=(0, 1))
+        bound = jnp.sum(err * pairs(modulus(betas)), axis=(0, 1))
+        scale = jnp.sum(modulus(G) * pairs(jnp.stack(sizes)), axis=(0, 1))
         loss = dt * jnp.real(loss)
         bound, scale = dt * bound, dt * scale
         # The residual's mode is not in the basis; bound its effect with the norm of the last
         # basis function.
-        res = dt * _modulus(G[n - 1, n - 1]) * jnp.sum(_modulus(residual) ** 2, axis=(0, 1))
+        res = dt * modulus(G[n - 1, n - 1]) * jnp.sum(modulus(residual) ** 2, axis=(0, 1))
         bound = bound + 2.0 * jnp.sqrt(jnp.abs(loss) * res) + res
         floor = TRUST_REL_TOL * loss + eps * jnp.sqrt(jnp.abs(loss) * scale)
         ok = jnp.isfinite(loss) & jnp.isfinite(bound)
@@ -329,6 +329,6 @@ def newton_loss_parts(sigma, spec: NetworkSpec, task):
         gap = jax.lax.stop_gradient(jnp.abs(loss - value))
         ok = ok & ok_dup & (gap <= floor) & (bound_dup <= GRAD_TOL * jnp.abs(value) + floor)
         for i, j in itertools.combinations(range(R), 2):  # coinciding eigenvalues: untrusted
-            ok = ok & (_modulus(s[i] - s[j]) > _COINCIDENT)
+            ok = ok & (modulus(s[i] - s[j]) > _COINCIDENT)
         loss = loss + jax.lax.stop_gradient(value - loss)
     return loss, jax.lax.stop_gradient(ok)

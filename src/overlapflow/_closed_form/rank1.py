@@ -53,7 +53,7 @@ __all__ = ["rank1_form_applies", "rank1_loss_parts", "TRUST_REL_TOL"]
 TRUST_REL_TOL = 1e-13
 
 _SMALL = 1e-5  # below this |z|, φ₁ and ψ are evaluated from their Taylor series
-_TINY = 1e-100  # denominators below this are replaced (the candidate is then never chosen)
+TINY = 1e-100  # denominators below this are replaced (the candidate is then never chosen)
 
 
 def rank1_form_applies(task, spec: NetworkSpec) -> bool:
@@ -66,14 +66,14 @@ def rank1_form_applies(task, spec: NetworkSpec) -> bool:
     )
 
 
-def _phi1(z, xp=jnp):
+def phi1(z, xp=jnp):
     """(e^z − 1)/z, smooth through z = 0 (real or complex)."""
     small = xp.abs(z) < _SMALL
     zs = xp.where(small, 1.0, z)
     return xp.where(small, 1.0 + z * (0.5 + z * (1.0 / 6.0 + z / 24.0)), xp.expm1(zs) / zs)
 
 
-def _psi(s, xp=jnp):
+def psi(s, xp=jnp):
     """log(1 + s)/s, smooth through s = 0 (real s > −1, or complex |1 + s| ≤ 1)."""
     small = xp.abs(s) < _SMALL
     ss = xp.where(small, 1.0, s)
@@ -89,18 +89,18 @@ def _pair(x, y, T: int, xp=jnp):
     lo, hi = xp.minimum(x, y), xp.maximum(x, y)
     s = (lo - hi) / hi  # q − 1 ∈ (−1, 0]
     ell = xp.log1p(s)
-    value = hi ** (T - 1) * T * _phi1(T * ell, xp) * _psi(s, xp)
+    value = hi ** (T - 1) * T * phi1(T * ell, xp) * psi(s, xp)
     kappa = 8.0 + T * (xp.abs(xp.log(hi)) + xp.abs(ell))
     return value, kappa
 
 
-def _modulus(z):
+def modulus(z):
     """|z| for real or complex z, for the error bounds and candidate choices.
 
     Complex `abs` is a hypot that XLA's CPU backend runs as a slow kernel of its own (a third
     of the Newton form's time); √(Re² + Im²) is plain fusible arithmetic. It differs from
     hypot only outside 1e−154 < |z| < 1e154: below, the bounds already treat values under
-    `_TINY` as negligible; above, it is inf and the form is untrusted.
+    `TINY` as negligible; above, it is inf and the form is untrusted.
     """
     if not jnp.iscomplexobj(z):
         return jnp.abs(z)
@@ -108,8 +108,8 @@ def _modulus(z):
     return jnp.sqrt(re * re + im * im)
 
 
-def _safe(den):
-    return jnp.where(_modulus(den) < _TINY, 1.0, den)
+def safe_denominator(den):
+    return jnp.where(modulus(den) < TINY, 1.0, den)
 
 
 def _triple(alpha, d, r, T: int, p_ad, p_ar, p_dr):
@@ -124,10 +124,10 @@ def _triple(alpha, d, r, T: int, p_ad, p_ar, p_dr):
         (p_ar, p_dr, alpha - d),  # S = {r}
     ):
         diff = a - b
-        value = diff / _safe(den)
+        value = diff / safe_denominator(den)
         # first-order relative error: inputs' errors over the difference, plus rounding
-        kappa = (jnp.abs(a) * ka + jnp.abs(b) * kb) / jnp.maximum(jnp.abs(diff), _TINY) \
-            + (jnp.abs(r) + jnp.abs(alpha) + jnp.abs(d)) / jnp.maximum(jnp.abs(den), _TINY) + 2.0
+        kappa = (jnp.abs(a) * ka + jnp.abs(b) * kb) / jnp.maximum(jnp.abs(diff), TINY) \
+            + (jnp.abs(r) + jnp.abs(alpha) + jnp.abs(d)) / jnp.maximum(jnp.abs(den), TINY) + 2.0
         cands.append((value, kappa))
     value, kappa = cands[0]
     for v, k in cands[1:]:
@@ -136,7 +136,7 @@ def _triple(alpha, d, r, T: int, p_ad, p_ar, p_dr):
     return value, kappa
 
 
-def _newton_gram(lam, u, kappa_u, eps: float):
+def newton_gram(lam, u, kappa_u, eps: float):
     """G (n×n nested lists, symmetric; complex for complex nodes) of the Newton basis, and a
     first-order bound of its rounding error: G − J G Jᵀ = e₀e₀ᵀ − u uᵀ, J = diag(λ) +
     subdiagonal ones (bilinear, no conjugation). Shared with `_closed_form.newton`.
@@ -148,8 +148,8 @@ def _newton_gram(lam, u, kappa_u, eps: float):
     err = [[None] * n for _ in range(n)]
     G_mod = [[None] * n for _ in range(n)]
     # moduli of products as products of moduli: one modulus per node, per u and per G entry
-    lam_mod = [_modulus(x) for x in lam]
-    u_mod = [_modulus(x) for x in u]
+    lam_mod = [modulus(x) for x in lam]
+    u_mod = [modulus(x) for x in u]
     for k in range(n):
         for j in range(k, n):
             num = -u[k] * u[j]
@@ -170,9 +170,9 @@ def _newton_gram(lam, u, kappa_u, eps: float):
                 mag = mag + c_mod * G_mod[a][b]
                 bound = bound + c_mod * err[a][b]
             den = 1.0 - lam[k] * lam[j]
-            den_mod = _modulus(den)
+            den_mod = modulus(den)
             G[k][j] = G[j][k] = num / den
-            G_mod[k][j] = G_mod[j][k] = _modulus(G[k][j])
+            G_mod[k][j] = G_mod[j][k] = modulus(G[k][j])
             e = (bound + 4.0 * eps * mag) / den_mod \
                 + G_mod[k][j] * eps * (2.0 + lam_mod[k] * lam_mod[j] / den_mod)
             err[k][j] = err[j][k] = e
@@ -213,7 +213,7 @@ def rank1_loss_parts(sigma, spec: NetworkSpec, task):
     u2, k2 = _triple(alpha, d, r, T, p_ad, p_ar, p_dr)
     lam = [alpha, d, r]
     eps = float(jnp.finfo(sigma.dtype).eps)
-    G, err = _newton_gram(lam, [u0, p_ad[0], u2], [4.0 + T * abs(math.log(alpha)), p_ad[1], k2],
+    G, err = newton_gram(lam, [u0, p_ad[0], u2], [4.0 + T * abs(math.log(alpha)), p_ad[1], k2],
                           eps)
 
     shape = beta0.shape  # (n_out, n_in, *b)

@@ -43,12 +43,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._closed_form.impulse import closed_form_applies, impulse_loss_parts
-from .._model.effective import overlap_loss, overlap_value_and_grad
+from .._learn.overlap import exact_overlap_step
+from .._model.effective import effective_outputs_many, overlap_loss, overlap_value_and_grad
 from .._model.network import NetworkSpec
 from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
 
-__all__ = ["OBSERVATION_KINDS", "observation_model", "outputs_many", "sym_from_coords",
+__all__ = ["OBSERVATION_KINDS", "observation_model", "sym_from_coords",
            "coords_from_sym"]
 
 OBSERVATION_KINDS = ("loss", "outputs")
@@ -66,47 +67,6 @@ def coords_from_sym(sigma):
     P = sigma.shape[-1]
     iu = np.triu_indices(P)
     return sigma[..., iu[0], iu[1]]
-
-
-def outputs_many(sigmas, x, spec: NetworkSpec):
-    """Outputs (n, B, T, n_out) of n effective networks Σ (n, P, P) on one input x (B, T, n_in).
-
-    The same dynamics as `effective_outputs` (docs/theory.md §3), written elementwise with the
-    networks and trials on the trailing "lane" axes (latents stored (K, n, B)), so that the
-    many Σ of a fit — the observed epochs and their tangents — vectorise instead of calling
-    one small matrix product per network and time step.
-    """
-    n_in, R, K, dt = spec.n_in, spec.rank, spec.latent_dim, spec.dt
-    drive = list(range(n_in)) + list(range(spec.u.start, spec.u.stop))
-    rows_v = list(range(spec.v.start, spec.v.stop))
-    rows_z = list(range(spec.z.start, spec.z.stop))
-    coef = lambda a, b: sigmas[:, a, b][:, None]  # noqa: E731  (n, 1): one per network
-    s_vk = [[coef(a, b) for b in drive] for a in rows_v]
-    s_zk = [[coef(a, b) for b in drive] for a in rows_z]
-    s_kk = [[coef(a, b) for b in drive] for a in drive]
-    linear = spec.is_linear
-    gain = spec.nonlinearity.gain
-
-    def g_of(kappa):
-        if linear:
-            return 1.0
-        delta = sum(s_kk[i][j] * kappa[i] * kappa[j] for i in range(K) for j in range(K))
-        return gain(jnp.maximum(delta, 0.0))
-
-    def step(kappa, x_t):  # kappa: K arrays (n, B); x_t: (B, n_in)
-        g = g_of(kappa)
-        new = [kappa[i] + dt * (x_t[None, :, i] - kappa[i]) for i in range(n_in)]
-        new += [kappa[n_in + r] + dt * (g * sum(s_vk[r][j] * kappa[j] for j in range(K))
-                                        - kappa[n_in + r]) for r in range(R)]
-        g1 = g_of(new)
-        y = jnp.stack([g1 * sum(s_zk[o][j] * new[j] for j in range(K))
-                       for o in range(spec.n_out)], axis=-1)
-        return new, y
-
-    n, B = sigmas.shape[0], x.shape[0]
-    kappa0 = [jnp.zeros((n, B), sigmas.dtype) for _ in range(K)]
-    _, y = jax.lax.scan(step, kappa0, jnp.swapaxes(x, 0, 1).astype(sigmas.dtype))
-    return jnp.moveaxis(y, 0, 2)  # (T, n, B, n_out) → (n, B, T, n_out)
 
 
 def observation_model(spec: NetworkSpec, task, *, loss_kind: str, eta: float, seed: int,
@@ -159,7 +119,6 @@ def _observation_model(spec: NetworkSpec, task, *, loss_kind: str, eta: float, s
     ep = jnp.asarray(epochs_np, dtype=jnp.int32)
     E = int(ep.shape[0])
     P = spec.P
-    eye = jnp.eye(P, dtype=dtype)
     eta = jnp.asarray(eta, dtype)
     fixed = task.deterministic
 
@@ -188,8 +147,8 @@ def _observation_model(spec: NetworkSpec, task, *, loss_kind: str, eta: float, s
             out = jnp.where(hit & (slot == k)[:, None, None], sigma[None], out)
             batch = fixed_batch if fixed else batch_at(e)
             G = grad_loss(sigma, batch)
-            A = eye - eta * (G + G.T)  # I − 2ηS, S = (G + Gᵀ)/2
-            return e + 1, A @ sigma @ A, out, k + hit.astype(k.dtype)
+            S = 0.5 * (G + G.T)
+            return e + 1, exact_overlap_step(sigma, S, eta), out, k + hit.astype(k.dtype)
 
         init = (jnp.asarray(0, jnp.int32), sigma0, jnp.zeros((E, P, P), dtype),
                 jnp.asarray(0, jnp.int32))
@@ -200,7 +159,7 @@ def _observation_model(spec: NetworkSpec, task, *, loss_kind: str, eta: float, s
         x = jnp.asarray(probe_x, dtype)
 
         def observe(sigmas):
-            return outputs_many(sigmas, x, spec).reshape(E, -1)
+            return effective_outputs_many(sigmas, x, spec).reshape(E, -1)
     else:
         def observe(sigmas):
             if fixed:

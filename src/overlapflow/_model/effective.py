@@ -20,6 +20,7 @@ from .network import NetworkSpec
 
 __all__ = [
     "effective_outputs",
+    "effective_outputs_many",
     "effective_latents",
     "overlap_loss",
     "overlap_value_and_grad",
@@ -102,6 +103,52 @@ def _matvec(S, kappa):
     return out
 
 
+def _lane_gains(kappa, s_kk, spec: NetworkSpec):
+    """g(Δ) and g'(Δ) (..., 1, n, B) of latents κ (..., d, n, B), Δ = κᵀ Σ_KK κ (g ≡ 1 linear)."""
+    if spec.is_linear:
+        one = jnp.ones(kappa.shape[:-3] + (1,) + kappa.shape[-2:], kappa.dtype)
+        return one, jnp.zeros_like(one)
+    delta = jnp.sum(_matvec(s_kk, kappa) * kappa, axis=-3, keepdims=True)
+    clipped = jnp.maximum(delta, 0.0)
+    g, dg = jax.jvp(spec.nonlinearity.gain, (clipped,), (jnp.ones_like(clipped),))
+    return g, jnp.where(delta > 0.0, dg, 0.0)
+
+
+def _lane_step(kappa, g, x_t, s_vk, spec: NetworkSpec):
+    """One step of the latent dynamics (module docstring) for latents κ (d, n, B) with gain
+    g = g(Δ(κ)) and inputs x_t (n_in, 1, B): κ_{t+1} (d, n, B)."""
+    dt, n_in = spec.dt, spec.n_in
+    k_in, k_rec = kappa[:n_in], kappa[n_in:]
+    return jnp.concatenate([k_in + dt * (x_t - k_in),
+                            k_rec + dt * (g * _matvec(s_vk, kappa) - k_rec)], axis=0)
+
+
+def _input_lanes(a, dtype):
+    """(B, T, k) → (T, k, 1, B): per step, k rows broadcast over the networks' lane axis."""
+    return jnp.transpose(a, (1, 2, 0))[:, :, None, :].astype(dtype)
+
+
+def effective_outputs_many(sigmas, x, spec: NetworkSpec):
+    """Outputs (n, B, T, n_out) of n effective networks Σᵢ (n, P, P) on one input x (B, T, n_in).
+
+    The dynamics of `effective_outputs` (the module docstring; docs/theory.md §3), run with
+    the n networks × B trials on the lane axes as in `overlap_values_and_grads`, whose forward
+    step it shares; equal to `effective_outputs` per network to rounding.
+    """
+    s_vk, s_zk, s_kk = (_lanes(b) for b in jax.vmap(lambda s: _blocks(s, spec))(sigmas))
+
+    def step(carry, x_t):
+        kappa, g = carry
+        nxt = _lane_step(kappa, g, x_t, s_vk, spec)
+        g1, _ = _lane_gains(nxt, s_kk, spec)
+        return (nxt, g1), g1 * _matvec(s_zk, nxt)
+
+    kappa0 = jnp.zeros((spec.latent_dim, sigmas.shape[0], x.shape[0]), sigmas.dtype)
+    init = (kappa0, _lane_gains(kappa0, s_kk, spec)[0])
+    _, y = jax.lax.scan(step, init, _input_lanes(x, sigmas.dtype))  # (T, n_out, n, B)
+    return jnp.transpose(y, (2, 3, 0, 1))
+
+
 def overlap_value_and_grad(sigma, batch, spec: NetworkSpec, loss_kind: str):
     """L(Σ) and ∂L/∂Σ (P, P) of `overlap_loss` by a latent adjoint (equals autodiff to 1e-12).
 
@@ -147,18 +194,10 @@ def overlap_values_and_grads(sigmas, batch, spec: NetworkSpec, loss_kind: str):
                          f"got {tuple(jnp.shape(sigmas))}")
     s_vk, s_zk, s_kk = (_lanes(b) for b in jax.vmap(lambda s: _blocks(s, spec))(sigmas))
     dt, n_in, d = spec.dt, spec.n_in, spec.latent_dim
-    linear = spec.is_linear
-    gain = spec.nonlinearity.gain
     n = sigmas.shape[0]
 
     def gains(kappa):  # kappa (..., d, n, B) → g, g' (..., 1, n, B)
-        if linear:
-            one = jnp.ones(kappa.shape[:-3] + (1,) + kappa.shape[-2:], kappa.dtype)
-            return one, jnp.zeros_like(one)
-        delta = jnp.sum(_matvec(s_kk, kappa) * kappa, axis=-3, keepdims=True)
-        clipped = jnp.maximum(delta, 0.0)
-        g, dg = jax.jvp(gain, (clipped,), (jnp.ones_like(clipped),))
-        return g, jnp.where(delta > 0.0, dg, 0.0)
+        return _lane_gains(kappa, s_kk, spec)
 
     # L = c Σ mask·(y − y*)² for every loss kind, so e = ∂L/∂y = 2c·mask·(y − y*) is formed
     # in the forward scan, next to y, and the loss is summed there too.
@@ -167,16 +206,14 @@ def overlap_values_and_grads(sigmas, batch, spec: NetworkSpec, loss_kind: str):
     def forward(carry, inputs):
         kappa, g, sq = carry
         x_t, target_t, mask_t = inputs
-        k_in, k_rec = kappa[:n_in], kappa[n_in:]
-        nxt = jnp.concatenate([k_in + dt * (x_t - k_in),
-                               k_rec + dt * (g * _matvec(s_vk, kappa) - k_rec)], axis=0)
+        nxt = _lane_step(kappa, g, x_t, s_vk, spec)
         g1, _ = gains(nxt)
         err = g1 * _matvec(s_zk, nxt) - target_t
         sq = sq + jnp.sum(mask_t * err * err, axis=(0, 2))
         return (nxt, g1, sq), (nxt, 2.0 * weight * mask_t * err)
 
     def lanes(a):  # (B, T, k) → (T, k, 1, B)
-        return jnp.transpose(a, (1, 2, 0))[:, :, None, :].astype(sigmas.dtype)
+        return _input_lanes(a, sigmas.dtype)
 
     kappa0 = jnp.zeros((d, n, batch.x.shape[0]), sigmas.dtype)
     init = (kappa0, gains(kappa0)[0], jnp.zeros(n, sigmas.dtype))

@@ -17,6 +17,7 @@ import numpy as np
 
 from .._support.errors import ConfigError
 from .._support.precision import check_float64
+from .._support.validate import count, integer
 from .nonlinearity import Nonlinearity, get_nonlinearity
 
 __all__ = [
@@ -26,10 +27,6 @@ __all__ = [
     "random_vectors",
     "network_outputs",
 ]
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -57,8 +54,7 @@ class NetworkSpec:
     def __post_init__(self):
         for name in ("N", "rank", "n_in", "n_out"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ConfigError(f"network.{name} must be an integer ≥ 1, got {value!r}")
+            count(f"network.{name}", value)
         get_nonlinearity(self.phi)
         if not isinstance(self.dt, (int, float)) or isinstance(self.dt, bool):
             raise ConfigError(f"network.dt must be a number, got {self.dt!r}")
@@ -155,9 +151,9 @@ def balanced_vectors(spec: NetworkSpec, *, seed: int, tol: float = 1e-3,
     first one with |σ_zu − σ_vm| < tol, |σ_mu − σ_zv| < tol and both pairs of the same sign is
     returned. This is plain rejection sampling, so the result has exactly the distribution of a
     random start conditioned on the two constraints. The overlaps of i.i.d. vectors have sd
-    ≈ 1/√N, so about π / (N·tol²) draws are needed (N = 600, tol = 1e-3: ≈ 5200; measured
-    over seeds 0–99: mean 6200, median 4200, max 32 000, 0.3 s per call on 2 cores); they
-    are made in vectorised blocks.
+    ≈ 1/√N, so about π / (N·tol²) draws are needed (N = 600, tol = 1e-3: ≈ 5200; counted
+    over seeds 0–99: mean 6200, median 4200, max 32 000; the time per call is on
+    docs/performance.md#python); they are made in vectorised blocks.
 
     Defined for rank 1 with one input and one output (the paper's networks).
 
@@ -176,13 +172,11 @@ def balanced_vectors(spec: NetworkSpec, *, seed: int, tol: float = 1e-3,
             "balanced start (σ_zu ≈ σ_vm, σ_mu ≈ σ_zv) is defined for rank 1 with one input and "
             f"one output; got rank={spec.rank}, n_in={spec.n_in}, n_out={spec.n_out}"
         )
-    if not _is_int(seed) or seed < 0:
-        raise ConfigError(f"balanced_vectors: seed must be an integer ≥ 0, got {seed!r}")
+    integer("balanced_vectors: seed", seed, minimum=0)
     if (not isinstance(tol, (int, float)) or isinstance(tol, bool) or not math.isfinite(tol)
             or not 0.0 < tol < 1.0):
         raise ConfigError(f"balanced_vectors: tol must be a number in (0, 1), got {tol!r}")
-    if not _is_int(max_draws) or max_draws < 1:
-        raise ConfigError(f"balanced_vectors: max_draws must be an integer ≥ 1, got {max_draws!r}")
+    count("balanced_vectors: max_draws", max_draws)
     N, P = spec.N, spec.P
     m, u, v, z = (s.start for s in (spec.m, spec.u, spec.v, spec.z))
     rng = np.random.default_rng(int(seed))

@@ -251,7 +251,7 @@ def _provenance(summaries: list[dict]) -> dict:
     for s in summaries:
         if isinstance(s.get("provenance"), dict):
             return s["provenance"]
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "versions": {"overlapflow": __version__, "python": platform.python_version()},

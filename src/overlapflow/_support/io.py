@@ -23,7 +23,7 @@ import numpy as np
 from . import interrupt as _interrupt
 from .errors import ConfigError, OverlapflowError
 
-__all__ = ["write_npz_atomic", "write_json_atomic", "save_figure_atomic", "load_npz", "load_array",
+__all__ = ["check_out_file", "write_npz_atomic", "write_json_atomic", "save_figure_atomic", "load_npz", "load_array",
            "to_jsonable", "atomic_group", "prepare_out", "provenance", "WriteError", "figure_banner"]
 
 
@@ -252,6 +252,23 @@ def load_array(path, *, what: str = "file") -> np.ndarray:
     return np.asarray(arr)
 
 
+def check_out_file(out, suffixes: tuple[str, ...], *, overwrite: bool) -> Path:
+    """An output file named on the command line, checked before anything is computed: its
+    suffix one of `suffixes` (lower case, e.g. (".npz",)), not a folder, not an existing file
+    unless `overwrite`, in a folder that exists. Returns it as a Path; raises `ConfigError`."""
+    out = Path(out)
+    if out.suffix.lower() not in suffixes:
+        ends = ", ".join(suffixes[:-1]) + (" or " if len(suffixes) > 1 else "") + suffixes[-1]
+        raise ConfigError(f"--out {str(out)!r} must end in {ends}")
+    if out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a folder; give a file name ending in {suffixes[0]}")
+    if out.exists() and not overwrite:
+        raise ConfigError(f"--out {str(out)!r} already exists; pass --overwrite to replace it")
+    if not out.parent.exists():
+        raise ConfigError(f"--out {str(out)!r}: the folder {str(out.parent)!r} does not exist")
+    return out
+
+
 # -- output folders and provenance ---------------------------------------------------------
 
 
@@ -332,7 +349,7 @@ def provenance() -> dict:
     import jax
     import jaxlib
 
-    from .. import __version__
+    from .._version import __version__
     from .parallel import available_cores
 
     return {

@@ -38,6 +38,7 @@ from .._model.tasks import TASK_KINDS, make_task, task_parameters
 from .._support.errors import ConfigError
 from .._support.io import load_array, load_npz
 from .._support.precision import DTYPES
+from .._support.validate import count, integer, is_int, positive
 
 __all__ = ["CompareConfig", "TrainConfig", "load_config", "config_from_dict", "apply_settings",
            "ignored_settings", "ALL_MODES"]
@@ -99,17 +100,15 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "lr_scale", self.rule.lr_scale)  # validated, hashable
-        _positive_number("train.eta", self.eta)
-        _positive_number("train.flow_rtol", self.flow_rtol)
-        _positive_number("train.flow_atol", self.flow_atol)
-        if not isinstance(self.limit_nodes, int) or isinstance(self.limit_nodes, bool) or not 2 <= self.limit_nodes <= 60:
-            raise ConfigError(f"train.limit_nodes must be an integer in [2, 60], got {self.limit_nodes!r}")
+        positive("train.eta", self.eta)
+        positive("train.flow_rtol", self.flow_rtol)
+        positive("train.flow_atol", self.flow_atol)
+        if not is_int(self.limit_nodes) or not 2 <= self.limit_nodes <= 60:
+            raise ConfigError(f"train.limit_nodes must be an integer in [2, 60] (got {self.limit_nodes!r})")
         if not isinstance(self.limit_check, bool):
             raise ConfigError(f"train.limit_check must be true or false, got {self.limit_check!r}")
-        if not isinstance(self.track_every, int) or isinstance(self.track_every, bool) or self.track_every < 0:
-            raise ConfigError(f"train.track_every must be an integer ≥ 0 (0: off), got {self.track_every!r}")
-        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs <= 0:
-            raise ConfigError(f"train.epochs must be an integer > 0, got {self.epochs!r}")
+        integer("train.track_every", self.track_every, minimum=0)
+        count("train.epochs", self.epochs)
         if not self.modes:
             raise ConfigError(f"train.modes must name at least one of {', '.join(ALL_MODES)}")
         for mode in self.modes:
@@ -191,18 +190,6 @@ def _resolved_tables(spec, init_tbl, kind, task, task_seed, loss, train) -> dict
         "train": {k: (dict(v) if k == "lr_scale" else list(v) if isinstance(v, tuple) else v)
                   for k, v in asdict(train).items()},
     }
-
-
-def _positive_number(name: str, value) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _int(name: str, value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"{name} must be an integer, got {value!r}")
-    return value
 
 
 def _did_you_mean(unknown: list[str], allowed) -> str:
@@ -317,7 +304,7 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
     )
 
     init = {**_TABLES["init"], **tables["init"]}
-    init_seed = _int("init.seed", init["seed"])
+    init_seed = integer("init.seed", init["seed"])
     init_sigma = None
     if init["sigma"] is not None:
         path = _resolve(base_dir, init["sigma"], "init.sigma")
@@ -372,8 +359,8 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
         params = dict(data)
     # t_max may be omitted for "arrays" (T from the data) and "decision_making" (sum of periods).
     t_max = task_tbl.get("t_max")
-    t_max = None if t_max is None else _positive_number("task.t_max", t_max)
-    task_seed = _int("task.seed", task_tbl.get("seed", 0))
+    t_max = None if t_max is None else positive("task.t_max", t_max)
+    task_seed = integer("task.seed", task_tbl.get("seed", 0))
     if kind == "neurogym":
         params.setdefault("pool_seed", task_seed)  # the pool is drawn from the run's seed
     n_in = imported.n_source_inputs if imported is not None else spec.n_in

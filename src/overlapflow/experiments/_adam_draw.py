@@ -7,9 +7,9 @@ import numpy as np
 from ..internal import draw_overlaps, legend_handle, new_figure, plots_style, style
 from ._drawing import (
     RIGHT,
-    _overlap_family,
-    _phase_shading,
-    _save,
+    overlap_family,
+    phase_shading,
+    save_figure,
 )
 
 
@@ -31,16 +31,16 @@ def draw_adam(outcome, folder) -> list[str]:
     ax.set_xlabel("epoch (tasks in sequence)")
     ax.set_ylabel("loss (sum·dt)")
     ax.set_title("Loss")
-    _phase_shading(ax, a["bounds"], a["decays"])
+    phase_shading(ax, a["bounds"], a["decays"])
     drawn = ("adam", "adam_rot", "exact")
     for ax, sel, label in ((axes[2], vis, "visible"), (axes[3], ~vis, "invisible")):
-        handles = draw_overlaps(ax, x, _overlap_family(a, np.flatnonzero(sel), drawn), drawn,
+        handles = draw_overlaps(ax, x, overlap_family(a, np.flatnonzero(sel), drawn), drawn,
                                 short={r: r for r in drawn})
         ax.legend(handles=handles, fontsize=7, **RIGHT)
         ax.set_xlabel("epoch")
         ax.set_ylabel("overlap value")
         ax.set_title(f"Loss-{label} overlaps (colour = overlap, line style = run)")
-        _phase_shading(ax, a["bounds"], a["decays"])
+        phase_shading(ax, a["bounds"], a["decays"])
     ax = axes[1]
     for r in runs:
         q = a[f"conserved_{r}"]
@@ -54,4 +54,4 @@ def draw_adam(outcome, folder) -> list[str]:
                      "in the overlap panels", title_fontsize=8)
     fig.suptitle(f"Adam (lr {p['adam_lr']}) vs GD (η {p['eta']}), rank-1 linear, N={p['N']}, "
                  "tasks exp(−c t) in sequence")
-    return [_save(fig, folder, "adam.png")]
+    return [save_figure(fig, folder, "adam.png")]

@@ -147,7 +147,7 @@ class Experiment:
         name: command name (`overlapflow run NAME`).
         title: one-line description (report headings).
         defaults: paper parameters (JSON-able values).
-        quick: overrides of `defaults` for `--quick` (each run < 30 s on 2 cores).
+        quick: overrides of `defaults` for `--quick` (small sizes: a first look, and the test suite's).
         compute: `compute(params, *, seed, progress) -> Outcome`.
         draw: `draw(outcome, folder) -> list of PNG file names` (drawing only).
         validate: `validate(params, given)` raises ConfigError for parameters that are fine
@@ -388,8 +388,10 @@ def run_experiment(
     (None when complete). `replace`: remove files of an earlier run this one does not write.
     """
     from ..internal import interrupt as _interrupt
+    from ..internal import require_float64
 
     exp = get_experiment(name)
+    require_float64(f"experiment {name}")  # its checks are float64 claims (docs/theory.md §7)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be an integer ≥ 0, got {seed!r}")
     params = resolve_params(exp, quick=quick, overrides=overrides)

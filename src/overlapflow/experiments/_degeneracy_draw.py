@@ -7,8 +7,8 @@ import numpy as np
 from ..internal import draw_overlaps, legend_handle, line_style, new_figure, plots_style, style
 from ._drawing import (
     BELOW,
-    _overlap_family,
-    _save,
+    overlap_family,
+    save_figure,
 )
 
 
@@ -103,7 +103,7 @@ def draw_degeneracy(outcome, folder) -> list[str]:
     ax.legend(fontsize=7, ncol=2, **BELOW)
     keys = ("original", "twin")
     for ax, sel, label in ((axes[1, 1], vis, "visible"), (axes[1, 2], ~vis, "invisible")):
-        family = _overlap_family(a, np.flatnonzero(sel), keys,
+        family = overlap_family(a, np.flatnonzero(sel), keys,
                                  lambda k: f"sigma_theta_{keys.index(k)}")
         handles = draw_overlaps(ax, x, family, keys)  # one per overlap, then the notes
         handles[len(family):len(family)] = [legend_handle("original", "original (θ)", color="gray"),
@@ -121,4 +121,4 @@ def draw_degeneracy(outcome, folder) -> list[str]:
     fig.suptitle(f"Degeneracy (paper Fig. 2): twins with equal visible and different invisible "
                  f"overlaps (twin: σ_uu={p['twin_uu']:.3g}, σ_mu={p['twin_mu']}), rank-1 linear, "
                  f"N={p['N']}, GD η={p['eta']}")
-    return [_save(fig, folder, "degeneracy.png")]
+    return [save_figure(fig, folder, "degeneracy.png")]

@@ -32,7 +32,7 @@ RIGHT = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 BELOW = dict(loc="upper center", bbox_to_anchor=(0.5, -0.16), borderaxespad=0)
 
 
-def _save(fig, folder: Path, name: str) -> str:
+def save_figure(fig, folder: Path, name: str) -> str:
     save_figure_atomic(fig, Path(folder) / name, dpi=100)
     return name
 
@@ -45,14 +45,14 @@ def _method_legend(fig, modes, *, title: str | None = None) -> None:
                "the overlap panels (there colour = overlap)", title_fontsize=8)
 
 
-def _overlap_family(a: dict, idx, keys, sigma_key=lambda k: f"sigma_{k}"):
+def overlap_family(a: dict, idx, keys, sigma_key=lambda k: f"sigma_{k}"):
     """[(σ label, {key: trajectory})] for the overlaps `idx` of results `a`."""
     names, rows, cols = a["names"], a["rows"], a["cols"]
     return [(f"σ_{names[d]}", {k: a[sigma_key(k)][:, rows[d], cols[d]] for k in keys})
             for d in idx]
 
 
-def _runs_panels(a: dict, modes: list[str], title: str, *, xlog=True):
+def runs_panels(a: dict, modes: list[str], title: str, *, xlog=True):
     """Loss (log) and visible / invisible overlap trajectories for θ and overlap modes."""
     vis = a["visible"].astype(bool)
     x = a["epochs"] + 1
@@ -67,7 +67,7 @@ def _runs_panels(a: dict, modes: list[str], title: str, *, xlog=True):
     ax.set_title("Loss (colour and line style = method)")
     for ax, sel, label in ((axes[1], vis, "Loss-visible"), (axes[2], ~vis, "Loss-invisible")):
         idx = np.flatnonzero(sel)
-        handles = draw_overlaps(ax, x, _overlap_family(a, idx, modes), modes)
+        handles = draw_overlaps(ax, x, overlap_family(a, idx, modes), modes)
         ax.set_title(f"{label} overlaps ({len(idx)}); colour = overlap")
         ax.set_xlabel("epoch + 1")
         ax.set_ylabel("overlap value")
@@ -81,7 +81,7 @@ def _runs_panels(a: dict, modes: list[str], title: str, *, xlog=True):
     return fig
 
 
-def _phase_shading(ax, bounds, decays):
+def phase_shading(ax, bounds, decays):
     """Shade the B phases and label each phase with its decay c, inside the axes.
 
     Call after everything is drawn: the view is kept, a label goes in the middle of the part

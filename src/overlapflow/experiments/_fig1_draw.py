@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ._drawing import (
-    _runs_panels,
-    _save,
+    runs_panels,
+    save_figure,
 )
 
 
@@ -12,6 +12,6 @@ def draw_fig1(outcome, folder) -> list[str]:
     """fig1.png: loss, 4 visible and 6 invisible overlaps; θ vs exact / flow / direct."""
     a, p = outcome.arrays, outcome.params
     modes = ["theta"] + list(p["modes"])
-    fig = _runs_panels(a, modes, f"Rank-1 linear network learns exp(−{p['decay']}t): θ-space "
+    fig = runs_panels(a, modes, f"Rank-1 linear network learns exp(−{p['decay']}t): θ-space "
                        f"(N={p['N']}) vs overlap space; GD η={p['eta']}, {p['epochs']} epochs")
-    return [_save(fig, folder, "fig1.png")]
+    return [save_figure(fig, folder, "fig1.png")]

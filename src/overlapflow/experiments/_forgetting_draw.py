@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..internal import new_figure, style
-from ._drawing import BELOW, RIGHT, _phase_shading, _save
+from ._drawing import BELOW, RIGHT, phase_shading, save_figure
 
 #: Line styles of the parameter values within one family (colour = family).
 _DASHES = ("-", (0, (4, 1.5)), (0, (1, 1.2)), (0, (5, 1.5, 1, 1.5)), (0, (2, 2)),
@@ -81,7 +81,7 @@ def _draw_retained(outcome, folder) -> str:
     ax_tr.set_yscale("log")
     ax_tr.set_ylim(bottom=max(_floor(a["trace"][1:]) / 3, 1e-17))
     ax_tr.set_xlim(0, float(x[-1]))
-    _phase_shading(ax_tr, a["bounds"], a["decays"])
+    phase_shading(ax_tr, a["bounds"], a["decays"])
     ax_tr.set_xlabel("epoch (tasks in sequence, A = c 0.2, B = c 0.4; shaded: B)")
     ax_tr.set_ylabel("history trace: max over invisible |σ_history − σ_control|")
     ax_tr.set_title("The history B leaves in the invisible overlaps, per rule (control: a run "
@@ -91,7 +91,7 @@ def _draw_retained(outcome, folder) -> str:
     fig.suptitle(f"Forgetting in loss-invisible overlaps: rank-1 linear network, tasks "
                  f"exp(−c t) in the sequence A, B, A, B, A; exact overlap maps of each rule, "
                  f"η={p.get('eta', '?')} (2η in the last phase)")
-    return _save(fig, folder, "forgetting.png")
+    return save_figure(fig, folder, "forgetting.png")
 
 
 def _decay_case(a) -> int | None:
@@ -221,7 +221,7 @@ def _draw_rates(outcome, folder) -> str:
                   bbox=dict(facecolor="white", edgecolor="0.7", alpha=0.9))
     fig.suptitle("How fast learning rules forget: the decay of the history in the last phase, "
                  "predicted from the exact map linearised at the final overlaps")
-    return _save(fig, folder, "forgetting_rates.png")
+    return save_figure(fig, folder, "forgetting_rates.png")
 
 
 TRACE_FLOOR_DRAW = 1e-13

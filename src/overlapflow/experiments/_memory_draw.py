@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..internal import new_figure, style
 from ._drawing import (
     BELOW,
-    _phase_shading,
-    _save,
+    phase_shading,
+    save_figure,
 )
 
 
@@ -32,7 +32,7 @@ def draw_memory(outcome, folder) -> list[str]:
                     **style(v, linestyle=(0, (1, 1.5)), linewidth=style(v)["linewidth"] * 0.8))
     ax.set_yscale("log")
     ax.set_ylim(bottom=1e-9)
-    _phase_shading(ax, bounds, decays)
+    phase_shading(ax, bounds, decays)
     ax.set_xlabel("epoch (tasks in sequence; shaded: task B)")
     ax.set_ylabel("max |σ − σ after first A|")
     ax.set_title("Distance from the overlaps after the first A phase\n"
@@ -48,7 +48,7 @@ def draw_memory(outcome, folder) -> list[str]:
                 **style(v, linestyle=(0, (1, 1.5)), linewidth=1.0))
     ax.set_yscale("log")
     ax.set_ylim(bottom=1e-9)
-    _phase_shading(ax, bounds, decays)
+    phase_shading(ax, bounds, decays)
     ax.set_xlabel("epoch")
     ax.set_ylabel("max |σ_history − σ_control|")
     ax.set_title("Trace of the B excursions vs a control that saw only A\n"
@@ -70,4 +70,4 @@ def draw_memory(outcome, folder) -> list[str]:
                   f" σ_mu={p['twin_mu']:g})" if start == "twin" else "start: the Figure-1 start")
     fig.suptitle("Memory in loss-invisible overlaps: rank-1 linear, N="
                  f"{p.get('N', '?')}, tasks exp(−c t) in sequence; {start_text}")
-    return [_save(fig, folder, "memory.png")]
+    return [save_figure(fig, folder, "memory.png")]

@@ -7,7 +7,7 @@ from matplotlib.patches import Rectangle
 
 from ..internal import new_figure, style
 from ._drawing import (
-    _save,
+    save_figure,
 )
 
 
@@ -42,4 +42,4 @@ def draw_metric(outcome, folder) -> list[str]:
         fig.colorbar(im, ax=ax, shrink=0.7,
                      label="G entry: weight of ∂L/∂σ (column)\nin dσ/dt (row)")
     fig.suptitle("Overlap-space metric: dσ/dt = −η G(Σ) ∇_σL")
-    return [_save(fig, folder, "metric.png")]
+    return [save_figure(fig, folder, "metric.png")]

@@ -14,8 +14,8 @@ from ..internal import (
 )
 from ._drawing import (
     RIGHT,
-    _overlap_family,
-    _save,
+    overlap_family,
+    save_figure,
 )
 
 #: What each mode computed on this erf network: the Σ-space modes learn the Gaussian closure.
@@ -71,7 +71,7 @@ def draw_nonlinear(outcome, folder) -> list[str]:
     for k, (sel, label) in enumerate(((vis, "Loss-visible"), (~vis, "Loss-invisible"))):
         ax = fig.add_subplot(gs[0, 1 + k])
         idx = np.flatnonzero(sel)
-        handles = draw_overlaps(ax, x, _overlap_family(a, idx, modes), modes)
+        handles = draw_overlaps(ax, x, overlap_family(a, idx, modes), modes)
         ax.set_xlabel("epoch")
         ax.set_ylabel("overlap value")
         ax.set_title(f"{label} overlaps ({len(idx)}); colour: overlap, line style: method",
@@ -105,11 +105,11 @@ def draw_nonlinear(outcome, folder) -> list[str]:
                  f"{'balanced' if p.get('balanced', True) else 'random'} start\nθ-space: thick "
                  "translucent line; closure methods: thin broken lines drawn on top of it (where "
                  "they coincide, the broken line runs inside the thick one)")
-    names_out = [_save(fig, folder, "nonlinear.png")]
+    names_out = [save_figure(fig, folder, "nonlinear.png")]
     fig = new_figure(figsize=(12.5, 4.8), layout="constrained")
     axes = fig.subplots(1, 2)
     _gaussianity_panels(axes[0], axes[1], a["X0"], a["X_final"], a["qq_theory"], a["qq_final"],
                         [str(v) for v in a["vector_names"]], f"(θ-space, N={p['N']})")
     fig.suptitle("Do the learned loadings stay Gaussian? (the overlap closure assumes so)")
-    names_out.append(_save(fig, folder, "nonlinear_gaussianity.png"))
+    names_out.append(save_figure(fig, folder, "nonlinear_gaussianity.png"))
     return names_out

@@ -10,7 +10,7 @@ from ..internal import line_style, new_figure, plots_style, style
 from ._drawing import (
     BELOW,
     RIGHT,
-    _save,
+    save_figure,
 )
 
 
@@ -80,7 +80,7 @@ def draw_optimizers(outcome, folder) -> list[str]:
                loc="outside lower center", ncol=len(runs), fontsize=9)
     fig.suptitle(f"Fig. 8 — erf rank-1, flip-flop, N={p['N']}, {p['epochs']} epochs, same "
                  f"batches and {'balanced' if p.get('balanced', True) else 'random'} start for all")
-    names_out = [_save(fig, folder, "optimizers.png")]
+    names_out = [save_figure(fig, folder, "optimizers.png")]
 
     if "trial_time" in a:
         fig = new_figure(figsize=(17, 6.5), layout="constrained")
@@ -106,7 +106,7 @@ def draw_optimizers(outcome, folder) -> list[str]:
                          "and translucent, the closure's outputs (GD runs) dashed on top — where "
                          "they coincide only the dashes show", fontsize=10)
         fig.suptitle(f"Fig. 8 — outputs per optimizer (erf rank-1, N={p['N']})")
-        names_out.append(_save(fig, folder, "optimizers_outputs.png"))
+        names_out.append(save_figure(fig, folder, "optimizers_outputs.png"))
     if "X0" in a and all(f"X_{r}" in a for r in runs):
         P = a["X0"].shape[1]
         fig = new_figure(figsize=(4.4 * P, 4.6), layout="constrained")
@@ -119,5 +119,5 @@ def draw_optimizers(outcome, folder) -> list[str]:
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
         fig.suptitle(f"Fig. 8 — loadings of the learned vectors per optimizer (N={p['N']} "
                      "entries each); a Gaussian is a parabola on this log scale")
-        names_out.append(_save(fig, folder, "optimizers_loadings.png"))
+        names_out.append(save_figure(fig, folder, "optimizers_loadings.png"))
     return names_out

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ._drawing import (
-    _runs_panels,
-    _save,
+    runs_panels,
+    save_figure,
 )
 
 
@@ -12,6 +12,6 @@ def draw_rank2(outcome, folder) -> list[str]:
     """rank2.png: loss and the 21 overlaps (visible / invisible) for rank 2."""
     a, p = outcome.arrays, outcome.params
     modes = ["theta"] + list(p["modes"])
-    fig = _runs_panels(a, modes, f"Rank-2 linear network learns exp(−{p['decay']}t)·cos({p['omega']}t):"
+    fig = runs_panels(a, modes, f"Rank-2 linear network learns exp(−{p['decay']}t)·cos({p['omega']}t):"
                        f" θ-space (N={p['N']}) vs the 21-dimensional overlap dynamics")
-    return [_save(fig, folder, "rank2.png")]
+    return [save_figure(fig, folder, "rank2.png")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..internal import new_figure, style
-from ._drawing import BELOW, _save
+from ._drawing import BELOW, save_figure
 
 
 def draw_reveal(outcome, folder) -> list[str]:
@@ -80,4 +80,4 @@ def draw_reveal(outcome, folder) -> list[str]:
     fig.suptitle(f"Reveal: twins with identical outputs told apart by {apart['z']:.0f} standard "
                  f"errors (σ_{apart['by']}) from {len(epochs)} observed epochs of learning",
                  fontsize=11)
-    return [_save(fig, folder, "reveal.png")]
+    return [save_figure(fig, folder, "reveal.png")]

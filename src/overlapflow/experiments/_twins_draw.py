@@ -31,7 +31,7 @@ def _figure(*args, **kwargs):
     return new_figure(*args, **kwargs)
 
 
-def _save(fig, folder, name: str) -> str:
+def save_figure(fig, folder, name: str) -> str:
     save_figure_atomic(fig, Path(folder) / name, dpi=100)
     return name
 
@@ -95,7 +95,7 @@ def _overview(a: dict, info: dict, folder) -> str:
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     fig.suptitle("Twins study: the history of learning stays in the overlaps, invisible ones "
                  f"included ({METHOD})")
-    return _save(fig, folder, "twins.png")
+    return save_figure(fig, folder, "twins.png")
 
 
 def _bookkeeping(a: dict):
@@ -187,7 +187,7 @@ def _pair(a: dict, folder) -> str:
     ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("One twin pair: same start, different first task (network 1: flip-flop, "
                  f"network 2: decision making), then the same task C ({METHOD})")
-    return _save(fig, folder, "twins_pair.png")
+    return save_figure(fig, folder, "twins_pair.png")
 
 
 def _trajectories(a: dict, folder) -> str:
@@ -213,7 +213,7 @@ def _trajectories(a: dict, folder) -> str:
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)
     fig.suptitle("All 10 overlaps of one twin pair across the phases (grey line: start of C; "
                  f"{METHOD})")
-    return _save(fig, folder, "twins_trajectories.png")
+    return save_figure(fig, folder, "twins_trajectories.png")
 
 
 def draw_twins(outcome, folder) -> list[str]:

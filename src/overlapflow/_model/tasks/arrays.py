@@ -12,12 +12,12 @@ import numpy as np
 from jax import Array
 
 from ..._support.errors import ConfigError
+from ..._support.validate import positive
 from .base import (
     Task,
     TaskBatch,
-    _float_dtype,
-    _positive,
-    _set,
+    default_float_dtype,
+    set_field,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -66,7 +66,7 @@ class ArraysTask(Task):
 
     def __post_init__(self) -> None:
         k = self.kind
-        _set(self, "dt", _positive(k, "dt", self.dt))
+        set_field(self, "dt", positive(f"{k}: dt", self.dt))
         if self.x is None or self.y is None:
             raise ConfigError(f"{k}: both x and y arrays are required")
         x = _as_float_array("x", self.x)
@@ -92,9 +92,9 @@ class ArraysTask(Task):
         if n_steps < 1:
             raise ConfigError(f"{k}: the arrays have no time steps (T = 0)")
         if self.t_max is None:
-            _set(self, "t_max", n_steps * self.dt)
+            set_field(self, "t_max", n_steps * self.dt)
         else:
-            t_max = _positive(k, "t_max", self.t_max)
+            t_max = positive(f"{k}: t_max", self.t_max)
             if round(t_max / self.dt) != n_steps:
                 raise ConfigError(
                     f"{k}: t_max={t_max!r} gives {round(t_max / self.dt)} steps but the arrays have T={n_steps}"
@@ -109,10 +109,10 @@ class ArraysTask(Task):
             arr.setflags(write=False)
             digest.update(repr(arr.shape).encode())
             digest.update(arr.tobytes())
-        _set(self, "x", x)
-        _set(self, "y", y)
-        _set(self, "mask", mask)
-        _set(self, "digest", digest.hexdigest())
+        set_field(self, "x", x)
+        set_field(self, "y", y)
+        set_field(self, "mask", mask)
+        set_field(self, "digest", digest.hexdigest())
 
     @property
     def n_steps(self) -> int:
@@ -126,7 +126,7 @@ class ArraysTask(Task):
 
     def _sample(self, key: Array | None) -> TaskBatch:
         """Return the stored batch as JAX arrays (B, T, ·); ``key`` is ignored."""
-        dtype = _float_dtype()
+        dtype = default_float_dtype()
         return TaskBatch(
             x=jnp.asarray(self.x, dtype),
             y=jnp.asarray(self.y, dtype),

@@ -5,8 +5,6 @@ shared by every task kind (docs/theory.md §1, §7).
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -15,6 +13,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from ..._support.errors import ConfigError
+from ..._support.validate import count, nonnegative, positive
 
 
 class TaskBatch(NamedTuple):
@@ -36,46 +35,12 @@ class TaskBatch(NamedTuple):
 # validation helpers (plain Python, run at construction)
 
 
-def _float_dtype() -> Any:
+def default_float_dtype() -> Any:
     """JAX's default float dtype now (float64 when x64 is enabled, else float32)."""
     return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
-def _real(kind: str, name: str, value: Any) -> float:
-    """``value`` as a finite Python float, or ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"{kind}: {name} must be a real number (got {value!r})")
-    out = float(value)
-    if not math.isfinite(out):
-        raise ConfigError(f"{kind}: {name} must be finite (got {value!r})")
-    return out
-
-
-def _positive(kind: str, name: str, value: Any) -> float:
-    out = _real(kind, name, value)
-    if out <= 0:
-        raise ConfigError(f"{kind}: {name} must be > 0 (got {value!r})")
-    return out
-
-
-def _nonnegative(kind: str, name: str, value: Any) -> float:
-    out = _real(kind, name, value)
-    if out < 0:
-        raise ConfigError(f"{kind}: {name} must be >= 0 (got {value!r})")
-    return out
-
-
-def _count(kind: str, name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as a Python int >= ``minimum``, or ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(f"{kind}: {name} must be an integer (got {value!r})")
-    out = int(value)
-    if out < minimum:
-        raise ConfigError(f"{kind}: {name} must be >= {minimum} (got {value!r})")
-    return out
-
-
-def _steps(kind: str, name: str, seconds: float, dt: float, minimum: int) -> int:
+def steps_of(kind: str, name: str, seconds: float, dt: float, minimum: int) -> int:
     """Number of steps ``round(seconds/dt)``; ConfigError if below ``minimum``."""
     n = round(seconds / dt)
     if n < minimum:
@@ -85,7 +50,7 @@ def _steps(kind: str, name: str, seconds: float, dt: float, minimum: int) -> int
     return n
 
 
-def _set(obj: Any, name: str, value: Any) -> None:
+def set_field(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
@@ -129,13 +94,13 @@ class Task:
 
     def __post_init__(self) -> None:
         k = self.kind
-        _set(self, "target_noise", _nonnegative(k, "target_noise", self.target_noise))
-        _set(self, "dt", _positive(k, "dt", self.dt))
+        set_field(self, "target_noise", nonnegative(f"{k}: target_noise", self.target_noise))
+        set_field(self, "dt", positive(f"{k}: dt", self.dt))
         if self.t_max is None:
             raise ConfigError(f"{k}: t_max is required")
-        _set(self, "t_max", _positive(k, "t_max", self.t_max))
-        _set(self, "n_in", _count(k, "n_in", self.n_in))
-        _set(self, "n_out", _count(k, "n_out", self.n_out))
+        set_field(self, "t_max", positive(f"{k}: t_max", self.t_max))
+        set_field(self, "n_in", count(f"{k}: n_in", self.n_in))
+        set_field(self, "n_out", count(f"{k}: n_out", self.n_out))
         if self.n_steps < 1:
             raise ConfigError(f"{k}: t_max={self.t_max!r} is shorter than one step dt={self.dt!r}")
 

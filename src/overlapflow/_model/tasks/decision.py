@@ -12,16 +12,13 @@ import numpy as np
 from jax import Array
 
 from ..._support.errors import ConfigError
+from ..._support.validate import count, nonnegative, positive, real
 from .base import (
     Task,
     TaskBatch,
-    _count,
-    _float_dtype,
-    _nonnegative,
-    _positive,
-    _real,
-    _set,
-    _steps,
+    default_float_dtype,
+    set_field,
+    steps_of,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -58,14 +55,14 @@ class DecisionMakingTask(Task):
 
     def __post_init__(self) -> None:
         k = self.kind
-        _set(self, "dt", _positive(k, "dt", self.dt))
+        set_field(self, "dt", positive(f"{k}: dt", self.dt))
         for name in ("fixation", "delay", "noise_sd"):
-            _set(self, name, _nonnegative(k, name, getattr(self, name)))
+            set_field(self, name, nonnegative(f"{k}: {name}", getattr(self, name)))
         for name in ("stimulus", "response"):
-            _set(self, name, _positive(k, name, getattr(self, name)))
+            set_field(self, name, positive(f"{k}: {name}", getattr(self, name)))
         total = self.fixation + self.stimulus + self.delay + self.response
         if self.t_max is None:
-            _set(self, "t_max", total)
+            set_field(self, "t_max", total)
         super().__post_init__()
         if self.n_in != 1 or self.n_out != 1:
             raise ConfigError(
@@ -75,18 +72,18 @@ class DecisionMakingTask(Task):
             raise ConfigError(
                 f"{k}: t_max={self.t_max!r} is shorter than fixation+stimulus+delay+response={total!r}"
             )
-        _steps(k, "stimulus", self.stimulus, self.dt, 1)
-        _steps(k, "response", self.response, self.dt, 1)
+        steps_of(k, "stimulus", self.stimulus, self.dt, 1)
+        steps_of(k, "response", self.response, self.dt, 1)
         cohs = self.coherences
         if isinstance(cohs, (str, bytes)) or not hasattr(cohs, "__iter__"):
             raise ConfigError(f"{k}: coherences must be a sequence of numbers (got {cohs!r})")
-        cohs = tuple(_real(k, "coherences entry", c) for c in cohs)
+        cohs = tuple(real(f"{k}: coherences entry", c) for c in cohs)
         if not cohs:
             raise ConfigError(f"{k}: coherences must not be empty")
-        _set(self, "coherences", cohs)
+        set_field(self, "coherences", cohs)
         if self.target not in ("continuous", "sign"):
             raise ConfigError(f"{k}: target must be 'continuous' or 'sign' (got {self.target!r})")
-        _set(self, "batch_size", _count(k, "batch_size", self.batch_size))
+        set_field(self, "batch_size", count(f"{k}: batch_size", self.batch_size))
         bounds = self.period_bounds
         if bounds[1] <= bounds[0] or bounds[4] <= bounds[3]:
             raise ConfigError(f"{k}: stimulus and response must each span at least one step")
@@ -103,7 +100,7 @@ class DecisionMakingTask(Task):
 
     def _sample(self, key: Array) -> TaskBatch:
         """Return a random batch: x, y, mask all (B, T, 1)."""
-        dtype = _float_dtype()
+        dtype = default_float_dtype()
         k_coh, k_noise = jax.random.split(key)
         cohs = jnp.asarray(self.coherences, dtype)
         coh = cohs[jax.random.randint(k_coh, (self.batch_size,), 0, len(self.coherences))]

@@ -11,16 +11,13 @@ import jax.numpy as jnp
 from jax import Array
 
 from ..._support.errors import ConfigError
+from ..._support.validate import count, nonnegative, positive, real
 from .base import (
     Task,
     TaskBatch,
-    _count,
-    _float_dtype,
-    _nonnegative,
-    _positive,
-    _real,
-    _set,
-    _steps,
+    default_float_dtype,
+    set_field,
+    steps_of,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -85,19 +82,19 @@ class FlipFlopTask(Task):
             raise ConfigError(
                 f"{k}: needs n_in = n_out = 1 (got n_in={self.n_in}, n_out={self.n_out})"
             )
-        _set(self, "amplitude", _real(k, "amplitude", self.amplitude))
-        _set(self, "target_scale", _real(k, "target_scale", self.target_scale))
+        set_field(self, "amplitude", real(f"{k}: amplitude", self.amplitude))
+        set_field(self, "target_scale", real(f"{k}: target_scale", self.target_scale))
         for name in ("pulse_duration", "wait_min", "wait_max"):
-            _set(self, name, _positive(k, name, getattr(self, name)))
+            set_field(self, name, positive(f"{k}: {name}", getattr(self, name)))
         for name in ("first_pulse", "mask_after"):
-            _set(self, name, _nonnegative(k, name, getattr(self, name)))
-        _set(self, "batch_size", _count(k, "batch_size", self.batch_size))
+            set_field(self, name, nonnegative(f"{k}: {name}", getattr(self, name)))
+        set_field(self, "batch_size", count(f"{k}: batch_size", self.batch_size))
         if self.wait_max < self.wait_min:
             raise ConfigError(
                 f"{k}: wait_max={self.wait_max!r} must be >= wait_min={self.wait_min!r}"
             )
-        _steps(k, "pulse_duration", self.pulse_duration, self.dt, 1)
-        _steps(k, "wait_min", self.wait_min, self.dt, 1)
+        steps_of(k, "pulse_duration", self.pulse_duration, self.dt, 1)
+        steps_of(k, "wait_min", self.wait_min, self.dt, 1)
         if self._first_step >= self.n_steps:
             raise ConfigError(
                 f"{k}: first_pulse={self.first_pulse!r} must come before t_max={self.t_max!r}"
@@ -149,11 +146,11 @@ class FlipFlopTask(Task):
             ],
             axis=1,
         )
-        return self._first_step + gaps, signs.astype(_float_dtype())
+        return self._first_step + gaps, signs.astype(default_float_dtype())
 
     def _sample(self, key: Array) -> TaskBatch:
         """Return a random batch: x, y, mask all (B, T, 1)."""
-        dtype = _float_dtype()
+        dtype = default_float_dtype()
         onsets, signs = self.onsets_and_signs(key)
         n_pulses = onsets.shape[1]
         t = jnp.arange(self.n_steps)

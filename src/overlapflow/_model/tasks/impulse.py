@@ -9,12 +9,12 @@ from typing import ClassVar
 import jax.numpy as jnp
 from jax import Array
 
+from ..._support.validate import real
 from .base import (
     Task,
     TaskBatch,
-    _float_dtype,
-    _real,
-    _set,
+    default_float_dtype,
+    set_field,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -47,7 +47,7 @@ class _ImpulseTask(Task):
             y: (n_in, T, n_out) with ``y[i, t, j] = k((t+1)·dt)``.
             mask: (n_in, T, n_out) ones.
         """
-        dtype = _float_dtype()
+        dtype = default_float_dtype()
         b, t_steps = self.n_in, self.n_steps
         eye = jnp.eye(b, dtype=dtype) / self.dt
         x = jnp.zeros((b, t_steps, self.n_in), dtype).at[:, 0, :].set(eye)
@@ -71,8 +71,8 @@ class ImpulseExpTask(_ImpulseTask):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _set(self, "decay", _real(self.kind, "decay", self.decay))
-        _set(self, "amplitude", _real(self.kind, "amplitude", self.amplitude))
+        set_field(self, "decay", real(f"{self.kind}: decay", self.decay))
+        set_field(self, "amplitude", real(f"{self.kind}: amplitude", self.amplitude))
 
     def _kernel(self, times: Array) -> Array:
         return self.amplitude * jnp.exp(-self.decay * times)
@@ -93,7 +93,7 @@ class ImpulseDampedCosTask(_ImpulseTask):
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("decay", "omega", "amplitude"):
-            _set(self, name, _real(self.kind, name, getattr(self, name)))
+            set_field(self, name, real(f"{self.kind}: {name}", getattr(self, name)))
 
     def _kernel(self, times: Array) -> Array:
         return self.amplitude * jnp.exp(-self.decay * times) * jnp.cos(self.omega * times)

@@ -45,7 +45,8 @@ import numpy as np
 
 from ..._support.errors import ConfigError
 from ..._support.extras import require_module
-from .base import Task, TaskBatch, _count, _float_dtype, _positive, _set
+from ..._support.validate import count, positive
+from .base import Task, TaskBatch, default_float_dtype, set_field
 
 __all__ = ["NeurogymTask", "FrozenTable"]
 
@@ -174,8 +175,8 @@ class NeurogymTask(Task):
         kwargs = self.env_kwargs if self.env_kwargs is not None else {}
         if not isinstance(kwargs, Mapping):
             raise ConfigError(f"{k}: env_kwargs must be a table, got {kwargs!r}")
-        _set(self, "env_kwargs", FrozenTable(kwargs))
-        _set(self, "tau_ms", _positive(k, "tau_ms", self.tau_ms))
+        set_field(self, "env_kwargs", FrozenTable(kwargs))
+        set_field(self, "tau_ms", positive(f"{k}: tau_ms", self.tau_ms))
         periods = self.mask_periods
         if isinstance(periods, str):
             periods = (periods,)
@@ -183,14 +184,14 @@ class NeurogymTask(Task):
                 not all(isinstance(p, str) for p in periods):
             raise ConfigError(f"{k}: mask_periods must be a list of period names or \"all\", "
                               f"got {self.mask_periods!r}")
-        _set(self, "mask_periods", tuple(periods))
-        _set(self, "batch_size", _count(k, "batch_size", self.batch_size))
-        _set(self, "pool_size", _count(k, "pool_size", self.pool_size))
-        _set(self, "pool_seed", _count(k, "pool_seed", self.pool_seed, minimum=0))
+        set_field(self, "mask_periods", tuple(periods))
+        set_field(self, "batch_size", count(f"{k}: batch_size", self.batch_size))
+        set_field(self, "pool_size", count(f"{k}: pool_size", self.pool_size))
+        set_field(self, "pool_seed", count(f"{k}: pool_seed", self.pool_seed, minimum=0))
         if self.pool_size < self.batch_size:
             raise ConfigError(f"{k}: pool_size = {self.pool_size} must be ≥ batch_size = "
                               f"{self.batch_size}")
-        _set(self, "dt", _positive(k, "dt", self.dt))
+        set_field(self, "dt", positive(f"{k}: dt", self.dt))
         _check_env_kwargs(self.env_kwargs.thaw())
 
         env = _make_env(self.env, self.env_kwargs.thaw())
@@ -214,7 +215,7 @@ class NeurogymTask(Task):
             if len(lengths) > 1:
                 raise ConfigError(f"{k}: the trials of {self.env} vary in length ({min(lengths)}–"
                                   f"{max(lengths)} steps): give t_max (the sequence length, in τ)")
-            _set(self, "t_max", lengths.pop() * self.dt)
+            set_field(self, "t_max", lengths.pop() * self.dt)
             env.seed(self.pool_seed)
         super().__post_init__()
         x, y, mask = _draw_pool(env, self.env, self.pool_size, self.n_steps, n_act, discrete,
@@ -227,10 +228,10 @@ class NeurogymTask(Task):
             arr.setflags(write=False)
             digest.update(repr(arr.shape).encode())
             digest.update(arr.tobytes())
-        _set(self, "pool_x", x)
-        _set(self, "pool_y", y)
-        _set(self, "pool_mask", mask)
-        _set(self, "digest", digest.hexdigest())
+        set_field(self, "pool_x", x)
+        set_field(self, "pool_y", y)
+        set_field(self, "pool_mask", mask)
+        set_field(self, "digest", digest.hexdigest())
 
     @property
     def pool_bytes(self) -> int:
@@ -239,7 +240,7 @@ class NeurogymTask(Task):
 
     def _sample(self, key) -> TaskBatch:
         """B distinct sequences of the pool, chosen by `key`: x (B, T, n_in), y, mask (B, T, n_out)."""
-        dtype = _float_dtype()
+        dtype = default_float_dtype()
         idx = jax.random.choice(key, self.pool_size, (self.batch_size,), replace=False)
         return TaskBatch(
             x=jnp.asarray(self.pool_x, dtype)[idx],

@@ -12,14 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from ..._support.validate import count, nonnegative, real
 from .base import (
     Task,
     TaskBatch,
-    _count,
-    _float_dtype,
-    _nonnegative,
-    _real,
-    _set,
+    default_float_dtype,
+    set_field,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -52,13 +50,13 @@ class NoiseFilterTask(Task):
     def __post_init__(self) -> None:
         super().__post_init__()
         k = self.kind
-        _set(self, "decay", _real(k, "decay", self.decay))
-        _set(self, "noise_sd", _nonnegative(k, "noise_sd", self.noise_sd))
-        _set(self, "batch_size", _count(k, "batch_size", self.batch_size))
+        set_field(self, "decay", real(f"{k}: decay", self.decay))
+        set_field(self, "noise_sd", nonnegative(f"{k}: noise_sd", self.noise_sd))
+        set_field(self, "batch_size", count(f"{k}: batch_size", self.batch_size))
 
     def _sample(self, key: Array) -> TaskBatch:
         """Return a random batch: x (B, T, n_in), y and mask (B, T, n_out)."""
-        dtype = _float_dtype()
+        dtype = default_float_dtype()
         shape = (self.batch_size, self.n_steps, self.n_in)
         x = (self.noise_sd / math.sqrt(self.dt)) * jax.random.normal(key, shape, dtype)
         channels = np.arange(self.n_out) % self.n_in

@@ -92,7 +92,24 @@ def make_task(
         raise ConfigError(
             f"{kind}: unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(valid) or '(none)'}"
         )
+    if isinstance(params.get("source"), dict):  # a task given as a table (teacher's source)
+        params["source"] = _table_task(kind, params["source"], dt=dt, t_max=t_max, n_in=n_in,
+                                       n_out=n_out)
     return cls(dt=dt, t_max=t_max, n_in=n_in, n_out=n_out, **params)
+
+
+def _table_task(owner: str, table: dict, *, dt, t_max, n_in, n_out) -> Task:
+    """The task of a parameter given as a table {kind = …, its parameters}: it shares the
+    owner's dt, t_max and n_in (its n_out defaults to the owner's)."""
+    params = dict(table)
+    kind = params.pop("kind", None)
+    if kind is None:
+        raise ConfigError(f"{owner}: source needs kind = one of {', '.join(TASK_KINDS)}")
+    for name in ("dt", "t_max", "n_in"):
+        if name in params:
+            raise ConfigError(f"{owner}: source.{name} is this task's {name}; remove it")
+    n_out = params.pop("n_out", n_out)
+    return make_task(kind, dt=dt, t_max=t_max, n_in=n_in, n_out=n_out, **params)
 
 
 def check_task_for(task: Any, spec: Any) -> Task:

@@ -12,13 +12,11 @@ import numpy as np
 from jax import Array
 
 from ..._support.errors import ConfigError
+from ..._support.validate import count, nonnegative, real
 from .base import (
     Task,
     TaskBatch,
-    _count,
-    _nonnegative,
-    _real,
-    _set,
+    set_field,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -58,7 +56,7 @@ def _teacher_sigma(kind: str, value: Any, spec: Any) -> tuple[tuple[float, ...],
             sigma = np.full((P, P), np.nan)
             for name, entry in value.items():
                 i, j = overlap_index(spec, str(name))
-                sigma[i, j] = sigma[j, i] = _real(kind, f"sigma.{name}", entry)
+                sigma[i, j] = sigma[j, i] = real(f"{kind}: sigma.{name}", entry)
             read = _read_overlaps(spec)
             missing = [n for n, (i, j) in zip(overlap_names(spec), overlap_pairs(spec))
                        if read[i, j] and np.isnan(sigma[i, j])]
@@ -128,7 +126,7 @@ class TeacherTask(Task):
 
         if self.phi is None or not isinstance(self.phi, str):
             raise ConfigError(f"{k}: phi (the teacher's nonlinearity name, e.g. 'erf') is required")
-        _set(self, "rank", _count(k, "rank", self.rank))
+        set_field(self, "rank", count(f"{k}: rank", self.rank))
         try:
             spec = NetworkSpec(N=max(self.n_in + 2 * self.rank + self.n_out, 1), rank=self.rank,
                                n_in=self.n_in, n_out=self.n_out, phi=self.phi, dt=self.dt)
@@ -136,23 +134,10 @@ class TeacherTask(Task):
             raise ConfigError(f"{k}: {err}") from None
         if self.sigma is None:
             raise ConfigError(f"{k}: sigma (the teacher's overlaps) is required")
-        _set(self, "sigma", _teacher_sigma(k, self.sigma, spec))
-        _set(self, "noise_sd", _nonnegative(k, "noise_sd", self.noise_sd))
-        _set(self, "input_scale", _real(k, "input_scale", self.input_scale))
-        source = self.source
-        if isinstance(source, dict):
-            from .registry import TASK_KINDS, make_task  # the registry lists this class
-
-            params = dict(source)
-            src_kind = params.pop("kind", None)
-            if src_kind is None:
-                raise ConfigError(f"{k}: source needs kind = one of {', '.join(TASK_KINDS)}")
-            for name in ("dt", "t_max", "n_in"):
-                if name in params:
-                    raise ConfigError(f"{k}: source.{name} is this task's {name}; remove it")
-            n_out = params.pop("n_out", self.n_out)
-            source = make_task(src_kind, dt=self.dt, t_max=self.t_max, n_in=self.n_in,
-                               n_out=n_out, **params)
+        set_field(self, "sigma", _teacher_sigma(k, self.sigma, spec))
+        set_field(self, "noise_sd", nonnegative(f"{k}: noise_sd", self.noise_sd))
+        set_field(self, "input_scale", real(f"{k}: input_scale", self.input_scale))
+        source = self.source  # a table {kind = …} was made a task by `make_task`
         if not isinstance(source, Task):
             raise ConfigError(f"{k}: source must be a task or a table with its kind (got {source!r})")
         if source.n_in != self.n_in or source.n_steps != self.n_steps or source.dt != self.dt:
@@ -161,7 +146,7 @@ class TeacherTask(Task):
                 f"dt={source.dt}, T={source.n_steps}, n_in={source.n_in}; want {self.dt}, "
                 f"{self.n_steps}, {self.n_in})"
             )
-        _set(self, "source", source)
+        set_field(self, "source", source)
 
     @property
     def teacher_spec(self) -> Any:
