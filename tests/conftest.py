@@ -1,12 +1,16 @@
-"""Shared test set-up: float64 everywhere, and the two test tiers.
+"""Shared test set-up: float64 everywhere in this process, and the two test tiers.
+
+JAX's 64-bit mode is turned on here, for every test; the float32 tier (tests/test_float32.py)
+runs the float32 paths, and the float64-only ones that must then refuse, in a subprocess with
+the mode off.
 
 `make test` runs every test (CI) on both cores (pytest-xdist); the set-up below keeps the
 tests that share a module fixture on one worker, gives each worker one compute thread, and
 shares one JAX compilation cache per run between the workers and the CLI subprocesses.
 `make test-fast` (`pytest -m "not slow"`) is the edit-loop
-tier, ≤ 2 minutes on 2 cores: it leaves out the modules below, whose tests run whole
+tier, ≤ 2 minutes with two workers: it leaves out the modules below, whose tests run whole
 experiments, subprocesses, Dask clusters or long compilations (each measured at several
-seconds or more on 2 cores), and single tests marked `@pytest.mark.slow` where they sit.
+seconds or more), and single tests marked `@pytest.mark.slow` where they sit.
 """
 
 import os
@@ -39,10 +43,11 @@ SLOW_MODULES = frozenset({
     "test_limit.py",
     "test_paper_nonlinear.py",
     "test_gaussianity.py",
+    "test_float32.py",  # one subprocess with float64 off running every float32 path
 })
 
 
-#: Single tests of the slow tier, each ≥ 3 s on 2 cores: by name (all its parameters) or by
+#: Single tests of the slow tier, each ≥ 3 s: by name (all its parameters) or by
 #: name with parameters (that case only).
 SLOW_TESTS = frozenset({
     # network import (compare from an imported file; the CLI with inspect) and the neurogym
@@ -86,7 +91,7 @@ SLOW_TESTS = frozenset({
     "test_reveal_erf_network_through_the_closure",
     "test_model_equals_theta_space_gd",
     "test_exact_symmetries_against_theta_space",
-    # measured ≥ 3.5 s each on 2 cores (the fast tier keeps the other cases of each test)
+    # ≥ 3.5 s each (the fast tier keeps the other cases of each test)
     "test_flip_flop_keys_and_epochs",
     "test_exact_rule_map_equals_theta_space_training[combination]",
     "test_noisy_forward_pass_matches_a_numpy_loop[linear]",
@@ -100,6 +105,8 @@ SLOW_TESTS = frozenset({
     "test_untrained_outputs_fix_only_zm_vu_and_the_product_zu_vm",
     "test_network_matches_dense_recursion[3-2-3-25-erf-2]",
     "test_theta_optimizer_is_the_rule_on_a_synthetic_gradient",
+    # library manners: flow solves stopped at several max_steps (one compilation each)
+    "test_a_failed_flow_solve_is_reported_as_the_solver_stopping_not_divergence",
 })
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from .._model.effective import overlap_loss
 from .._model.network import NetworkSpec
 from .._model.overlaps import overlap_names, overlap_pairs
+from .._support.precision import require_float64
 
 __all__ = ["visible_mask", "visible_overlaps", "invisible_overlaps"]
 
@@ -43,8 +44,11 @@ def _visible_mask_cached(spec: NetworkSpec, probes: int, seed: int, n_steps: int
 def visible_mask(spec: NetworkSpec, *, probes: int = 3, seed: int = 0) -> np.ndarray:
     """Return a symmetric (P, P) boolean array, True where the loss depends on σ_ab.
 
-    Depends only on the architecture (rank, n_in, n_out, φ), not on N or on Σ.
+    Depends only on the architecture (rank, n_in, n_out, φ), not on N or on Σ. The probes
+    compute in float64 (a structural zero is told from rounding at 1e-13 of the largest
+    entry): with JAX's 64-bit mode off this raises a `ConfigError` naming `of.enable_float64()`.
     """
+    require_float64("visible_mask")
     probe_spec = spec.with_N(max(spec.P, 1))
     return _visible_mask_cached(probe_spec, probes, seed, 12).copy()
 

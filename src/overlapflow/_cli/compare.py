@@ -59,6 +59,13 @@ def _compare(args) -> int:
     comp = run_comparison(config, progress=not args.no_progress, time_compiled=args.time_compiled)
     summary = write_comparison(comp, out, replace=args.overwrite)
     _print_summary(summary, args.out)
+    from .._workflows.compare import record_note, solver_failure_text
+
+    if record_note(summary):
+        print(record_note(summary))
+    for mode, epoch in summary["solver_failed"].items():
+        if epoch is not None:
+            print(f"overlapflow: warning: {solver_failure_text(mode, epoch)}", file=sys.stderr)
     from .._workflows.hooks import closure_warning
 
     warning = closure_warning(summary)  # docs/theory.md §8: limit vs overlap closure above threshold

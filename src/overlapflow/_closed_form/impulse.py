@@ -75,15 +75,13 @@ IMPULSE_KINDS = ("impulse_exp", "impulse_damped_cos")
 
 #: Shortest task (steps) from which `_closed_form.newton` replaces the doubling, by rank:
 #: (one run, runs batched in SIMD lanes). Both are exact; this is speed only. The Newton form
-#: costs the same at every T, the doubling ~1.5 µs more per doubling of T. Measured on a
-#: 2-core CPU, µs per epoch of the exact map (one run; per run-epoch in lanes):
-#:   rank 1, damped cos: Newton 10.5 at every T; doubling 10.8 at T = 2⁹, 20.7 at 2¹⁸
-#:     (lanes: 1.3 against 2.7 at 2⁹, 4.4 at 2¹⁴), so the Newton form throughout;
-#:   rank 2, damped cos: Newton 31; doubling 15 at 2⁹, 31 at 2¹⁸, 34 at 2²⁰ (lanes: 4.8
-#:     against 1.5 at 2⁹, 2.9 at 2¹⁸); exp: Newton 21, doubling 21 at 2¹⁸;
-#:   rank 3, exp (general eigensolver): Newton 57; doubling 34 at 2²⁰.
-#: From 2²⁴ steps on (the last two) it bounds the cost of an epoch independently of T at
-#: ≤ ~1.5× the doubling's there. Rank-1 impulse_exp always uses `_closed_form.rank1`.
+#: costs the same at every T, the doubling a little more per doubling of T; the per-epoch
+#: costs on docs/performance.md#closed-form place the thresholds: rank 1 (damped cos) the
+#: Newton form is as fast or faster at every T, alone and in lanes; rank 2 the doubling is
+#: faster alone below 2¹⁸ steps and in lanes far beyond; rank 3 (general eigensolver) the
+#: doubling is faster to at least 2²⁰. From 2²⁴ steps on (the last two) the Newton form
+#: bounds the cost of an epoch independently of T, at a small multiple of the doubling's
+#: there. Rank-1 impulse_exp always uses `_closed_form.rank1`.
 NEWTON_MIN_STEPS = {1: (0, 0), 2: (1 << 18, 1 << 24), 3: (1 << 24, 1 << 24)}
 
 #: Trust threshold, in units of eps(dtype): the closed form is used when

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._support.linalg import rref
+from .._support.precision import require_float64
 from .model import coords_from_sym, sym_from_coords
 
 __all__ = ["RANK_RTOL", "SPAN_TOL", "WEAK_RTOL", "fisher_information", "identifiability",
@@ -50,7 +51,11 @@ def fisher_information(model, sigma0, weight, *, n_active=None):
     Args:
         model: f(sigma0, n_active) -> (E, m) (`observation_model`).
         sigma0: (P, P); weight: (E, m) = 1/sd.
+
+    Computes in float64 (the rank threshold RANK_RTOL = 1e-8 is below float32's rounding): a
+    `ConfigError` naming `of.enable_float64()` while JAX's 64-bit mode is off.
     """
+    require_float64("fisher_information")
     sigma0 = jnp.asarray(sigma0, jnp.float64)
     P = sigma0.shape[0]
     E = np.shape(weight)[0]

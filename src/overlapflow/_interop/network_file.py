@@ -10,11 +10,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._model.network import NetworkSpec
+from .._model.nonlinearity import get_nonlinearity
 from .._model.overlaps import overlap_labels
 from .._model.tasks.base import Task, TaskBatch
 from .._support.errors import ConfigError
 from .._support.io import load_npz, write_npz_atomic
-from .sources import _phi_numpy
 
 __all__ = ["NETWORK_FILE_KEYS", "ImportedNetwork", "SourceChannelsTask", "channel_labels",
            "load_network", "network_inputs", "network_labels", "overlap_labels", "relabel_report",
@@ -255,7 +255,7 @@ def simulate(net: ImportedNetwork, x) -> np.ndarray:
     spec = net.spec
     X = net.X
     M, U, V, Z = X[:, spec.m], X[:, spec.u], X[:, spec.v], X[:, spec.z]
-    phi = _phi_numpy(spec.phi_name)
+    phi = get_nonlinearity(spec.phi_name).numpy
     x = np.asarray(x, dtype=np.float64)
     h = np.zeros((x.shape[0], spec.N))
     ys = []

@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from .._model.network import NetworkSpec
+from .._model.nonlinearity import get_nonlinearity
 from .._support.errors import ConfigError
 from .network_file import (
     FILE_FORMAT,
@@ -77,7 +78,6 @@ from .sources import (
     _from_stacked,
     _lookup,
     _parse_scale,
-    _phi_numpy,
     _scale_factor,
     _scale_terms,
     _times_n,
@@ -345,7 +345,7 @@ def _convert(data, mapping: NetworkMap, *, where, rank, phi, dt, tau, check, all
     phi = phi or mapping.default_phi
     if phi is None:
         raise ConfigError("φ is not in the source: give --phi (one of erf, linear, relu, softplus, tanh)")
-    phi_np = _phi_numpy(phi)
+    phi_np = get_nonlinearity(phi).numpy
     if mapping.fixed_alpha is not None:
         for what, value in (("dt", dt), ("tau", tau)):
             if value is not None and value != mapping.fixed_alpha:

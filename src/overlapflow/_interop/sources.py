@@ -1,6 +1,6 @@
 """Reading a source network (docs/theory.md §11): file formats (npz, torch), the mappings
-(presets and MAP.toml) that say which arrays are which and in which convention, and φ in
-float64 numpy.
+(presets and MAP.toml) that say which arrays are which and in which convention (φ in float64
+numpy is `Nonlinearity.numpy`).
 
 Longer than 400 lines because the map (its keys, defaults, scale grammar and validation) and
 the readers of the two file formats belong together: both define what a source file means."""
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._model.nonlinearity import get_nonlinearity
 from .._support.errors import ConfigError
 from .._support.extras import require_module
 from .._support.io import load_npz
@@ -28,24 +29,6 @@ __all__ = ["IMPORT_FORMATS", "IMPORT_PRESETS", "MAP_DEFAULTS", "MAP_KEYS", "Netw
 
 IMPORT_FORMATS = ("npz", "torch")
 IMPORT_PRESETS = ("overlapflow", "paper", "torch-rnn", "low-rank-rnns")
-
-_ERF = np.frompyfunc(math.erf, 1, 1)  # the C library's erf, no SciPy needed
-
-_PHI_NUMPY = {
-    "linear": lambda x: x,
-    "tanh": np.tanh,
-    "relu": lambda x: np.maximum(x, 0.0),
-    "softplus": lambda x: np.logaddexp(0.0, x),
-}
-
-
-def _phi_numpy(name: str):
-    """φ in float64 numpy (docs/theory.md §1: "erf" is erf(√π x/2))."""
-    if name == "erf":
-        return lambda x: _ERF(0.5 * math.sqrt(math.pi) * np.asarray(x, np.float64)).astype(np.float64)
-    if name not in _PHI_NUMPY:
-        raise ConfigError(f"unknown nonlinearity {name!r}; valid: erf, linear, relu, softplus, tanh")
-    return _PHI_NUMPY[name]
 
 
 # ---------------------------------------------------------------------------------------
@@ -174,7 +157,7 @@ class NetworkMap:
                                       or not math.isfinite(value) or value <= 0):
                 raise ConfigError(f"map: {key} must be a finite number > 0, got {value!r}")
         if self.phi is not None:
-            _phi_numpy(self.phi)
+            get_nonlinearity(self.phi)  # a known name, or a ConfigError listing them
 
 
     @property

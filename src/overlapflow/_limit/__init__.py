@@ -17,9 +17,9 @@ O(T·B·K) residuals of autodiff through the time loop, and about half the CPU t
 Cost: φ is evaluated twice per (node, step, sample) and epoch (forward scan, then the reverse
 block pass) and φ' once, so one epoch costs ~2·K·B·T evaluations; for odd φ (erf, tanh,
 linear) only half of a mirror-symmetric rule is simulated (`mirror_half`), and the final
-record of a run needs the forward scan only. Measured on this project's 2-core CPU (docs/theory.md §8
-set-up, K = 9⁴, B = 8, T = 4000, 60 epochs): 24 s for tanh, 27 s for erf; an erf epoch is
-~0.19 s of forward scan and ~0.24 s of reverse block pass.
+record of a run needs the forward scan only. docs/performance.md#limit has the time of the
+docs/theory.md §8 set-up (K = 9⁴, B = 8, T = 4000) and how an epoch splits between the two
+passes.
 
 Choice of the quadrature (`limit_nodes`). Write X(0) = [ξ_d F_d | ξ_d F_d B + ξ_r F_r] with
 ξ ~ N(0, I): the first d = n_in + R standard coordinates ξ_d generate the *drive* loadings

@@ -134,7 +134,7 @@ def particle_value_and_grad(X, weights, batch, spec: NetworkSpec, loss_kind: str
     Args:
         X: (K, P) loadings; weights: (K,); batch: a `TaskBatch` with x (B, T, n_in).
         block_elements: about how many (step × sample × node) entries one block holds
-            (default 2¹⁹, 4 MiB of float64, measured fastest on this project's CPU).
+            (default 2¹⁹, 4 MiB of float64: the fastest size timed, docs/performance.md#limit).
 
     Returns:
         (loss (), G (K, P)) with G_k = (∂L/∂X_k) / w_k.

@@ -12,6 +12,7 @@ import numpy as np
 from .._model.network import NetworkSpec
 from .._model.overlaps import check_sigma
 from .._support.errors import ConfigError
+from .._support.precision import require_float64
 
 MAX_NODES = 2_000_000
 
@@ -100,6 +101,8 @@ def limit_nodes(
     Returns:
         `QuadratureNodes` with K = nodes^(n_in+R) · nodes_rest^(R+n_out) rows; the rule is
         exact for Σ_k w_k X_kᵀ X_k = Σ₀ and every polynomial moment of degree < 2·min(n).
+        The rule is built in float64 NumPy and returned in JAX's default float dtype (float32
+        while the 64-bit mode is off: what `learn_limit(dtype=jnp.float32)` runs on).
     """
     sigma0 = check_sigma(sigma0, spec, what="Σ₀")
     if nodes_rest is None:
@@ -145,7 +148,10 @@ def sample_nodes(sigma0, spec: NetworkSpec, N: int, *, seed: int) -> QuadratureN
     """N i.i.d. rows X_i ~ N(0, Σ₀) with weights 1/N: a finite network drawn from the limit's law.
 
     Learning these nodes with `learn_particles` is θ-space GD (step N·η) of that network.
+    The draw is float64 (`random_vectors`' stream): a `ConfigError` naming
+    `of.enable_float64()` while JAX's 64-bit mode is off.
     """
+    require_float64("sample_nodes")
     sigma0 = check_sigma(sigma0, spec, what="Σ₀")
     if not _is_int(N) or N < 1:
         raise ConfigError(f"N must be an integer ≥ 1, got {N!r}")

@@ -165,6 +165,7 @@ class Nonlinearity:
         closed_form: True when `gain` is an exact formula, False when it is a quadrature.
         odd: True when φ(−x) = −φ(x); the limit mode then simulates half of a symmetric
             quadrature rule (the node map is odd, docs/theory.md §8), an exact factor-2 saving.
+        phi_numpy: the same φ on float64 NumPy arrays (`numpy`), or None.
 
     Frozen and hashable: a `NetworkSpec` holding it is a valid static jit argument.
     """
@@ -175,6 +176,19 @@ class Nonlinearity:
     is_linear: bool = False
     closed_form: bool = field(default=True, compare=False)
     odd: bool = False
+    phi_numpy: Callable | None = field(default=None, compare=False, repr=False)
+
+    def numpy(self, x) -> np.ndarray:
+        """φ(x) as a float64 NumPy array, elementwise over x (any shape), without JAX.
+
+        The same φ as `phi` (docs/theory.md §1; "erf" is erf(√π x/2), by the same formula),
+        for computations that must not depend on JAX's 64-bit mode (an imported network's
+        checks). Raises a `ConfigError` for a φ given without a NumPy form.
+        """
+        if self.phi_numpy is None:
+            raise ConfigError(f"nonlinearity {self.name!r} has no NumPy form: give "
+                              "Nonlinearity.from_function(..., numpy=f)")
+        return np.asarray(self.phi_numpy(np.asarray(x, np.float64)), np.float64)
 
     @classmethod
     def from_function(
@@ -185,6 +199,7 @@ class Nonlinearity:
         gain: Callable | None = None,
         rule: GaussianRule = GaussianRule(),
         odd: bool = False,
+        numpy: Callable | None = None,
     ) -> Nonlinearity:
         """A nonlinearity from any JAX-differentiable elementwise scalar function φ.
 
@@ -197,6 +212,7 @@ class Nonlinearity:
                 Δ = 100 for tanh).
             odd: declare φ odd (φ(−x) = −φ(x)); checked on a grid of 2001 points in
                 [−20, 20] (to 1e-12 relative), a ConfigError if it fails.
+            numpy: the same φ on float64 NumPy arrays (for `Nonlinearity.numpy`), optional.
 
         Example: `Nonlinearity.from_function(jnp.sin, name="sin")`.
         """
@@ -208,6 +224,8 @@ class Nonlinearity:
             raise ConfigError(f"rule must be a GaussianRule, got {type(rule).__name__}")
         if not isinstance(odd, bool):
             raise ConfigError(f"odd must be True or False, got {odd!r}")
+        if numpy is not None and not callable(numpy):
+            raise ConfigError(f"numpy must be a callable or None, got {type(numpy).__name__}")
         if odd:
             grid = jnp.linspace(-20.0, 20.0, 2001)
             with jax.ensure_compile_time_eval():
@@ -216,9 +234,10 @@ class Nonlinearity:
             if not np.all(np.abs(plus + minus) <= 1e-12 * scale):
                 raise ConfigError(f"phi {name!r} was declared odd but φ(−x) ≠ −φ(x) on [−20, 20]")
         if gain is not None:
-            return cls(name, phi, gain, is_linear=False, closed_form=True, odd=odd)
+            return cls(name, phi, gain, is_linear=False, closed_form=True, odd=odd,
+                       phi_numpy=numpy)
         return cls(name, phi, _QuadratureGain(phi, rule), is_linear=False, closed_form=False,
-                   odd=odd)
+                   odd=odd, phi_numpy=numpy)
 
 
 def _identity(x):
@@ -265,29 +284,34 @@ _ERFCX_POLY = (
 )
 
 
-def _horner(coefficients, x):
-    """Σ_j c_j x^j by Horner's rule (coefficients in increasing order)."""
-    acc = jnp.full_like(x, coefficients[-1])
+def _horner(coefficients, x, xp=jnp):
+    """Σ_j c_j x^j by Horner's rule (coefficients in increasing order; xp: jnp or np)."""
+    acc = xp.full_like(x, coefficients[-1])
     for c in coefficients[-2::-1]:
         acc = acc * x + c
     return acc
 
 
-def _erfcx_poly(s):
+def _erfcx_poly(s, xp=jnp):
     # Σ_j c_j s^j = E(s²) + s·O(s²): two independent Horner chains.
     s2 = s * s
-    return _horner(_ERFCX_POLY[0::2], s2) + s * _horner(_ERFCX_POLY[1::2], s2)
+    return _horner(_ERFCX_POLY[0::2], s2, xp) + s * _horner(_ERFCX_POLY[1::2], s2, xp)
 
 
-def _erf_value_and_slope(x):
+def _erf_value_and_slope(x, xp=jnp):
+    """(φ(x), φ'(x)) of "erf" with the array module xp (jnp, or np for `Nonlinearity.numpy`)."""
     y = _SQRT_PI_2 * x
-    z = jnp.abs(y)
-    e = jnp.exp(-z * z)  # = φ'(x) = exp(−π x²/4)
+    z = xp.abs(y)
+    e = xp.exp(-z * z)  # = φ'(x) = exp(−π x²/4)
     # (2 − z)·(1/(2 + z)) rather than (2 − z)/(2 + z): the division's result is then used once,
-    # so XLA fuses it into the polynomial's kernel (split over the cores) instead of running it
-    # as a kernel of its own on one core (the limit's forward scan: 0.30 → 0.19 s per epoch).
-    g = _erfcx_poly((2.0 - z) * (1.0 / (2.0 + z)))
-    return jnp.sign(y) * (1.0 - e * g), e
+    # so XLA fuses it into the polynomial's kernel (run in parallel) instead of running it as
+    # a kernel of its own on one thread (docs/performance.md#limit).
+    g = _erfcx_poly((2.0 - z) * (1.0 / (2.0 + z)), xp)
+    return xp.sign(y) * (1.0 - e * g), e
+
+
+def _erf_numpy(x):
+    return _erf_value_and_slope(x, np)[0]
 
 
 @jax.custom_jvp
@@ -312,18 +336,28 @@ def _relu(x):
     return jnp.maximum(x, 0.0)
 
 
+def _relu_numpy(x):
+    return np.maximum(x, 0.0)
+
+
 def _softplus(x):
     return jax.nn.softplus(x)
 
 
+def _softplus_numpy(x):
+    return np.logaddexp(0.0, x)
+
+
+#: The one list of named nonlinearities, each with its JAX φ, gain and float64 NumPy φ.
 NONLINEARITIES: dict[str, Nonlinearity] = {
-    "linear": Nonlinearity("linear", _identity, _unit_gain, is_linear=True, odd=True),
-    "erf": Nonlinearity("erf", _erf_phi, _erf_gain, odd=True),
-    "tanh": Nonlinearity.from_function(jnp.tanh, name="tanh", odd=True),
+    "linear": Nonlinearity("linear", _identity, _unit_gain, is_linear=True, odd=True,
+                           phi_numpy=_identity),
+    "erf": Nonlinearity("erf", _erf_phi, _erf_gain, odd=True, phi_numpy=_erf_numpy),
+    "tanh": Nonlinearity.from_function(jnp.tanh, name="tanh", odd=True, numpy=np.tanh),
     # φ' = step: ⟨φ'⟩ = ½ for every Δ > 0 (Δ = 0 only occurs with zero drive).
-    "relu": Nonlinearity("relu", _relu, _half_gain),
+    "relu": Nonlinearity("relu", _relu, _half_gain, phi_numpy=_relu_numpy),
     # φ' = sigmoid = ½ + odd function ⇒ ⟨φ'(√Δ ξ)⟩ = ½ exactly, for every Δ.
-    "softplus": Nonlinearity("softplus", _softplus, _half_gain),
+    "softplus": Nonlinearity("softplus", _softplus, _half_gain, phi_numpy=_softplus_numpy),
 }
 
 

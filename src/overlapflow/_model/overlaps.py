@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._support.errors import ConfigError, SigmaError
+from .._support.precision import require_float64
 from .network import NetworkSpec
 
 __all__ = [
@@ -121,7 +122,10 @@ def realise_vectors(sigma, N: int, *, seed: int, rtol: float = 1e-12):
 
     Raises:
         SigmaError: Σ not symmetric PSD, or N smaller than the rank of Σ.
+        ConfigError: JAX's 64-bit mode is off (the draw and X are float64; the message names
+            `of.enable_float64()`).
     """
+    require_float64("realise_vectors")
     sigma = np.asarray(sigma, dtype=np.float64)
     if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1]:
         raise SigmaError(f"Σ must be a square matrix, got shape {sigma.shape}")

@@ -48,7 +48,8 @@ def _overlap_panel(ax, comp, pairs, title):
         for mode, run in comp.runs.items():
             y = _safe(run.sigma[:, i, j])
             ys[mode] = y
-            calm.append(y if run.diverged_at is None else y[: run.diverged_at])
+            calm.append(y if run.diverged_at is None
+                        else y[: np.searchsorted(comp.epochs, run.diverged_at)])
         overlaps.append((label, ys))
     handles = draw_overlaps(ax, x, overlaps, list(comp.runs))
     calm = np.concatenate(calm) if calm else np.zeros(0)
@@ -98,7 +99,7 @@ def _comparison_figure(comp, vis, invis):
         y = _safe(run.loss, log=True)
         (line,) = ax.plot(x, y, label=mode_label(mode, linear=linear), **style(mode))
         if run.diverged_at is not None:  # mark the last drawn point and say when
-            k = _last_drawn(y[: run.diverged_at + 1])
+            k = _last_drawn(y[: np.searchsorted(comp.epochs, run.diverged_at, side="right")])
             if k is not None:
                 ax.plot([x[k]], [y[k]], marker="X", markersize=9, color=line.get_color(),
                         linestyle="none")

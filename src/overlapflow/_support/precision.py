@@ -20,7 +20,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["DTYPES", "as_dtype", "check_float64", "enable_float64", "float64_enabled"]
+__all__ = ["DTYPES", "as_dtype", "check_float64", "enable_float64", "float64_enabled",
+           "require_float64"]
 
 #: dtype names accepted in configs (`[train] dtype`) and their JAX dtypes.
 DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
@@ -36,15 +37,28 @@ def enable_float64() -> None:
     jax.config.update("jax_enable_x64", True)
 
 
+def require_float64(where: str, *, float32_ok: bool = False) -> None:
+    """Raise a one-line `ConfigError` naming `of.enable_float64()` when JAX's 64-bit mode is off.
+
+    The one check of every computation that needs float64 (`where` names it). `float32_ok`:
+    the computation also takes `dtype=jnp.float32`, and the message says so.
+    """
+    if float64_enabled():
+        return
+    tail = ", or pass dtype=jnp.float32" if float32_ok else ""
+    raise ConfigError(
+        f"{where}: float64 needs JAX's 64-bit mode, which is off (importing overlapflow "
+        "does not turn it on): call of.enable_float64() once before computing (or "
+        "jax.config.update(\"jax_enable_x64\", True); the overlapflow command line does it "
+        f"itself){tail}"
+    )
+
+
 def check_float64(dtype, where: str) -> None:
-    """Raise a `ConfigError` when `dtype` is float64 and JAX's 64-bit mode is off."""
-    if np.dtype(dtype) == np.float64 and not float64_enabled():
-        raise ConfigError(
-            f"{where}: float64 needs JAX's 64-bit mode, which is off (importing overlapflow "
-            "does not turn it on): call of.enable_float64() once before computing (or "
-            "jax.config.update(\"jax_enable_x64\", True); the overlapflow command line does it "
-            "itself), or pass dtype=jnp.float32"
-        )
+    """Raise a `ConfigError` when `dtype` is float64 and JAX's 64-bit mode is off
+    (`require_float64`; float32 is always available)."""
+    if np.dtype(dtype) == np.float64:
+        require_float64(where, float32_ok=True)
 
 
 def as_dtype(name: str, where: str = "dtype"):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .._analysis.visibility import visible_mask
+from .._learn import loop as _loop
 from .._learn.loop import LoopResult
 from .._learn.overlap import FlowTolerances, learn_overlaps
 from .._learn.theta import train_theta
@@ -21,7 +22,8 @@ from .._support.io import write_json_atomic, write_npz_atomic
 from .._support.precision import as_dtype
 from .config import CompareConfig
 
-__all__ = ["Comparison", "initial_vectors", "run_comparison", "comparison_summary", "write_comparison"]
+__all__ = ["Comparison", "initial_vectors", "run_comparison", "comparison_summary", "write_comparison",
+           "record_note", "solver_failure_text"]
 
 
 @dataclass
@@ -30,7 +32,9 @@ class Comparison:
 
     Attributes:
         config: the `CompareConfig` that was run.
-        epochs: (E + 1,) epoch indices; entry e is the state before update e.
+        epochs: (E + 1,) epoch indices; entry e is the state before update e. When the records
+            of E + 1 epochs would exceed `RECORD_BYTES` per mode, the epochs recorded instead
+            (every k-th, and E: `LoopResult.recorded_epochs`).
         names: (P,) vector names in the order of Σ.
         runs: {mode: LoopResult} for every mode that ran (in config order).
         wall_time_s: {mode: seconds of the first run, compile included}.
@@ -98,6 +102,10 @@ def run_comparison(
 
     Args:
         time_compiled: also time a second, already-compiled run of each mode.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C from Python. Under the command line (`overlapflow compare`)
+            the comparison is returned instead with what was computed, `interrupted` set.
     """
     from .._support import interrupt as _interrupt
 
@@ -118,6 +126,8 @@ def run_comparison(
             comp.wall_time_s[mode] = time.perf_counter() - start
             comp.runs[mode] = result
             comp.compiled_time_s[mode] = None
+            if result.recorded_epochs is not None:  # records thinned to fit their budget
+                comp.epochs = result.recorded_epochs
             if result.interrupted_at is not None:
                 comp.interrupted = True
                 comp.interrupted_at = {"mode": mode, "epoch": result.interrupted_at, "epochs": E}
@@ -131,6 +141,8 @@ def run_comparison(
                 if again.interrupted_at is not None:
                     raise KeyboardInterrupt
     except KeyboardInterrupt:  # outside an epoch loop: setup, or after a mode's last block
+        if not _interrupt.active():  # library use: Ctrl-C stops the caller
+            raise
         _interrupt.note(mode, 0, E)
         comp.interrupted = True
         if comp.interrupted_at is None:
@@ -143,6 +155,27 @@ def run_comparison(
                       else {"mode": None, "epoch": E + 1, "epochs": E})
             comp.interrupted_at = at
     return comp
+
+
+def solver_failure_text(mode: str, epoch: int) -> str:
+    """'the flow solver stopped: …' for a run whose `solver_failed_at` is `epoch`: diffrax's
+    adaptive solve (Tsit5, PID step control, no minimum step) fails only when it reaches
+    max_steps, the dynamics being too stiff or too fast for the tolerances."""
+    return (f"mode {mode}: the flow solver stopped: max_steps reached at epoch {epoch}, later "
+            "epochs are NaN; use mode exact, or raise FlowTolerances(max_steps=…) from Python")
+
+
+def _record_every(comp: Comparison) -> int:
+    return 1 if len(comp.epochs) < 2 or comp.epochs[1] == 1 else int(comp.epochs[1])
+
+
+def record_note(summary: dict) -> str | None:
+    """'records: one epoch in k …' when the records were thinned to fit their budget."""
+    k = summary["record_every"]
+    if k == 1:
+        return None
+    return (f"records: one epoch in {k} and the last (the records of every epoch would take "
+            f"more than {_loop.RECORD_BYTES / 2**20:g} MiB per mode)")
 
 
 def _last_finite(x: np.ndarray) -> float | None:
@@ -174,6 +207,10 @@ def comparison_summary(comp: Comparison) -> dict:
         "max_rel_loss_diff": {},
         "max_abs_sigma_diff": {},
         "diverged": {m: r.diverged_at for m, r in comp.runs.items()},
+        # epoch whose update the flow solver could not compute (not a divergence), or None
+        "solver_failed": {m: r.solver_failed_at for m, r in comp.runs.items()},
+        # 1: every epoch recorded; k: every k-th (and the last), to bound the records' memory
+        "record_every": _record_every(comp),
         "interrupted": {m: r.interrupted_at for m, r in comp.runs.items()},
         "interrupted_at": comp.interrupted_at,  # {mode, epoch, epochs} or None: complete
         "visible": list(visible_overlaps(cfg.network)),

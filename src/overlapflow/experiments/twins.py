@@ -497,7 +497,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
                     beyond_control(inv_stage, "invisible", params["invisible_above"]),
                     null=float(np.mean(control[inv_stage, "invisible"])), bounds=unit),
     ]
-    # Cost ∝ epochs × batch × steps per network (compiled seconds per epoch measured here;
+    # Cost ∝ epochs × batch × steps per network (compiled seconds per epoch, timed in this run;
     # T = 400 steps for every phase at the paper's dt = 0.05 and 20 s trials).
     scale = 30000 * 128 / B * 400
     est = (res_a.seconds_per_epoch / ff.n_steps + res_b.seconds_per_epoch / dm.n_steps
