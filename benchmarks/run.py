@@ -8,6 +8,7 @@
     python benchmarks/run.py --rules-only   # group 8 alone: learning rules' exact maps
     python benchmarks/run.py --reveal-only  # group 9 alone: reveal (Σ₀ from observed learning)
     python benchmarks/run.py --cli-only     # group 0 alone: start-up of the command line
+    python benchmarks/run.py --sweep-grid-only  # group 10 alone: a sweep over rule numbers
 
 Every row is timed after one compiling call; the median of `--reps` (≥ 5) timed calls (more
 for short rows, until they add up to 1 s) is reported, with the ratio against the baseline row
@@ -282,6 +283,42 @@ def cli_rows(table, reps: int) -> None:
                   "≤ 0.5 s")
 
 
+#: The weight decays of group 10: a grid over a rule's numbers (one compiled program).
+DECAYS = "0,1e-4,3e-4,1e-3,3e-3,1e-2,3e-2,1e-1"
+
+
+def sweep_grid_rows(table, q: bool, reps: int) -> None:
+    """Group 10: `overlapflow sweep examples/fig1.toml --modes exact --seeds 0:64` over 8
+    weight decays against one, whole processes (start-up and compilation included), median of
+    `reps` interleaved runs (the goal: ≤ 1.3× the one-value sweep)."""
+    script = Path(sys.executable).parent / "overlapflow"
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "overlapflow"]
+    seeds = "0:8" if q else "0:64"
+    grids = {"one weight decay (1e-4)": "train.weight_decay=1e-4",
+             "one weight decay (0, plain GD)": "train.weight_decay=0",
+             "8 weight decays": f"train.weight_decay={DECAYS}"}
+    times = {name: [] for name in grids}
+    with tempfile.TemporaryDirectory() as tmp:
+        def run(grid):
+            args = ["sweep", str(FIG1), "--grid", grid, "--seeds", seeds, "--modes", "exact",
+                    "--out", str(Path(tmp) / "out"), "--overwrite", "--no-progress"]
+            start = time.perf_counter()
+            subprocess.run(command + args, check=True, capture_output=True)
+            return time.perf_counter() - start
+
+        run(grids["8 weight decays"])  # warm the file cache
+        for _ in range(reps):
+            for name, grid in grids.items():
+                times[name].append(run(grid))
+    base = statistics.median(times["one weight decay (1e-4)"])
+    for name in grids:
+        t = statistics.median(times[name])
+        goal = "≤ 1.3× one value" if name.startswith("8") else (
+            "(baseline)" if t == base else "")
+        table.add("10", f"sweep fig1 {seeds} seeds exact, {name} (median of {reps})", t, t,
+                  "s/sweep", goal, None if t == base and not name.startswith("8") else base)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
@@ -298,6 +335,8 @@ def main(argv=None) -> int:
                     help="group 9 alone: reveal Σ₀ from observed learning (Figure 1)")
     ap.add_argument("--cli-only", action="store_true",
                     help="group 0 alone: start-up time of `overlapflow --help`")
+    ap.add_argument("--sweep-grid-only", action="store_true",
+                    help="group 10 alone: a sweep over 8 weight decays against one value")
     args = ap.parse_args(argv)
     of.enable_float64()  # the rows compare float64 runs
     reps = max(5, args.reps)
@@ -313,6 +352,10 @@ def main(argv=None) -> int:
     table = Table()
     if args.cli_only:
         cli_rows(table, reps)
+        table.print()
+        return 0
+    if args.sweep_grid_only:
+        sweep_grid_rows(table, q, args.reps)
         table.print()
         return 0
     if args.limit_only:

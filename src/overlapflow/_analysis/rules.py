@@ -11,6 +11,7 @@ and methods (column scales, the exact step), so the analysis layer does not impo
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -22,8 +23,9 @@ from .._model.network import NetworkSpec
 from .._model.overlaps import overlap_names, overlap_pairs
 from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
+from .._support.linalg import rref
 from .._support.precision import check_float64
-from .invariants import _pattern_basis, _rref
+from .invariants import pattern_basis
 from .visibility import visible_mask
 
 __all__ = ["RuleForms", "Linearisation", "rule_conserved_forms", "linearise_exact_map"]
@@ -69,7 +71,7 @@ def _canonical_null(constraints, Q: int) -> np.ndarray:
         return np.zeros((0, Q, Q))
     forms = []
     iu = np.triu_indices(Q)
-    for row in _rref(null, 1e-9):
+    for row in rref(null, 1e-9)[0]:
         row = np.where(np.abs(row) < 1e-9 * np.max(np.abs(row)), 0.0, row)
         row = row / np.max(np.abs(row))
         row = row * np.sign(row[np.flatnonzero(row)[-1]])
@@ -108,7 +110,7 @@ def rule_conserved_forms(rule, spec: NetworkSpec, *,
     rule.check_mode("exact")
     P = spec.P
     d = rule.column_scales(spec)
-    pattern = _pattern_basis(visible_mask(spec))  # (n, P, P)
+    pattern = pattern_basis(visible_mask(spec))  # (n, P, P)
     lam = rule.weight_decay
     if not rule.is_augmented:
         if rule.optimizer == "colnorm":
@@ -181,6 +183,25 @@ def _state_names(spec: NetworkSpec, augmented: bool) -> tuple[str, ...]:
     return tuple(sig.get((i, j), f"{labels[i]}·{labels[j]}") for i, j in zip(*np.triu_indices(Q)))
 
 
+@functools.partial(jax.jit, static_argnames=("spec", "loss"))
+def _exact_map_jacobian(state, batch, rule, eta, scales, *, spec, loss):
+    """∂F/∂(upper-triangle entries of state), F the rule's one-epoch exact map (Q, Q) → its
+    upper triangle. Jitted once per shape, spec, loss and rule structure: the rule (a pytree,
+    its numbers traced), η, the batch and the state are arguments."""
+    P = spec.P
+    Q = state.shape[-1]
+    iu = np.triu_indices(Q)
+
+    def F(coords):
+        M = jnp.zeros((Q, Q), state.dtype).at[iu].set(coords)
+        st = M + jnp.triu(M, 1).T
+        _, G = overlap_value_and_grad(st[:P, :P], batch, spec, loss)
+        S = 0.5 * (G + G.T)  # sym(∂L/∂Σ), docs/theory.md §4.1
+        return rule.exact_step(st, S, eta, scales)[iu]
+
+    return jax.jacfwd(F)(state[iu])
+
+
 def linearise_exact_map(state, task, spec: NetworkSpec, *, rule, eta: float,
                         loss: str = "sum_dt", epoch: int = 0, seed: int = 0) -> Linearisation:
     """Jacobian of the rule's one-epoch exact map at `state`, restricted to invisible directions.
@@ -198,6 +219,9 @@ def linearise_exact_map(state, task, spec: NetworkSpec, *, rule, eta: float,
 
     Returns:
         `Linearisation`.
+
+    One compiled program per shape, network, loss and rule structure: new states, η, epochs
+    and rule numbers reuse it.
     """
     check_float64(jnp.float64, "linearise_exact_map")
     rule.check_mode("exact")
@@ -213,18 +237,8 @@ def linearise_exact_map(state, task, spec: NetworkSpec, *, rule, eta: float,
     batch = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64),
                                    batch_for_epoch(task, seed, epoch))
     iu = np.triu_indices(Q)
-
-    def unpack(coords):
-        M = jnp.zeros((Q, Q), jnp.float64).at[iu].set(coords)
-        return M + jnp.triu(M, 1).T
-
-    def F(coords):
-        st = unpack(coords)
-        _, G = overlap_value_and_grad(st[:P, :P], batch, spec, loss)
-        S = 0.5 * (G + G.T)  # sym(∂L/∂Σ), docs/theory.md §4.1
-        return rule.exact_step(st, S, jnp.asarray(eta, jnp.float64), scales)[iu]
-
-    jac = np.asarray(jax.jit(jax.jacfwd(F))(state[iu]))
+    jac = np.asarray(_exact_map_jacobian(state, batch, rule, jnp.asarray(eta, jnp.float64),
+                                         scales, spec=spec, loss=loss))
     mask = visible_mask(spec)
     visible = np.array([i < P and j < P and bool(mask[i, j]) for i, j in zip(*iu)])
     inv = np.flatnonzero(~visible)

@@ -6,6 +6,11 @@ vectorises across runs. Updates as `exact_overlap_step` / `euler_overlap_step` /
 `direct_overlap_step`; impulse tasks on linear networks use the T-independent closed form,
 falling back to stepping for the whole group in an epoch where any member's closed form is
 flagged (a `lax.cond` on the group, so a group never pays for both branches).
+
+Under a `LearningRule` (docs/theory.md §9) each run steps by the rule's exact map (or its
+Euler step), `rule_exact_step` written for lanes; the rule is a traced argument whose leaves are shared or hold one value per run
+((n,)), as η may: runs that differ only in these numbers share one compiled program and one
+lane group.
 """
 
 from __future__ import annotations
@@ -29,9 +34,18 @@ from .._model.effective import overlap_values_and_grads
 from .._model.tasks import batch_for_epoch
 from .._support.errors import ConfigError
 from .._support.parallel import map_threaded
+from .rules import (
+    COLNORM_EPS,
+    LearningRule,
+    _is_value,
+    column_scales,
+    has_noise,
+    initial_rule_state,
+    is_augmented,
+)
 
 __all__ = ["LaneState", "batched_chunk", "batched_overlap_runs", "lane_state", "lanes_per_group",
-           "STEPPED_LANES"]
+           "STEPPED_LANES", "BATCHED_CHUNK"]
 
 
 def _exact_t(sig, S, eta):
@@ -50,6 +64,83 @@ def _direct_t(sig, S, eta):
 
 # The update maps of `_learn.overlap` written for (P, P, n) arrays (batch axis last).
 _STEPS_T = {"exact": _exact_t, "euler": _euler_t, "direct": _direct_t}
+
+
+#: Epochs per jitted call of `batched_overlap_runs` (the last call is padded): a fixed length,
+#: so that every number of epochs runs the same compiled program.
+BATCHED_CHUNK = 128
+
+
+def _effective_t(sig, S, rule: LearningRule, scales):
+    """`effective_gradient` on lanes: S_tot (P, P, n) and column rates d (P, n or 1)."""
+    P = S.shape[0]
+    dtype = sig.dtype
+    eye = _lift(jnp.eye(P, dtype=dtype), 1)
+    if not _is_value(rule.weight_decay, 0.0):
+        S = S + (0.5 * jnp.asarray(rule.weight_decay, dtype)) * eye
+    if rule.clip_norm is not None:
+        SsS = _mm(_mm(S, sig), S)
+        norm = 2.0 * jnp.sqrt(jnp.maximum(jnp.trace(SsS, axis1=0, axis2=1), 0.0))
+        c = jnp.asarray(rule.clip_norm, dtype)
+        S = jnp.where(norm < c, S, S / norm * c)
+    d = _lanes(scales, dtype)
+    if rule.optimizer == "colnorm":
+        SsS = _mm(_mm(S, sig), S)
+        col = 2.0 * jnp.sqrt(jnp.maximum(jnp.diagonal(SsS, axis1=0, axis2=1).T, 0.0))
+        d = d / jnp.maximum(col, COLNORM_EPS)
+    return S, d
+
+
+def _lanes(scales, dtype):
+    """Column scales (P,) or (P, n) as (P, 1) or (P, n)."""
+    d = jnp.asarray(scales, dtype)
+    return d[:, None] if d.ndim == 1 else d
+
+
+def _rule_exact_t(state, S, eta, rule: LearningRule, scales):
+    """`rule_exact_step` on lanes: state (Q, Q, n), S (P, P, n), η (n,), the rule's leaves
+    scalars or (n,), scales (P,) or (P, n)."""
+    P = S.shape[0]
+    n = state.shape[-1]
+    dtype = state.dtype
+    eye = _lift(jnp.eye(P, dtype=dtype), 1)
+    S_tot, d = _effective_t(state[:P, :P], S, rule, scales)
+    G = S_tot * d[None]
+    if is_augmented(rule):
+        mu = jnp.asarray(rule.momentum, dtype)
+        D = eye * d[None]
+        if rule.optimizer == "nesterov":
+            blocks = [[eye - 2.0 * eta * (1.0 + mu) * G, 2.0 * S_tot],
+                      [-eta * mu * mu * D, mu * eye]]
+        else:
+            blocks = [[eye - 2.0 * eta * G, 2.0 * S_tot], [-eta * mu * D, mu * eye]]
+        B = jnp.concatenate([jnp.concatenate([jnp.broadcast_to(b, (P, P, n)) for b in row], 1)
+                             for row in blocks], 0)
+        new = _mm(_t(B), _mm(state, B))
+    else:
+        A = eye - 2.0 * eta * G  # X ← X A
+        new = _mm(_t(A), _mm(state, A))
+    if has_noise(rule):
+        noise = 2.0 * eta * jnp.asarray(rule.noise_temperature, dtype) * (
+            eye * _lanes(scales, dtype)[None])
+        new = new.at[:P, :P].add(noise)
+    return new
+
+
+def _rule_euler_t(sig, S, eta, rule: LearningRule, scales):
+    """`rule_euler_step` on lanes (rules whose state is Σ)."""
+    P = S.shape[0]
+    S_tot, d = _effective_t(sig, S, rule, scales)
+    G = S_tot * d[None]
+    v = -2.0 * eta * (_mm(_t(G), sig) + _mm(sig, G))
+    if has_noise(rule):
+        eye = _lift(jnp.eye(P, dtype=sig.dtype), 1)
+        v = v + 2.0 * eta * jnp.asarray(rule.noise_temperature, sig.dtype) * (
+            eye * _lanes(scales, sig.dtype)[None])
+    return sig + v
+
+
+_RULE_STEPS_T = {"exact": _rule_exact_t, "euler": _rule_euler_t}
 
 
 #: Lanes per group for the stepped loss (the latent adjoint's stored states stay in cache).
@@ -85,7 +176,7 @@ class LaneState(NamedTuple):
     """Carry of `batched_chunk` for n runs.
 
     Attributes:
-        sigma: (P, P, n) overlaps, batch axis last.
+        sigma: (P, P, n) overlaps, batch axis last (under a momentum rule Γ, (2P, 2P, n)).
         reduced: (n,) bool, whether the run's η was already divided by `drop`.
         bad: (n,) bool, whether the run's loss or state turned non-finite (it stops updating).
     """
@@ -95,30 +186,44 @@ class LaneState(NamedTuple):
     bad: jax.Array
 
 
-def lane_state(sigma0) -> LaneState:
-    """The starting `LaneState` of runs with overlaps sigma0 (n, P, P)."""
+def lane_state(sigma0, rule: LearningRule | None = None) -> LaneState:
+    """The starting `LaneState` of runs with overlaps sigma0 (n, P, P) (under `rule`, its
+    initial state: Γ₀ = blockdiag(Σ₀, 0) for momentum / Nesterov)."""
     sigma0 = jnp.asarray(sigma0)
+    if rule is not None:
+        sigma0 = initial_rule_state(sigma0, rule)
     n = sigma0.shape[0]
     return LaneState(jnp.moveaxis(sigma0, 0, -1), jnp.zeros(n, bool), jnp.zeros(n, bool))
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "task", "loss_kind", "mode", "chunk",
                                              "record_sigma"))
-def batched_chunk(state: LaneState, epoch0, total, eta, drop, below, task_seed, *, spec, task,
-                  loss_kind, mode, chunk, record_sigma=True):
+def batched_chunk(state: LaneState, epoch0, total, eta, drop, below, task_seed, rule=None, *,
+                  spec, task, loss_kind, mode, chunk, record_sigma=True):
     """Epochs epoch0 … epoch0 + chunk − 1 of n runs: one jitted `lax.scan` over epochs.
 
     Epoch e uses the batch `batch_for_epoch(task, task_seed, e)` for every run. A run's step is
-    η, divided by `drop` from the epoch after the first whose loss is below `below` (drop = 1
-    or below = −inf: never). A run whose loss or state is not finite stops updating and is
-    marked bad; epochs ≥ `total` record the state without updating it.
+    η (a scalar or (n,), one per run), divided by `drop` from the epoch after the first whose
+    loss is below `below` (drop = 1 or below = −inf: never). A run whose loss or state is not
+    finite stops updating and is marked bad; epochs ≥ `total` record the state without
+    updating it. `rule`: None (plain GD: the maps of `_learn.overlap`), or a `LearningRule`
+    accepted for `mode` by `check_rule_mode` (exact or euler), traced: its leaves scalars or
+    (n,) (`stack_rules`); the state is then the rule's (`lane_state(sigma0, rule)`).
 
     Returns:
         (state, (loss (chunk, n), sigma (chunk, P, P, n) or None, bad (chunk, n))): entry k
-        is the state before the update of epoch epoch0 + k.
+        is the state before the update of epoch epoch0 + k (sigma: its Σ block).
     """
-    update = _STEPS_T[mode]
     dtype = state.sigma.dtype
+    P = spec.P
+    if rule is None:
+        update = _STEPS_T[mode]
+    else:
+        scales = column_scales(rule, spec)
+        step = _RULE_STEPS_T[mode]
+
+        def update(st, S, eta_now):
+            return step(st, S, jnp.broadcast_to(eta_now, st.shape[-1:]), rule, scales)
     cf = closed_form_applies(task, spec, loss_kind)
 
     def stepped(sig, batch):  # all runs in the lanes of one adjoint pass
@@ -139,30 +244,37 @@ def batched_chunk(state: LaneState, epoch0, total, eta, drop, below, task_seed, 
 
     def body(st: LaneState, epoch):
         batch = jax.tree_util.tree_map(lambda a: a.astype(dtype), batch_for_epoch(task, task_seed, epoch))
-        loss, S = grads(st.sigma, batch)
+        sig = st.sigma[:P, :P]
+        loss, S = grads(sig, batch)
         eta_now = jnp.where(st.reduced, eta / drop, eta)
         new = update(st.sigma, S, eta_now)
         bad = st.bad | ~(jnp.isfinite(loss) & jnp.all(jnp.isfinite(st.sigma), axis=(0, 1)))
         keep = bad | (epoch >= total)
         nxt = LaneState(jnp.where(keep, st.sigma, new), st.reduced | (~keep & (loss < below)), bad)
-        return nxt, (loss, st.sigma if record_sigma else None, bad)
+        return nxt, (loss, sig if record_sigma else None, bad)
 
     return jax.lax.scan(body, state, epoch0 + jnp.arange(chunk))
 
 
 def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode, epochs,
-                         lanes: int | None = None, threads: int | None = None):
+                         lanes: int | None = None, threads: int | None = None,
+                         rule: LearningRule | None = None):
     """Overlap-space learning of n runs: lane groups of jitted `lax.scan`s, one thread per core.
 
     The runs are cut into groups of `lanes` (default `lanes_per_group`; the last group is
-    padded by repeating its last run, so every group has one compiled shape). Each group is one
-    `batched_chunk` over all epochs whose runs sit in the SIMD lanes; groups run on `threads`
-    threads (default: one per available core; XLA runs each on its own core).
+    padded by repeating its last run, so every group has one compiled shape). Each group runs
+    `batched_chunk` over all epochs, `BATCHED_CHUNK` epochs per call, its runs in the SIMD
+    lanes; groups run on `threads` threads (default: one per available core; XLA runs each on
+    its own core). η and the rule's numbers are traced, one value per run: runs of any η and
+    any numbers share one compiled program.
 
     Args:
         sigma0: (n, P, P) initial overlaps.
-        eta: learning rate; task_seed: batch seed (all runs see the same batches).
+        eta: learning rate, a scalar or (n,) (one per run); task_seed: batch seed (all runs
+            see the same batches).
         mode: "exact", "euler" or "direct".
+        rule: None (plain GD), or a `LearningRule` accepted for `mode` (`check_rule_mode`),
+            its leaves scalars or (n,) (`stack_rules`: runs that differ in the rule's numbers).
 
     Returns:
         numpy (loss (E+1, n), sigma (E+1, P, P, n), bad (E+1, n)); entry e is the state before
@@ -173,13 +285,31 @@ def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode,
     sigma0 = jnp.asarray(sigma0)
     n = sigma0.shape[0]
     size = min(n, lanes or lanes_per_group(spec, task, loss_kind))
-    groups = [_pad_rows(sigma0[i : i + size], size) for i in range(0, n, size)]
+    dtype = sigma0.dtype
+    eta = jnp.broadcast_to(jnp.asarray(eta, dtype), (n,))  # one compiled shape for any η
+    if rule is not None:  # every leaf one value per run
+        rule = jax.tree_util.tree_map(lambda x: np.broadcast_to(np.asarray(x), (n,)), rule)
+
+    def lanes_of(i):
+        def cut(a):
+            return _pad_rows(jnp.asarray(a)[i : i + size], size)
+
+        return (cut(sigma0), cut(eta),
+                None if rule is None else jax.tree_util.tree_map(cut, rule))
+
+    groups = [lanes_of(i) for i in range(0, n, size)]
 
     def run(group):
-        _, out = batched_chunk(lane_state(group), 0, epochs, eta, 1.0, -jnp.inf, task_seed,
-                               spec=spec, task=task, loss_kind=loss_kind, mode=mode,
-                               chunk=epochs + 1)
-        return jax.tree_util.tree_map(np.asarray, out)
+        sig0, eta_g, rule_g = group
+        state = lane_state(sig0, rule_g)
+        pieces, done = [], 0
+        while done < epochs + 1:
+            state, out = batched_chunk(state, done, epochs, eta_g, 1.0, -jnp.inf, task_seed,
+                                       rule_g, spec=spec, task=task, loss_kind=loss_kind,
+                                       mode=mode, chunk=BATCHED_CHUNK)
+            pieces.append(jax.tree_util.tree_map(np.asarray, out))
+            done += BATCHED_CHUNK
+        return tuple(np.concatenate([p[j] for p in pieces])[: epochs + 1] for j in range(3))
 
     outs = map_threaded(run, groups, threads)
     return tuple(np.concatenate([o[j] for o in outs], axis=-1)[..., :n] for j in range(3))

@@ -26,7 +26,7 @@ from .._model.network import NetworkSpec
 from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
 from .._support.precision import check_float64
-from .loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, run_epochs
+from .loop import EpochRecords, LoopResult, make_chunk_runner, run_epochs
 from .rules import (
     LearningRule,
     check_rule_mode,
@@ -40,6 +40,7 @@ from .rules import (
 
 __all__ = [
     "OVERLAP_MODES",
+    "OVERLAP_CHUNK",
     "FlowTolerances",
     "overlap_gradient",
     "exact_overlap_step",
@@ -50,6 +51,10 @@ __all__ = [
 ]
 
 OVERLAP_MODES = ("exact", "flow", "euler", "direct")
+
+#: Epochs per jitted call of `learn_overlaps` (the last call is padded): a fixed length, so
+#: that every number of epochs runs the same compiled program.
+OVERLAP_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -136,12 +141,12 @@ def _rule_steps(rule: LearningRule, spec: NetworkSpec):
             functools.partial(rule_flow_velocity, rule=rule, scales=scales))
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "task", "loss_kind", "mode", "chunk", "tol",
-                                             "rule"))
-def _overlap_chunk(sigma, epoch0, total, eta, seed, *, spec, task, loss_kind, mode, chunk, tol,
-                   rule=None):
+@functools.partial(jax.jit, static_argnames=("spec", "task", "loss_kind", "mode", "chunk", "tol"))
+def _overlap_chunk(sigma, epoch0, total, eta, seed, rule=None, *, spec, task, loss_kind, mode,
+                   chunk, tol):
     # rule None: plain GD (the historical code path, bit for bit); otherwise a LearningRule
-    # whose modes `check_rule_mode` has accepted. `sigma` is the rule's state (Σ or Γ).
+    # whose modes `check_rule_mode` has accepted, a pytree argument (its numbers traced, its
+    # structure static). `sigma` is the rule's state (Σ or Γ).
     dtype = sigma.dtype
     P = spec.P
 
@@ -179,21 +184,24 @@ def _overlap_chunk(sigma, epoch0, total, eta, seed, *, spec, task, loss_kind, mo
         ys, ok = _flow_solve(sigma, batch, spec, loss_kind, eta, n_upd.astype(dtype) + 1e-30,
                              tol, ts=ts, velocity=velocity)
         losses = jax.vmap(lambda s: overlap_loss(s, batch, spec, loss_kind))(ys)
-        bad = ~(jnp.isfinite(losses) & jnp.all(jnp.isfinite(ys), axis=(1, 2))) | ~ok
+        nonfinite = ~(jnp.isfinite(losses) & jnp.all(jnp.isfinite(ys), axis=(1, 2)))
+        # A failed solve (e.g. max_steps reached) leaves the entries it did not reach at inf:
+        # the update of the entry before the first of them is the one the solver failed.
+        stop = jnp.where(nonfinite.any(), jnp.maximum(jnp.argmax(nonfinite) - 1, 0), n_upd)
+        failed = ~ok & (jnp.arange(chunk) == stop)
         # The next chunk starts from the state after the last entry's update, if any.
         last = jnp.where(total - epoch0 >= chunk, 1.0, 0.0).astype(dtype)
         ys_next, ok2 = _flow_solve(ys[-1], batch, spec, loss_kind, eta, last + 1e-30, tol,
                                    velocity=velocity)
         nxt = jnp.where(last > 0, ys_next[-1], ys[-1])
-        bad = bad.at[-1].set(bad[-1] | ~ok2)
-        return nxt, (EpochRecords(losses, ys), bad)
+        failed = failed.at[-1].set(failed[-1] | (~ok2 & ~nonfinite[-1]))
+        return nxt, (EpochRecords(losses, ys, failed), nonfinite | failed)
 
     def step(sig, epoch):
         batch = batch_at(epoch)
         loss = overlap_loss(sig, batch, spec, loss_kind)
         ys, ok = _flow_solve(sig, batch, spec, loss_kind, eta, 1.0, tol, velocity=velocity)
-        new = jnp.where(ok, ys[-1], jnp.nan)
-        return new, EpochRecords(loss, sig)
+        return ys[-1], EpochRecords(loss, sig, ~ok)  # not propagated when the solve failed
 
     return make_chunk_runner(step, chunk)(sigma, epoch0, total)
 
@@ -233,6 +241,10 @@ def learn_overlaps(
     Returns:
         `LoopResult` with loss (E+1,), sigma (E+1, P, P) (the Σ block), diverged_at,
         interrupted_at, state (Σ, or Γ for momentum / Nesterov).
+
+    The rule's numbers, η and `epochs` are traced: new values never compile again (`chunk`,
+    default `OVERLAP_CHUNK` epochs per jitted call and per adaptive solve of mode flow, is
+    static). Plain GD runs the maps above, any other rule its own map.
     """
     check_float64(dtype, "learn_overlaps")
     check_task_for(task, spec)
@@ -245,7 +257,7 @@ def learn_overlaps(
         column_scales(rule, spec)  # unknown lr_scale names: ConfigError before tracing
         if rule.is_plain and rule.optimizer == "gd":
             rule = None  # plain GD: the historical maps
-    chunk = chunk or default_chunk(epochs)
+    chunk = chunk or OVERLAP_CHUNK
     sigma0 = jnp.asarray(sigma0, dtype=dtype)
     if rule is not None:
         sigma0 = initial_rule_state(sigma0, rule)
@@ -261,5 +273,5 @@ def learn_overlaps(
         tol=tol,
         rule=rule,
     )
-    return run_epochs(runner, sigma0, epochs, chunk, progress=progress, desc=mode,
-                      P=spec.P)
+    return run_epochs(runner, sigma0, epochs, chunk, progress=progress,
+                      desc=mode, P=spec.P)

@@ -21,6 +21,12 @@ and a column-rate vector d (P,) = lr_scale (× 1 / (2·sqrt((S_tot Σ S_tot)_jj)
 
 with D = diag(d). Adam is not closed in overlap space and runs in θ-space only.
 
+A `LearningRule` is a JAX pytree: its numbers (μ, λ, the nonzero `lr_scale` multipliers, c, T
+and the noise seed) are leaves, traced by the jitted learners, and only its structure is
+static (the optimiser, the names in `lr_scale` and which of them are 0, whether clipping and
+noise are on). A new value of a number therefore never compiles again; a leaf may also hold
+one value per run (shape (n,)) in the batched engine.
+
 Longer than 400 lines on purpose: a rule's validation, its θ-space optax chain and its exact
 overlap-space map are kept side by side, so that the two spaces cannot drift apart.
 """
@@ -46,7 +52,10 @@ __all__ = [
     "RULE_CLASSES",
     "COLNORM_EPS",
     "LearningRule",
+    "has_noise",
+    "stack_rules",
     "column_scales",
+    "theta_chain",
     "resolve_rule",
     "theta_optimizer",
     "node_optimizer",
@@ -113,6 +122,10 @@ class LearningRule:
         noise_temperature: T ≥ 0: after each step X ← X + sqrt(2ηT·d_j)·ξ_j per column j
             (d = lr_scale; ξ i.i.d. N(0, 1) from `noise_seed` and the epoch).
         noise_seed: seed of the weight noise, an integer ≥ 0.
+
+    A JAX pytree (the numbers are leaves, the structure static; see the module docstring): a
+    rule passed to a jitted function is traced, and a rule rebuilt from traced leaves skips
+    the validation above (it was validated when it was built from numbers).
 
     docs/theory.md §9.
     """
@@ -181,10 +194,58 @@ class LearningRule:
 
     @property
     def is_plain(self) -> bool:
-        """True for plain GD or plain Adam: no decay, no scales, no clipping, no noise."""
-        return (self.optimizer in ("gd", "adam") and self.weight_decay == 0.0
-                and all(v == 1.0 for _, v in self.lr_scale) and self.clip_norm is None
-                and self.noise_temperature == 0.0)
+        """True for plain GD or plain Adam: no decay, no scales, no clipping, no noise.
+
+        False for a rule whose numbers are traced (their values are unknown)."""
+        return (self.optimizer in ("gd", "adam") and _is_value(self.weight_decay, 0.0)
+                and all(_is_value(v, 1.0) for _, v in self.lr_scale) and self.clip_norm is None
+                and not has_noise(self))
+
+
+def _is_value(x, value: float) -> bool:
+    """True when `x` is a concrete number equal to `value` (never for a traced or array leaf)."""
+    return _is_number(x) and float(x) == value
+
+
+def has_noise(rule: LearningRule) -> bool:
+    """Whether the rule adds weight noise (T > 0): structure, so also known for traced T."""
+    return not _is_value(rule.noise_temperature, 0.0)
+
+
+def _flatten_rule(rule: LearningRule):
+    frozen = tuple((k, _is_value(v, 0.0)) for k, v in rule.lr_scale)
+    rates = tuple(v for (_, v), (_, f) in zip(rule.lr_scale, frozen) if not f)
+    noise = has_noise(rule)
+    children = (rule.momentum, rule.weight_decay, rates, rule.clip_norm,
+                rule.noise_temperature if noise else None, rule.noise_seed)
+    return children, (rule.optimizer, frozen, noise)
+
+
+def _unflatten_rule(aux, children) -> LearningRule:
+    optimizer, frozen, noise = aux
+    momentum, weight_decay, rates, clip_norm, temperature, noise_seed = children
+    rates = iter(rates)
+    out = object.__new__(LearningRule)  # no validation: the leaves may be traced
+    for name, value in (("optimizer", optimizer), ("momentum", momentum),
+                        ("weight_decay", weight_decay),
+                        ("lr_scale", tuple((k, 0.0 if f else next(rates)) for k, f in frozen)),
+                        ("clip_norm", clip_norm),
+                        ("noise_temperature", temperature if noise else 0.0),
+                        ("noise_seed", noise_seed)):
+        object.__setattr__(out, name, value)
+    return out
+
+
+jax.tree_util.register_pytree_node(LearningRule, _flatten_rule, _unflatten_rule)
+
+
+def stack_rules(rules) -> LearningRule:
+    """One rule whose leaves are (n,) arrays, from n rules of one structure (ConfigError else)."""
+    defs = {jax.tree_util.tree_structure(r) for r in rules}
+    if len(defs) != 1:
+        raise ConfigError("stack_rules: the rules differ in structure (optimiser, lr_scale "
+                          "names or frozen vectors, clipping or noise on/off)")
+    return jax.tree_util.tree_map(lambda *xs: np.asarray(xs), *rules)
 
 
 def _normalise_lr_scale(value) -> tuple:
@@ -235,7 +296,9 @@ def resolve_rule(optimizer: str | None, rule: LearningRule | None) -> LearningRu
 def column_scales(rule: LearningRule, spec: NetworkSpec) -> np.ndarray:
     """The rule's learning-rate multiplier of each column of X, shape (P,), float64.
 
-    Families first (every column of that family), then single columns (overriding).
+    Families first (every column of that family), then single columns (overriding). A rule
+    with traced multipliers gives a jax array; one with (n,) multipliers (one per run) gives
+    (P, n).
 
     Raises:
         ConfigError: a name that is not a family or a column of this network (the message
@@ -243,7 +306,7 @@ def column_scales(rule: LearningRule, spec: NetworkSpec) -> np.ndarray:
     """
     valid = _valid_scale_names(spec)
     names = spec.vector_names
-    out = np.ones(spec.P)
+    out = [1.0] * spec.P
     entries = sorted(rule.lr_scale, key=lambda kv: (kv[0] not in _FAMILIES, kv[0]))
     for key, mult in entries:
         if key not in valid:
@@ -255,7 +318,9 @@ def column_scales(rule: LearningRule, spec: NetworkSpec) -> np.ndarray:
                     out[j] = mult
         else:
             out[names.index(key)] = mult
-    return out
+    if all(_is_number(v) for v in out):
+        return np.asarray(out, dtype=np.float64)
+    return jnp.stack(jnp.broadcast_arrays(*[jnp.asarray(v) for v in out]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -267,12 +332,11 @@ class _ColumnState(NamedTuple):
 
 
 def _scale_columns(scales) -> optax.GradientTransformation:
-    """Multiply the update of column j of X (…, N, P) by scales[j]."""
-    scales = np.asarray(scales, dtype=np.float64)
+    """Multiply the update of column j of X (…, N, P) by scales[j] (numbers or traced)."""
 
     def update(updates, state, params=None):
         del params
-        return jax.tree_util.tree_map(lambda u: u * scales.astype(u.dtype), updates), state
+        return jax.tree_util.tree_map(lambda u: u * jnp.asarray(scales, u.dtype), updates), state
 
     return optax.GradientTransformation(lambda params: _ColumnState(), update)
 
@@ -293,10 +357,15 @@ def _normalise_columns(N: int) -> optax.GradientTransformation:
 
 
 def _rule_chain(rule: LearningRule, spec: NetworkSpec | None, *, decay, clip, colnorm,
-                core) -> optax.GradientTransformation:
-    """decay → clip → colnorm → core (sgd / momentum / adam) → column scales, where present."""
+                core, structural: bool = False) -> optax.GradientTransformation:
+    """decay → clip → colnorm → core (sgd / momentum / adam) → column scales, where present.
+
+    `structural`: the parts follow the rule's structure only (decay always, scales whenever
+    `lr_scale` names a vector), so that the chain and its state are the same for every value
+    of the rule's numbers (a λ = 0 decay adds 0·X, a scale of 1 multiplies by 1: exact).
+    """
     parts = []
-    if rule.weight_decay > 0.0:
+    if structural or not _is_value(rule.weight_decay, 0.0):
         parts.append(decay)
     if rule.clip_norm is not None:
         parts.append(clip)
@@ -307,7 +376,7 @@ def _rule_chain(rule: LearningRule, spec: NetworkSpec | None, *, decay, clip, co
         if spec is None:
             raise ConfigError("a learning rule with lr_scale needs spec= (the network)")
         scales = column_scales(rule, spec)
-        if np.any(scales != 1.0):
+        if structural or not isinstance(scales, np.ndarray) or np.any(scales != 1.0):
             parts.append(_scale_columns(scales))
     return optax.chain(*parts)
 
@@ -336,12 +405,22 @@ def theta_optimizer(rule: LearningRule | None, eta, N: int, *,
     rule = LearningRule() if rule is None else rule
     if rule.is_plain:
         return optax.sgd(N * eta) if rule.optimizer == "gd" else optax.adam(eta)
+    return theta_chain(rule, eta, N, spec=spec, structural=False)
+
+
+def theta_chain(rule: LearningRule, eta, N: int, *, spec: NetworkSpec | None = None,
+                structural: bool = True) -> optax.GradientTransformation:
+    """`theta_optimizer`'s chain built from the rule's structure alone (`structural`): the
+    form the jitted learners use, whose state does not depend on the values of the rule's
+    numbers (they may be traced). The same updates as `theta_optimizer`, to rounding."""
+    clip = (optax.clip_by_global_norm(rule.clip_norm / math.sqrt(N))
+            if rule.clip_norm is not None else None)
     return _rule_chain(
         rule, spec,
         decay=optax.add_decayed_weights(rule.weight_decay / N),
-        clip=optax.clip_by_global_norm(rule.clip_norm / math.sqrt(N)) if rule.clip_norm else None,
+        clip=clip,
         colnorm=_normalise_columns(N),
-        core=_core(rule, N * eta, optax.adam(eta)))
+        core=_core(rule, N * eta, optax.adam(eta)), structural=structural)
 
 
 def _core(rule: LearningRule, lr, adam) -> optax.GradientTransformation:
@@ -376,7 +455,7 @@ def _weighted_normalise_columns(weights) -> optax.GradientTransformation:
 
 
 def node_optimizer(rule: LearningRule | None, eta, weights, *, spec: NetworkSpec | None = None,
-                   adam_eps: float = 1e-8) -> optax.GradientTransformation:
+                   adam_eps=1e-8, structural: bool = False) -> optax.GradientTransformation:
     """The rule for weighted nodes X (K, P) fed node-wise gradients u_k = (∂L/∂X_k)/w_k.
 
     The node form of `theta_optimizer` (docs/theory.md §8, §9): with the N rows of a network
@@ -385,17 +464,19 @@ def node_optimizer(rule: LearningRule | None, eta, weights, *, spec: NetworkSpec
     Otherwise decay λ·X_k (the penalty (λ/2)Σ_k w_k|X_k|² = (λ/2) tr Σ), clipping and column
     norms in the N-independent norm sqrt(Σ_k w_k |u_k|²) (= √N‖g‖ for w = 1/N), then
     sgd(η[, momentum]) or Adam, then the column scales. Weight noise is not included.
+    `adam_eps` may be traced. `structural`: the chain of the rule's structure alone (see
+    `theta_chain`), as the jitted node learner uses it.
     """
     rule = LearningRule() if rule is None else rule
-    if rule.is_plain:
+    if rule.is_plain and not structural:
         return optax.sgd(eta) if rule.optimizer == "gd" else optax.adam(eta, eps=adam_eps)
     weights = jnp.asarray(weights)
     return _rule_chain(
         rule, spec,
         decay=optax.add_decayed_weights(rule.weight_decay),
-        clip=_weighted_clip(rule.clip_norm, weights) if rule.clip_norm else None,
+        clip=_weighted_clip(rule.clip_norm, weights) if rule.clip_norm is not None else None,
         colnorm=_weighted_normalise_columns(weights),
-        core=_core(rule, eta, optax.adam(eta, eps=adam_eps)))
+        core=_core(rule, eta, optax.adam(eta, eps=adam_eps)), structural=structural)
 
 
 def weight_noise(rule: LearningRule, eta, epoch, shape, dtype=jnp.float64, *, scales=None,
@@ -409,7 +490,7 @@ def weight_noise(rule: LearningRule, eta, epoch, shape, dtype=jnp.float64, *, sc
     `seed` (an integer or a traced scalar) overrides `rule.noise_seed`, so that jitted code
     can take the seed as an argument rather than recompile per seed.
     """
-    if rule.noise_temperature == 0.0:
+    if not has_noise(rule):
         return jnp.zeros(shape, dtype)
     seed = rule.noise_seed if seed is None else seed
     key = jax.random.fold_in(jax.random.PRNGKey(seed), epoch)
@@ -436,7 +517,7 @@ def rule_class(rule: LearningRule) -> str:
     """
     if rule.optimizer == "adam":
         return RULE_CLASSES[3]
-    if rule.noise_temperature > 0.0:
+    if has_noise(rule):
         return RULE_CLASSES[2]
     if rule.optimizer in ("momentum", "nesterov"):
         return RULE_CLASSES[1]
@@ -506,7 +587,7 @@ def effective_gradient(sigma, S, rule: LearningRule, scales):
     """
     P = sigma.shape[-1]
     dtype = sigma.dtype
-    if rule.weight_decay > 0.0:
+    if not _is_value(rule.weight_decay, 0.0):  # a traced λ = 0 adds exactly 0
         S = S + (0.5 * rule.weight_decay) * jnp.eye(P, dtype=dtype)
     if rule.clip_norm is not None:
         norm = 2.0 * jnp.sqrt(jnp.maximum(jnp.trace(S @ sigma @ S), 0.0))
@@ -551,7 +632,7 @@ def rule_exact_step(state, S, eta, rule: LearningRule, scales):
     else:
         A = eye - 2.0 * eta * S_tot * d[None, :]  # X ← X A
         new = A.T @ state @ A
-    if rule.noise_temperature > 0.0:
+    if has_noise(rule):
         noise = 2.0 * eta * rule.noise_temperature * jnp.diag(jnp.asarray(scales, dtype))
         new = new.at[:P, :P].add(noise)
     return new
@@ -566,7 +647,7 @@ def rule_flow_velocity(sigma, S, eta, rule: LearningRule, scales):
     S_tot, d = effective_gradient(sigma, S, rule, scales)
     G = S_tot * d[None, :]  # dX/dt = −2η X G
     v = -2.0 * eta * (G.T @ sigma + sigma @ G)
-    if rule.noise_temperature > 0.0:
+    if has_noise(rule):
         v = v + 2.0 * eta * rule.noise_temperature * jnp.diag(jnp.asarray(scales, sigma.dtype))
     return v
 

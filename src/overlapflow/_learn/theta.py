@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import jax
@@ -16,17 +15,23 @@ from .._model.overlaps import overlaps
 from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
 from .._support.precision import check_float64
-from .loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, run_epochs
+from .loop import EpochRecords, LoopResult, make_chunk_runner, run_epochs
 from .rules import (
     OPTIMIZERS,
     LearningRule,
     column_scales,
+    has_noise,
     resolve_rule,
-    theta_optimizer,
+    theta_chain,
     weight_noise,
 )
 
-__all__ = ["OPTIMIZERS", "theta_loss", "train_theta"]
+__all__ = ["OPTIMIZERS", "THETA_CHUNK", "theta_loss", "theta_state",
+           "train_theta"]
+
+#: Epochs per jitted call of `train_theta` (the last call is padded): a fixed length, so that
+#: every number of epochs runs the same compiled program.
+THETA_CHUNK = 16
 
 
 def theta_loss(X, batch, spec: NetworkSpec, loss_kind: str):
@@ -34,14 +39,18 @@ def theta_loss(X, batch, spec: NetworkSpec, loss_kind: str):
     return loss_from_outputs(network_outputs(X, batch.x, spec), batch, loss_kind, spec.dt)
 
 
-@functools.partial(
-    jax.jit, static_argnames=("spec", "task", "loss_kind", "rule", "chunk")
-)
-def _theta_chunk(state, epoch0, total, eta, seed, noise_seed, *, spec, task, loss_kind, rule,
-                 chunk):
-    # The rule is static without its noise seed (a traced argument: no compile per seed).
-    opt = theta_optimizer(rule, eta, spec.N, spec=spec)
-    scales = column_scales(rule, spec) if rule.noise_temperature > 0.0 else None
+def theta_state(X0, rule: LearningRule, eta, spec: NetworkSpec):
+    """The start (X0, optimiser state) of θ-space training under `rule`, as `_theta_chunk`
+    carries it (the chain of the rule's structure, `theta_chain`)."""
+    return X0, theta_chain(rule, eta, spec.N, spec=spec).init(X0)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "task", "loss_kind", "chunk"))
+def _theta_chunk(state, epoch0, total, eta, seed, rule, *, spec, task, loss_kind, chunk):
+    # The rule is a pytree argument: its numbers (and noise seed) are traced, its structure
+    # static, so a new value of any of them runs the same compiled program.
+    opt = theta_chain(rule, eta, spec.N, spec=spec)
+    scales = column_scales(rule, spec) if has_noise(rule) else None
 
     def step(st, epoch):
         X, opt_state = st
@@ -51,9 +60,8 @@ def _theta_chunk(state, epoch0, total, eta, seed, noise_seed, *, spec, task, los
         loss, grad = jax.value_and_grad(theta_loss)(X, batch, spec, loss_kind)
         updates, opt_state = opt.update(grad, opt_state, X)
         new = optax.apply_updates(X, updates)
-        if rule.noise_temperature > 0.0:  # docs/theory.md §9: X ← X + sqrt(2ηT d_j) ξ
-            new = new + weight_noise(rule, eta, epoch, X.shape, X.dtype, scales=scales,
-                                     seed=noise_seed)
+        if has_noise(rule):  # docs/theory.md §9: X ← X + sqrt(2ηT d_j) ξ
+            new = new + weight_noise(rule, eta, epoch, X.shape, X.dtype, scales=scales)
         return (new, opt_state), EpochRecords(loss, overlaps(X))
 
     return make_chunk_runner(step, chunk)(state, epoch0, total)
@@ -79,7 +87,9 @@ def train_theta(
     GD: X ← X − N·η ∂L/∂X. Adam: optax.adam with learning rate η. Any other `LearningRule`
     (`rule=`): the optax chain of `theta_optimizer`, then the rule's weight noise
     (docs/theory.md §9). `optimizer` is a shorthand for `LearningRule(optimizer=...)`; the
-    default is plain GD. Epoch e uses the batch `batch_for_epoch(task, seed, e)`.
+    default is plain GD. Epoch e uses the batch `batch_for_epoch(task, seed, e)`. The rule's
+    numbers, η and `epochs` are traced: new values never compile again (`chunk`, default
+    `THETA_CHUNK` epochs per jitted call, is static).
 
     Returns:
         `LoopResult`: loss (E+1,), sigma = XᵀX/N (E+1, P, P) before each update,
@@ -87,24 +97,22 @@ def train_theta(
     """
     check_float64(dtype, "train_theta")
     check_task_for(task, spec)
-    chunk = chunk or default_chunk(epochs)
+    chunk = chunk or THETA_CHUNK
     X0 = jnp.asarray(X0, dtype=dtype)
     if X0.shape != (spec.N, spec.P):
         raise ConfigError(f"X must have shape ({spec.N}, {spec.P}), got {X0.shape}")
     rule = resolve_rule(optimizer, rule)
     column_scales(rule, spec)  # unknown lr_scale names: ConfigError before tracing
     eta_arr = jnp.asarray(eta, dtype)
-    opt_state = theta_optimizer(rule, eta_arr, spec.N, spec=spec).init(X0)
     runner = functools.partial(
         _theta_chunk,
         eta=eta_arr,
         seed=seed,
-        noise_seed=rule.noise_seed,
+        rule=rule,
         spec=spec,
         task=task,
         loss_kind=loss,
-        rule=dataclasses.replace(rule, noise_seed=0),
         chunk=chunk,
     )
-    return run_epochs(runner, (X0, opt_state), epochs, chunk, progress=progress, desc="theta",
-                      P=spec.P)
+    return run_epochs(runner, theta_state(X0, rule, eta_arr, spec), epochs,
+                      chunk, progress=progress, desc="theta", P=spec.P)

@@ -12,8 +12,8 @@ import numpy as np
 import optax
 
 from .._analysis.gaussianity import GaussianityStats, gaussianity_stats, qq_correlation
-from .._learn.loop import EpochRecords, LoopResult, default_chunk, make_chunk_runner, run_epochs
-from .._learn.rules import LearningRule, node_optimizer, resolve_rule
+from .._learn.loop import EpochRecords, LoopResult, make_chunk_runner, run_epochs
+from .._learn.rules import LearningRule, has_noise, node_optimizer, resolve_rule
 from .._model.network import NetworkSpec
 from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
@@ -56,9 +56,14 @@ class LimitState(NamedTuple):
     gaussianity: GaussianityTrack | None = None
 
 
+#: Epochs per jitted call of `learn_particles` (the last call is padded, its padding skipped):
+#: a fixed length, so that every number of epochs runs the same compiled program.
+PARTICLE_CHUNK = 8
+
+
 def check_limit_rule(rule: LearningRule) -> None:
     """Raise ConfigError (one line) for a rule the node engine does not run: weight noise."""
-    if rule.noise_temperature > 0.0:
+    if has_noise(rule):
         raise ConfigError(
             "weight noise (train.noise_temperature > 0) is not run on nodes: its N → ∞ limit "
             "is the mean 2ηT·I on Σ (mode exact); the limit and θ-space-on-nodes modes refuse it")
@@ -115,16 +120,17 @@ WIDE_VECTORS = {"xla_cpu_prefer_vector_width": 512}
 
 @functools.partial(
     jax.jit,
-    static_argnames=("spec", "task", "loss_kind", "rule", "chunk", "every", "adam_eps"),
+    static_argnames=("spec", "task", "loss_kind", "chunk", "every"),
     compiler_options=WIDE_VECTORS,
 )
-def _particle_chunk(carry, epoch0, total, X0, weights, run_weights, bases, eta, seed, *, spec,
-                    task, loss_kind, rule, chunk, every, adam_eps=1e-8):
+def _particle_chunk(carry, epoch0, total, X0, weights, run_weights, bases, eta, seed, rule,
+                    adam_eps, *, spec, task, loss_kind, chunk, every):
     # X0, weights: the full rule (for the statistics); the carry's X and run_weights: the nodes
     # actually simulated (the first half of a mirror-symmetric rule, weights doubled).
     # Applied to the node-wise gradient (∂L/∂X_k)/w_k: GD is X_k ← X_k − η (∂L/∂X_k)/w_k;
-    # any other rule as `node_optimizer` (docs/theory.md §9).
-    opt = node_optimizer(rule, eta, run_weights, spec=spec, adam_eps=adam_eps)
+    # any other rule as `node_optimizer` (docs/theory.md §9). The learning rule and adam_eps
+    # are traced arguments (only the rule's structure is static).
+    opt = node_optimizer(rule, eta, run_weights, spec=spec, adam_eps=adam_eps, structural=True)
 
     def step(st, epoch):
         X = st.X
@@ -196,6 +202,7 @@ def learn_particles(
         adam_eps: Adam's ε, compared with the node-wise gradient (∂L/∂X_k)/w_k. For the N rows
             of a network (`theta_nodes`, w = 1/N) ε = N·1e-8 makes it exactly θ-space Adam
             (`train_theta`, ε = 1e-8 on ∂L/∂X): Adam is invariant to the gradient's scale but ε.
+            Traced, as η and the rule's numbers: new values never compile again.
 
     Returns:
         `LoopResult` with loss (E+1,), sigma = Σ_k w_k X_kᵀX_k (E+1, P, P), and state a
@@ -216,7 +223,7 @@ def learn_particles(
         raise ConfigError(
             f"nodes must be X0 (K, {spec.P}) and weights (K,), got {X0.shape} and {weights.shape}"
         )
-    chunk = chunk or default_chunk(epochs)
+    chunk = chunk or PARTICLE_CHUNK
     eta_arr = jnp.asarray(eta, dtype)
     grid = nodes.grid if len(nodes) > 2 else None
     bases = qq_bases(grid) if (every and grid is not None) else None
@@ -229,15 +236,16 @@ def learn_particles(
     )
     half = mirror_half(X0, weights, spec) if fold else None
     X_run, run_weights = (X0, weights) if half is None else (X0[:half], 2.0 * weights[:half])
-    opt = node_optimizer(rule, eta_arr, run_weights, spec=spec, adam_eps=adam_eps)
+    eps = jnp.asarray(adam_eps, dtype)
+    opt = node_optimizer(rule, eta_arr, run_weights, spec=spec, adam_eps=eps, structural=True)
     carry = _Carry(X_run, opt.init(X_run), track)
     runner = functools.partial(
         _particle_chunk, X0=X0, weights=weights, run_weights=run_weights, bases=bases,
-        eta=eta_arr, seed=seed, spec=spec, task=task, loss_kind=loss, rule=rule,
-        chunk=chunk, every=every, adam_eps=float(adam_eps),
+        eta=eta_arr, seed=seed, rule=rule, adam_eps=eps, spec=spec, task=task, loss_kind=loss,
+        chunk=chunk, every=every,
     )
-    result = run_epochs(runner, carry, epochs, chunk, progress=progress, desc=desc,
-                         P=spec.P)
+    result = run_epochs(runner, carry, epochs, chunk, progress=progress,
+                        desc=desc, P=spec.P)
     final = result.state
     if half is not None:
         final = final._replace(X=_unfold(final.X, X0.shape[0]))

@@ -10,7 +10,10 @@ A sweep takes a comparison config (TOML, see `_workflows.config`), a grid of ove
   the SIMD lanes, the groups on one thread per core; impulse tasks on linear networks use the
   T-independent closed form (`_closed_form.impulse`), falling back to stepping for a whole group in
   an epoch where any member's closed form is flagged (a `lax.cond` on the group, so a group
-  never pays for both branches);
+  never pays for both branches). Grid points that differ only in η and the learning rule's
+  numbers (weight decay, momentum, clip, temperature, lr_scale) run together, one value per
+  lane, in one compiled program (`run_sweep_chunks`), under any rule that has an exact map
+  (or an Euler step, for mode euler);
 - θ-space runs are `vmap`ped in sub-batches sized to `theta_memory_bytes`;
 - `flow` runs one seed at a time (adaptive steps differ per run).
 
@@ -27,7 +30,7 @@ process per core), or "tcp://HOST:PORT" (an existing Dask scheduler). Dask is op
 """
 
 from ..._learn.batched import batched_overlap_runs, lanes_per_group
-from .chunks import run_sweep_chunk
+from .chunks import run_sweep_chunk, run_sweep_chunks
 from .grid import SCHEDULERS, grid_points, load_sweep_config, parse_grid, parse_seeds
 from .scheduling import SweepResult, run_sweep
 
@@ -37,6 +40,7 @@ __all__ = [
     "parse_seeds",
     "grid_points",
     "run_sweep_chunk",
+    "run_sweep_chunks",
     "run_sweep",
     "load_sweep_config",
     "batched_overlap_runs",

@@ -25,7 +25,7 @@ from ..._support.precision import float64_enabled
 from ..._support.progress import progress_bar
 from ..config import apply_settings
 from .assembly import _assemble
-from .chunks import _announce_theta_cost, run_sweep_chunk
+from .chunks import _announce_theta_cost, batch_key, run_sweep_chunk, run_sweep_chunks
 from .grid import (
     CONNECT_TIMEOUT_S,
     DEFAULT_THRESHOLDS,
@@ -112,12 +112,32 @@ def _client_for(scheduler: str):
 
 
 def _chunk_on_worker(float64: bool, *args, **kwargs):
-    """`run_sweep_chunk` in a Dask worker process, with the caller's JAX 64-bit mode (a worker
+    """`run_sweep_chunks` in a Dask worker process, with the caller's JAX 64-bit mode (a worker
     is a fresh process: the mode is a process setting, not part of the arguments)."""
     import jax
 
     jax.config.update("jax_enable_x64", float64)
-    return run_sweep_chunk(*args, **kwargs)
+    return run_sweep_chunks(*args, **kwargs)
+
+
+#: Most runs of one group of chunks run together (`run_sweep_chunks`): chunks that differ only
+#: in η and the learning rule's numbers share the lanes of one program up to this many runs.
+GROUP_RUNS = 1024
+
+
+def _chunk_groups(todo, raw, base_dir, modes, chunk_size: int) -> list[list[_Chunk]]:
+    """The chunks in groups: the same seeds at grid points of one `batch_key` (the lanes of a
+    chunk hold its seeds already; a group adds grid points), at most max(GROUP_RUNS,
+    chunk_size) runs each, in the order of `todo`."""
+    limit = max(GROUP_RUNS, chunk_size)
+    groups: dict = {}
+    for chunk in todo:
+        key = (batch_key(_point_config(raw, Path(base_dir), chunk.point, modes)), chunk.seeds)
+        found = groups.setdefault(key, [[]])
+        if sum(len(c.seeds) for c in found[-1]) + len(chunk.seeds) > limit:
+            found.append([])
+        found[-1].append(chunk)
+    return [group for found in groups.values() for group in found]
 
 
 def run_sweep(
@@ -367,36 +387,57 @@ def _run_locked(out, fp, raw, base_dir, grid, points, seeds, modes, chunk_size, 
     with progress_bar(total=len(chunks), desc="sweep", enabled=progress, unit="chunk") as bar:
         bar.update(done)
         try:
+            groups = _chunk_groups(todo, raw, base_dir, modes, chunk_size)
             if client is None:
-                for chunk in todo:
+                for group in groups:
                     _interrupt.check()  # a swallowed Ctrl-C: stop between chunks
-                    try:
-                        arrays = run_sweep_chunk(raw, str(base_dir), chunk.point, chunk.seeds,
-                                                 modes, **kwargs)
-                    except (KeyboardInterrupt, OverlapflowError):
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - reported, the others go on
-                        result.failed.append((chunk.describe(), f"{type(exc).__name__}: {exc}"))
-                        continue
-                    _interrupt.check()  # Ctrl-C during the chunk, swallowed: do not store it
-                    store(chunk, arrays)
+                    if len(group) > 1:
+                        try:
+                            arrays = run_sweep_chunks(raw, str(base_dir),
+                                                      [c.point for c in group],
+                                                      [c.seeds for c in group], modes, **kwargs)
+                        except (KeyboardInterrupt, OverlapflowError):
+                            raise
+                        except Exception:  # noqa: BLE001 - chunk by chunk: report the one
+                            pass
+                        else:
+                            _interrupt.check()  # Ctrl-C during the chunks: do not store them
+                            for chunk, arr in zip(group, arrays):
+                                store(chunk, arr)
+                            continue
+                    for chunk in group:
+                        _interrupt.check()
+                        try:
+                            arrays = run_sweep_chunk(raw, str(base_dir), chunk.point,
+                                                     chunk.seeds, modes, **kwargs)
+                        except (KeyboardInterrupt, OverlapflowError):
+                            raise
+                        except Exception as exc:  # noqa: BLE001 - reported, the others go on
+                            result.failed.append((chunk.describe(),
+                                                  f"{type(exc).__name__}: {exc}"))
+                            continue
+                        _interrupt.check()  # Ctrl-C during the chunk, swallowed: do not store it
+                        store(chunk, arrays)
             else:
                 from dask.distributed import as_completed
 
                 futures = {
-                    client.submit(_chunk_on_worker, float64_enabled(), raw, str(base_dir), c.point,
-                                  c.seeds, modes, pure=False, threads=1, **kwargs): c
-                    for c in todo
+                    client.submit(_chunk_on_worker, float64_enabled(), raw, str(base_dir),
+                                  [c.point for c in g], [c.seeds for c in g], modes, pure=False,
+                                  threads=1, **kwargs): g
+                    for g in groups
                 }
                 try:
                     for fut in as_completed(list(futures)):
-                        chunk = futures[fut]
+                        group = futures[fut]
                         try:
                             arrays = fut.result()
                         except Exception as exc:  # noqa: BLE001 - a killed worker, a bad chunk
-                            result.failed.append((chunk.describe(), f"{type(exc).__name__}: {exc}"))
+                            result.failed.extend((c.describe(), f"{type(exc).__name__}: {exc}")
+                                                 for c in group)
                             continue
-                        store(chunk, arrays)
+                        for chunk, arr in zip(group, arrays):
+                            store(chunk, arr)
                 finally:
                     for fut in futures:
                         fut.cancel()
