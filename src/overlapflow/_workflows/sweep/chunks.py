@@ -97,9 +97,8 @@ def _invariant_drift(cfg: CompareConfig, sigma):
     return np.nanmax(np.abs(inv - inv[:, :1]), axis=(1, 2))
 
 
-#: θ-space cost per neuron-step (N·T·B per run and epoch), measured from the command line on
-#: this project's 2-core CPU: a sweep of 8 Figure-1 runs (N = 500, T = 400, 2000 epochs) took
-#: 30 s with compilation, ~3.6 s per run.
+#: θ-space cost per neuron-step (N·T·B per run and epoch), from the θ-space sweep timed on
+#: docs/performance.md (Sweeps): an estimate for the announcement below, not a promise.
 THETA_SECONDS_PER_NEURON_STEP = 9e-9
 #: Sweeps whose θ-space runs are estimated above this are announced before they start.
 ANNOUNCE_ABOVE_S = 180.0
@@ -116,7 +115,8 @@ def _announce_theta_cost(raw: dict, base_dir, todo, modes) -> None:
     if total > ANNOUNCE_ABOVE_S:
         runs = sum(len(c.seeds) for c in todo)
         print(f"overlapflow: sweep: {runs} θ-space runs are estimated at about "
-              f"{total / 60:.0f} min on a 2-core CPU (θ-space costs ∝ N·T·batch·epochs; the "
+              f"{total / 60:.0f} min at the rate measured on two cores (θ-space costs ∝ "
+              "N·T·batch·epochs; the "
               "overlap modes take seconds); Ctrl-C keeps finished chunks, rerun to resume",
               file=sys.stderr, flush=True)
 
