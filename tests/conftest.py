@@ -44,6 +44,8 @@ SLOW_MODULES = frozenset({
     "test_paper_nonlinear.py",
     "test_gaussianity.py",
     "test_float32.py",  # one subprocess with float64 off running every float32 path
+    "test_recompilation.py",  # compiles every learner twice over to count compilations
+    "test_export.py",  # torch round trips
 })
 
 
