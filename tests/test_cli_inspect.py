@@ -121,3 +121,26 @@ def test_inspect_set_changes_the_config_it_inspects(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == ("overlapflow: error: unknown key 'rnak' in [network] (did you mean 'rank'?); "
                    "valid: N, dt, n_in, n_out, phi, rank")
+
+
+def test_inspect_names_an_imported_networks_bias_channel(tmp_path, capsys):
+    """`inspect --vectors net.npz` of an imported network with a bias names its overlaps
+    σ_v·bias, σ_z·bias (not σ_vm2, σ_zm2)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    N = 200
+    np.savez(tmp_path / "src.npz", **{k: rng.standard_normal((N, 1)) for k in "muvz"},
+             b=rng.standard_normal(N))
+    net = tmp_path / "net.npz"
+    assert main(["import", str(tmp_path / "src.npz"), "--phi", "linear", "--dt", "0.1",
+                 "--out", str(net)]) == 0
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('[network]\nN = 200\nrank = 1\nn_in = 2\nn_out = 1\nphi = "linear"\n'
+                   'dt = 0.1\n[task]\nkind = "impulse_exp"\nt_max = 5.0\n'
+                   '[train]\neta = 0.01\nepochs = 10\n')
+    capsys.readouterr()
+    assert main(["inspect", str(cfg), "--vectors", str(net)]) == 0
+    out = capsys.readouterr().out
+    assert "σ_v·bias" in out and "σ_z·bias" in out
+    assert "σ_vm2" not in out and "σ_zm2" not in out
