@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from .._support.errors import ConfigError
 from .main import add_set_argument
 
@@ -140,13 +138,9 @@ def _inspect(args) -> int:
                 f"φ={net['phi']}",
             )
         print(f"wrote {out}/inspect.json, metric.png")
-    from .._support import interrupt as _interrupt
+    from .._support.io import exit_after_writing
 
-    if _interrupt.requested():  # Ctrl-C while the files were written: they are complete
-        print(f"overlapflow: interrupted while writing; {args.out} holds the complete results",
-              file=sys.stderr)
-        return 130
-    return 0
+    return exit_after_writing(args.out)
 
 
 def _print_report(r: dict) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 from .._support.errors import ConfigError, OverlapflowError
+from .main import EXIT_INTERRUPTED
 
 EXIT_CHECK_FAILED = 1
-EXIT_INTERRUPTED = 130
 
 
 def register(sub) -> None:

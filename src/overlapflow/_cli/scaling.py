@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from .._support.parsing import parse_ints, parse_settings
 from .main import add_set_argument
 
@@ -44,6 +42,7 @@ def _scaling(args) -> int:
     from .._support import interrupt as _interrupt
     from .._support.io import (
         atomic_group,
+        exit_after_writing,
         prepare_out,
         provenance,
         write_json_atomic,
@@ -85,10 +84,4 @@ def _scaling(args) -> int:
           f"closure error {summary['closure_error']:.3g}; N for {args.tol:g}: "
           f"{summary['n_for_tol']}; quadrature error {summary['quadrature_error']}")
     print(f"wrote {out}/scaling.json, curves.npz, scaling.png")
-    from .._support import interrupt as _interrupt
-
-    if _interrupt.requested():  # Ctrl-C while the files were written: they are complete
-        print(f"overlapflow: interrupted while writing; {args.out} holds the complete results",
-              file=sys.stderr)
-        return 130
-    return 0
+    return exit_after_writing(args.out)

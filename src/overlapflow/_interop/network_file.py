@@ -160,21 +160,27 @@ def network_inputs(net: ImportedNetwork, x):
     The "bias" channel is 1 at every step, the "h0" channel 1/dt at step 0 and 0 after, and
     "input:k" is x[..., k] (docs/theory.md §11). numpy in, numpy out; JAX arrays stay JAX.
     """
+    if x.ndim != 3 or x.shape[2] != net.n_source_inputs:
+        raise ConfigError(f"inputs must have shape (B, T, {net.n_source_inputs}), got {tuple(x.shape)}")
+    return _channel_inputs(net.channels, net.spec.dt, x)
+
+
+def _channel_inputs(channels, dt: float, x):
+    """The inputs (B, T, len(channels)) of `channels` for the source's inputs x (B, T, ·):
+    "bias" ones, "h0" 1/dt at step 0 and 0 after, "input:k" x[..., k] (numpy or JAX, as x)."""
     xp = np
     if not isinstance(x, np.ndarray):
         import jax.numpy as jnp
 
         xp = jnp
-    if x.ndim != 3 or x.shape[2] != net.n_source_inputs:
-        raise ConfigError(f"inputs must have shape (B, T, {net.n_source_inputs}), got {tuple(x.shape)}")
     B, T = x.shape[:2]
     cols = []
-    for c in net.channels:
+    for c in channels:
         if c == "bias":
             cols.append(xp.ones((B, T), x.dtype))
         elif c == "h0":
-            cols.append(xp.zeros((B, T), x.dtype).at[:, 0].set(1.0 / net.spec.dt) if xp is not np
-                        else np.concatenate([np.full((B, 1), 1.0 / net.spec.dt, x.dtype),
+            cols.append(xp.zeros((B, T), x.dtype).at[:, 0].set(1.0 / dt) if xp is not np
+                        else np.concatenate([np.full((B, 1), 1.0 / dt, x.dtype),
                                              np.zeros((B, T - 1), x.dtype)], axis=1))
         else:
             cols.append(x[..., int(c[6:])])
@@ -231,20 +237,8 @@ class SourceChannelsTask(Task):
         return self.base.deterministic
 
     def _sample(self, key) -> TaskBatch:
-        import jax.numpy as jnp
-
         batch = self.base.sample(key)
-        x = batch.x
-        B, T = x.shape[:2]
-        cols = []
-        for c in self.channels:
-            if c == "bias":
-                cols.append(jnp.ones((B, T), x.dtype))
-            elif c == "h0":
-                cols.append(jnp.zeros((B, T), x.dtype).at[:, 0].set(1.0 / self.dt))
-            else:
-                cols.append(x[..., int(c[6:])])
-        return batch._replace(x=jnp.stack(cols, axis=-1))
+        return batch._replace(x=_channel_inputs(self.channels, self.dt, batch.x))
 
 
 def simulate(net: ImportedNetwork, x) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from .._model.nonlinearity import get_nonlinearity
 from .._support.errors import ConfigError
 from .._support.extras import require_module
-from .._support.io import load_npz
+from .._support.io import existing_file, load_npz
 from .map_keys import MAP_DEFAULTS, MAP_KEYS, map_key_table
 
 __all__ = ["IMPORT_FORMATS", "IMPORT_PRESETS", "MAP_DEFAULTS", "MAP_KEYS", "NetworkMap", "map_key_table",
@@ -219,11 +219,7 @@ def read_map(source: Any = None, *, preset: str | None = None) -> NetworkMap:
         return base
     name = "map"
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if path.is_dir():
-            raise ConfigError(f"--map file {str(path)!r} is a folder, not a file")
-        if not path.is_file():
-            raise ConfigError(f"--map file {str(path)!r} does not exist")
+        path = existing_file(source, "--map file")
         try:
             with path.open("rb") as fh:
                 source = tomllib.load(fh)
@@ -284,10 +280,7 @@ def read_source(path, fmt: str) -> dict[str, np.ndarray]:
     path = Path(path)
     if fmt == "npz":
         return load_npz(path, what="source file")
-    if path.is_dir():
-        raise ConfigError(f"source file {str(path)!r} is a folder, not a file")
-    if not path.is_file():
-        raise ConfigError(f"source file {str(path)!r} does not exist")
+    existing_file(path, "source file")
     with path.open("rb") as fh:
         head = fh.read(4)
     if not head:

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import zipfile
@@ -24,7 +25,8 @@ from . import interrupt as _interrupt
 from .errors import ConfigError, OverlapflowError
 
 __all__ = ["check_out_file", "write_npz_atomic", "write_json_atomic", "save_figure_atomic", "load_npz", "load_array",
-           "to_jsonable", "atomic_group", "prepare_out", "provenance", "WriteError", "figure_banner"]
+           "to_jsonable", "atomic_group", "prepare_out", "provenance", "WriteError", "figure_banner",
+           "exit_after_writing", "existing_file"]
 
 
 class WriteError(OverlapflowError):
@@ -119,6 +121,17 @@ def atomic_group(*, remove=()):
                     path.unlink()
 
 
+def exit_after_writing(out) -> int:
+    """The exit code of a command whose result files in `out` are written: 0, or 130 (the
+    command line's code for an interruption) after one line on stderr when Ctrl-C came while
+    they were written — `atomic_group` finished the writing, so the files are complete."""
+    if _interrupt.requested():
+        print(f"overlapflow: interrupted while writing; {out} holds the complete results",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
 def write_npz_atomic(path, **arrays) -> None:
     """Write arrays to `path` (.npz) atomically; string arrays are stored as unicode, not objects."""
     clean = {k: np.asarray(v) for k, v in arrays.items()}
@@ -181,17 +194,27 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _NPY_MAGIC = b"\x93NUMPY"
 
 
-def _array_file(path, what: str, kind: str) -> tuple[Path, str]:
-    """`path` checked to be a readable .npz or .npy file: ("npz" | "npy") from its first bytes.
+def existing_file(path, what: str) -> Path:
+    """`path` as a Path, checked to name an existing file (not a folder).
 
     Raises:
-        ConfigError: a missing path, a folder, an empty file, or a file of another kind.
+        ConfigError: "WHAT 'PATH' is a folder, not a file" or "WHAT 'PATH' does not exist".
     """
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{what} {str(path)!r} is a folder, not a file")
     if not path.is_file():
         raise ConfigError(f"{what} {str(path)!r} does not exist")
+    return path
+
+
+def _array_file(path, what: str, kind: str) -> tuple[Path, str]:
+    """`path` checked to be a readable .npz or .npy file: ("npz" | "npy") from its first bytes.
+
+    Raises:
+        ConfigError: a missing path, a folder, an empty file, or a file of another kind.
+    """
+    path = existing_file(path, what)
     try:
         with path.open("rb") as fh:
             head = fh.read(6)

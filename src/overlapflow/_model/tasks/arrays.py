@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -13,12 +12,7 @@ from jax import Array
 
 from ..._support.errors import ConfigError
 from ..._support.validate import positive
-from .base import (
-    Task,
-    TaskBatch,
-    default_float_dtype,
-    set_field,
-)
+from .base import Task, TaskBatch, check_fields, default_float_dtype, set_field, store_arrays
 
 # ---------------------------------------------------------------------------------------
 # user-provided arrays
@@ -66,7 +60,7 @@ class ArraysTask(Task):
 
     def __post_init__(self) -> None:
         k = self.kind
-        set_field(self, "dt", positive(f"{k}: dt", self.dt))
+        check_fields(self, positive, "dt")
         if self.x is None or self.y is None:
             raise ConfigError(f"{k}: both x and y arrays are required")
         x = _as_float_array("x", self.x)
@@ -104,15 +98,7 @@ class ArraysTask(Task):
             raise ConfigError(f"{k}: x has {x.shape[2]} input channels but n_in={self.n_in}")
         if y.shape[2] != self.n_out:
             raise ConfigError(f"{k}: y has {y.shape[2]} output channels but n_out={self.n_out}")
-        digest = hashlib.blake2b(digest_size=16)
-        for arr in (x, y, mask):
-            arr.setflags(write=False)
-            digest.update(repr(arr.shape).encode())
-            digest.update(arr.tobytes())
-        set_field(self, "x", x)
-        set_field(self, "y", y)
-        set_field(self, "mask", mask)
-        set_field(self, "digest", digest.hexdigest())
+        store_arrays(self, x=x, y=y, mask=mask)
 
     @property
     def n_steps(self) -> int:

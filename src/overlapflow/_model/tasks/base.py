@@ -5,6 +5,8 @@ shared by every task kind (docs/theory.md §1, §7).
 from __future__ import annotations
 
 import functools
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -54,6 +56,34 @@ def set_field(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
+def check_fields(task: Any, check: Callable[..., Any], *names: str, **options: Any) -> None:
+    """Check the named fields of a frozen task and store what the check returns.
+
+    Each field ``name`` becomes ``check(f"{task.kind}: {name}", value, **options)``, with
+    ``check`` one of `_support.validate`'s checks (`real`, `positive`, `count`, …), so its
+    ConfigError names the field as "KIND: NAME". The fields are checked in the order given.
+    """
+    for name in names:
+        set_field(task, name, check(f"{task.kind}: {name}", getattr(task, name), **options))
+
+
+def store_arrays(task: Any, **arrays: Any) -> None:
+    """Store numpy arrays in a frozen task, read-only, with the digest of their content.
+
+    Each keyword names the field that gets its array; the field ``digest`` gets the hex
+    digest (blake2b, 16 bytes) of the arrays' shapes and bytes, in the order given: the key
+    by which a task that holds arrays is compared and hashed (equal data, one ``jit`` entry).
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for arr in arrays.values():
+        arr.setflags(write=False)
+        digest.update(repr(arr.shape).encode())
+        digest.update(arr.tobytes())
+    for name, arr in arrays.items():
+        set_field(task, name, arr)
+    set_field(task, "digest", digest.hexdigest())
+
+
 # ---------------------------------------------------------------------------------------
 # base class
 
@@ -94,13 +124,12 @@ class Task:
 
     def __post_init__(self) -> None:
         k = self.kind
-        set_field(self, "target_noise", nonnegative(f"{k}: target_noise", self.target_noise))
-        set_field(self, "dt", positive(f"{k}: dt", self.dt))
+        check_fields(self, nonnegative, "target_noise")
+        check_fields(self, positive, "dt")
         if self.t_max is None:
             raise ConfigError(f"{k}: t_max is required")
-        set_field(self, "t_max", positive(f"{k}: t_max", self.t_max))
-        set_field(self, "n_in", count(f"{k}: n_in", self.n_in))
-        set_field(self, "n_out", count(f"{k}: n_out", self.n_out))
+        check_fields(self, positive, "t_max")
+        check_fields(self, count, "n_in", "n_out")
         if self.n_steps < 1:
             raise ConfigError(f"{k}: t_max={self.t_max!r} is shorter than one step dt={self.dt!r}")
 

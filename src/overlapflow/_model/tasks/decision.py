@@ -13,13 +13,7 @@ from jax import Array
 
 from ..._support.errors import ConfigError
 from ..._support.validate import count, nonnegative, positive, real
-from .base import (
-    Task,
-    TaskBatch,
-    default_float_dtype,
-    set_field,
-    steps_of,
-)
+from .base import Task, TaskBatch, check_fields, default_float_dtype, set_field, steps_of
 
 # ---------------------------------------------------------------------------------------
 # perceptual decision making
@@ -55,11 +49,9 @@ class DecisionMakingTask(Task):
 
     def __post_init__(self) -> None:
         k = self.kind
-        set_field(self, "dt", positive(f"{k}: dt", self.dt))
-        for name in ("fixation", "delay", "noise_sd"):
-            set_field(self, name, nonnegative(f"{k}: {name}", getattr(self, name)))
-        for name in ("stimulus", "response"):
-            set_field(self, name, positive(f"{k}: {name}", getattr(self, name)))
+        check_fields(self, positive, "dt")
+        check_fields(self, nonnegative, "fixation", "delay", "noise_sd")
+        check_fields(self, positive, "stimulus", "response")
         total = self.fixation + self.stimulus + self.delay + self.response
         if self.t_max is None:
             set_field(self, "t_max", total)
@@ -83,7 +75,7 @@ class DecisionMakingTask(Task):
         set_field(self, "coherences", cohs)
         if self.target not in ("continuous", "sign"):
             raise ConfigError(f"{k}: target must be 'continuous' or 'sign' (got {self.target!r})")
-        set_field(self, "batch_size", count(f"{k}: batch_size", self.batch_size))
+        check_fields(self, count, "batch_size")
         bounds = self.period_bounds
         if bounds[1] <= bounds[0] or bounds[4] <= bounds[3]:
             raise ConfigError(f"{k}: stimulus and response must each span at least one step")

@@ -12,13 +12,7 @@ from jax import Array
 
 from ..._support.errors import ConfigError
 from ..._support.validate import count, nonnegative, positive, real
-from .base import (
-    Task,
-    TaskBatch,
-    default_float_dtype,
-    set_field,
-    steps_of,
-)
+from .base import Task, TaskBatch, check_fields, default_float_dtype, steps_of
 
 # ---------------------------------------------------------------------------------------
 # flip-flop
@@ -82,13 +76,10 @@ class FlipFlopTask(Task):
             raise ConfigError(
                 f"{k}: needs n_in = n_out = 1 (got n_in={self.n_in}, n_out={self.n_out})"
             )
-        set_field(self, "amplitude", real(f"{k}: amplitude", self.amplitude))
-        set_field(self, "target_scale", real(f"{k}: target_scale", self.target_scale))
-        for name in ("pulse_duration", "wait_min", "wait_max"):
-            set_field(self, name, positive(f"{k}: {name}", getattr(self, name)))
-        for name in ("first_pulse", "mask_after"):
-            set_field(self, name, nonnegative(f"{k}: {name}", getattr(self, name)))
-        set_field(self, "batch_size", count(f"{k}: batch_size", self.batch_size))
+        check_fields(self, real, "amplitude", "target_scale")
+        check_fields(self, positive, "pulse_duration", "wait_min", "wait_max")
+        check_fields(self, nonnegative, "first_pulse", "mask_after")
+        check_fields(self, count, "batch_size")
         if self.wait_max < self.wait_min:
             raise ConfigError(
                 f"{k}: wait_max={self.wait_max!r} must be >= wait_min={self.wait_min!r}"

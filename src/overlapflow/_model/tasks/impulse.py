@@ -10,12 +10,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from ..._support.validate import real
-from .base import (
-    Task,
-    TaskBatch,
-    default_float_dtype,
-    set_field,
-)
+from .base import Task, TaskBatch, check_fields, default_float_dtype
 
 # ---------------------------------------------------------------------------------------
 # impulse responses
@@ -71,8 +66,7 @@ class ImpulseExpTask(_ImpulseTask):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        set_field(self, "decay", real(f"{self.kind}: decay", self.decay))
-        set_field(self, "amplitude", real(f"{self.kind}: amplitude", self.amplitude))
+        check_fields(self, real, "decay", "amplitude")
 
     def _kernel(self, times: Array) -> Array:
         return self.amplitude * jnp.exp(-self.decay * times)
@@ -92,8 +86,7 @@ class ImpulseDampedCosTask(_ImpulseTask):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("decay", "omega", "amplitude"):
-            set_field(self, name, real(f"{self.kind}: {name}", getattr(self, name)))
+        check_fields(self, real, "decay", "omega", "amplitude")
 
     def _kernel(self, times: Array) -> Array:
         return self.amplitude * jnp.exp(-self.decay * times) * jnp.cos(self.omega * times)

@@ -31,7 +31,6 @@ Conventions:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import warnings
@@ -46,7 +45,7 @@ import numpy as np
 from ..._support.errors import ConfigError
 from ..._support.extras import require_module
 from ..._support.validate import count, positive
-from .base import Task, TaskBatch, default_float_dtype, set_field
+from .base import Task, TaskBatch, check_fields, default_float_dtype, set_field, store_arrays
 
 __all__ = ["NeurogymTask", "FrozenTable"]
 
@@ -176,7 +175,7 @@ class NeurogymTask(Task):
         if not isinstance(kwargs, Mapping):
             raise ConfigError(f"{k}: env_kwargs must be a table, got {kwargs!r}")
         set_field(self, "env_kwargs", FrozenTable(kwargs))
-        set_field(self, "tau_ms", positive(f"{k}: tau_ms", self.tau_ms))
+        check_fields(self, positive, "tau_ms")
         periods = self.mask_periods
         if isinstance(periods, str):
             periods = (periods,)
@@ -185,13 +184,12 @@ class NeurogymTask(Task):
             raise ConfigError(f"{k}: mask_periods must be a list of period names or \"all\", "
                               f"got {self.mask_periods!r}")
         set_field(self, "mask_periods", tuple(periods))
-        set_field(self, "batch_size", count(f"{k}: batch_size", self.batch_size))
-        set_field(self, "pool_size", count(f"{k}: pool_size", self.pool_size))
-        set_field(self, "pool_seed", count(f"{k}: pool_seed", self.pool_seed, minimum=0))
+        check_fields(self, count, "batch_size", "pool_size")
+        check_fields(self, count, "pool_seed", minimum=0)
         if self.pool_size < self.batch_size:
             raise ConfigError(f"{k}: pool_size = {self.pool_size} must be ≥ batch_size = "
                               f"{self.batch_size}")
-        set_field(self, "dt", positive(f"{k}: dt", self.dt))
+        check_fields(self, positive, "dt")
         _check_env_kwargs(self.env_kwargs.thaw())
 
         env = _make_env(self.env, self.env_kwargs.thaw())
@@ -223,15 +221,7 @@ class NeurogymTask(Task):
         if not np.any(mask > 0):
             raise ConfigError(f"{k}: the mask is zero everywhere (no step of {self.env} lies in "
                               f"{', '.join(self.mask_periods)} within T = {self.n_steps} steps)")
-        digest = hashlib.blake2b(digest_size=16)
-        for arr in (x, y, mask):
-            arr.setflags(write=False)
-            digest.update(repr(arr.shape).encode())
-            digest.update(arr.tobytes())
-        set_field(self, "pool_x", x)
-        set_field(self, "pool_y", y)
-        set_field(self, "pool_mask", mask)
-        set_field(self, "digest", digest.hexdigest())
+        store_arrays(self, pool_x=x, pool_y=y, pool_mask=mask)
 
     @property
     def pool_bytes(self) -> int:

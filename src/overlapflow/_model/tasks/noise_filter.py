@@ -13,12 +13,7 @@ import numpy as np
 from jax import Array
 
 from ..._support.validate import count, nonnegative, real
-from .base import (
-    Task,
-    TaskBatch,
-    default_float_dtype,
-    set_field,
-)
+from .base import Task, TaskBatch, check_fields, default_float_dtype
 
 # ---------------------------------------------------------------------------------------
 # white noise through an exponential filter
@@ -49,10 +44,9 @@ class NoiseFilterTask(Task):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        k = self.kind
-        set_field(self, "decay", real(f"{k}: decay", self.decay))
-        set_field(self, "noise_sd", nonnegative(f"{k}: noise_sd", self.noise_sd))
-        set_field(self, "batch_size", count(f"{k}: batch_size", self.batch_size))
+        check_fields(self, real, "decay")
+        check_fields(self, nonnegative, "noise_sd")
+        check_fields(self, count, "batch_size")
 
     def _sample(self, key: Array) -> TaskBatch:
         """Return a random batch: x (B, T, n_in), y and mask (B, T, n_out)."""

@@ -13,11 +13,7 @@ from jax import Array
 
 from ..._support.errors import ConfigError
 from ..._support.validate import count, nonnegative, real
-from .base import (
-    Task,
-    TaskBatch,
-    set_field,
-)
+from .base import Task, TaskBatch, check_fields, set_field
 
 # ---------------------------------------------------------------------------------------
 # imitate a teacher network
@@ -126,7 +122,7 @@ class TeacherTask(Task):
 
         if self.phi is None or not isinstance(self.phi, str):
             raise ConfigError(f"{k}: phi (the teacher's nonlinearity name, e.g. 'erf') is required")
-        set_field(self, "rank", count(f"{k}: rank", self.rank))
+        check_fields(self, count, "rank")
         try:
             spec = NetworkSpec(N=max(self.n_in + 2 * self.rank + self.n_out, 1), rank=self.rank,
                                n_in=self.n_in, n_out=self.n_out, phi=self.phi, dt=self.dt)
@@ -135,8 +131,8 @@ class TeacherTask(Task):
         if self.sigma is None:
             raise ConfigError(f"{k}: sigma (the teacher's overlaps) is required")
         set_field(self, "sigma", _teacher_sigma(k, self.sigma, spec))
-        set_field(self, "noise_sd", nonnegative(f"{k}: noise_sd", self.noise_sd))
-        set_field(self, "input_scale", real(f"{k}: input_scale", self.input_scale))
+        check_fields(self, nonnegative, "noise_sd")
+        check_fields(self, real, "input_scale")
         source = self.source  # a table {kind = …} was made a task by `make_task`
         if not isinstance(source, Task):
             raise ConfigError(f"{k}: source must be a task or a table with its kind (got {source!r})")
