@@ -7,6 +7,7 @@ import numpy as np
 from ..internal import draw_overlaps, legend_handle, new_figure, plots_style, style
 from ._drawing import (
     RIGHT,
+    loss_panel,
     overlap_family,
     phase_shading,
     save_figure,
@@ -24,14 +25,9 @@ def draw_adam(outcome, folder) -> list[str]:
               "exact": f"GD, {plots_style.mode_label('exact')}"}
     fig = new_figure(figsize=(18, 10), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
-    ax = axes[0]
-    for r in runs:
-        ax.plot(x, a[f"loss_{r}"], **style(r))
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch (tasks in sequence)")
-    ax.set_ylabel("loss (sum·dt)")
-    ax.set_title("Loss")
-    phase_shading(ax, a["bounds"], a["decays"])
+    loss_panel(axes[0], x, a, runs, xlabel="epoch (tasks in sequence)", ylabel="loss (sum·dt)",
+               title="Loss")
+    phase_shading(axes[0], a["bounds"], a["decays"])
     drawn = ("adam", "adam_rot", "exact")
     for ax, sel, label in ((axes[2], vis, "visible"), (axes[3], ~vis, "invisible")):
         handles = draw_overlaps(ax, x, overlap_family(a, np.flatnonzero(sel), drawn), drawn,

@@ -21,7 +21,19 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from .. import ConfigError, make_task, task_parameters
+from .. import (
+    ConfigError,
+    NetworkSpec,
+    learn_overlaps,
+    make_task,
+    overlap_names,
+    overlap_pairs,
+    overlaps,
+    random_vectors,
+    task_parameters,
+    train_theta,
+    visible_mask,
+)
 from ..internal import (
     curve_diff,
     exact_rel_diff,
@@ -47,6 +59,9 @@ __all__ = [
     "redraw_experiment",
     "write_outcome",
     "impulse_task",
+    "pair_arrays",
+    "theta_and_mode_runs",
+    "theta_vs_mode_checks",
     "max_rel_diff",
     "curve_diff",
     "exact_rel_diff",
@@ -462,6 +477,63 @@ def impulse_task(kind: str, *, dt: float, t_max: float, decay: float, **params):
     """An impulse-response task; robust to the decay parameter being called `decay` or `c`."""
     key = "decay" if "decay" in task_parameters(kind) else "c"
     return make_task(kind, dt=dt, t_max=t_max, n_in=1, n_out=1, **{key: decay}, **params)
+
+
+def pair_arrays(spec: NetworkSpec):
+    """(names (D,), rows (D,), cols (D,), visible (D,) bool) of the distinct overlaps."""
+    pairs = overlap_pairs(spec)
+    vis = visible_mask(spec)
+    rows = np.array([i for i, _ in pairs])
+    cols = np.array([j for _, j in pairs])
+    return np.array(overlap_names(spec)), rows, cols, vis[rows, cols]
+
+
+def theta_and_mode_runs(spec: NetworkSpec, task, params: dict, *, seed: int,
+                        progress: bool) -> tuple[dict, dict]:
+    """θ-space GD and each overlap mode of params["modes"] from one start on one task.
+
+    The start is `random_vectors(spec, seed)` (its overlaps for the modes); every run uses the
+    loss sum·dt, η = params["eta"] and params["epochs"] epochs. Returns (runs, arrays): runs
+    {"theta", then each mode: its result}; arrays epochs (E+1,), names, visible, rows, cols of
+    the distinct overlaps (`pair_arrays`), then loss_<run> (E+1,) and sigma_<run>
+    (E+1, P, P) of every run.
+    """
+    X0 = random_vectors(spec, seed=seed)
+    sigma0 = overlaps(X0)
+    common = dict(loss="sum_dt", eta=params["eta"], epochs=int(params["epochs"]), seed=seed,
+                  progress=progress)
+    runs = {"theta": train_theta(X0, task, spec, **common)}
+    keep(loss_theta=runs["theta"].loss, sigma_theta=runs["theta"].sigma)
+    for mode in params["modes"]:
+        runs[mode] = learn_overlaps(sigma0, task, spec, mode=mode, **common)
+        keep(**{f"loss_{mode}": runs[mode].loss, f"sigma_{mode}": runs[mode].sigma})
+    names, rows, cols, vis = pair_arrays(spec)
+    arrays = {"epochs": np.arange(int(params["epochs"]) + 1), "names": names.astype(str),
+              "visible": vis, "rows": rows, "cols": cols}
+    for mode, run in runs.items():
+        arrays[f"loss_{mode}"] = run.loss
+        arrays[f"sigma_{mode}"] = run.sigma
+    return runs, arrays
+
+
+def theta_vs_mode_checks(runs: dict, *, sigma_tol: float | None = None) -> list[Check]:
+    """The checks of `theta_and_mode_runs`' runs: the θ loss falls 1000-fold; the exact map
+    follows θ (max relative loss difference < 1e-6, and max |ΔΣ| < `sigma_tol` where given);
+    the gradient flow stays within 5% of the initial loss of θ."""
+    th = runs["theta"]
+    checks = [Check.below("loss falls: final / initial θ loss", th.loss[-1] / th.loss[0], 1e-3,
+                          null=1.0, bounds=(0.0, None))]
+    if "exact" in runs:
+        checks.append(Check.below("exact map vs θ: max relative loss difference (loss > 1e-10·L₀)",
+                                  exact_rel_diff(runs["exact"].loss, th.loss), 1e-6))
+        if sigma_tol is not None:
+            checks.append(Check.below(
+                "exact map vs θ: max |ΔΣ| over all overlaps and epochs",
+                np.nanmax(np.abs(runs["exact"].sigma - th.sigma)), sigma_tol))
+    if "flow" in runs:
+        checks.append(Check.below("gradient flow vs θ: max |Δloss| / initial loss",
+                                  curve_diff(runs["flow"].loss, th.loss), 0.05))
+    return checks
 
 
 def transition_epoch(loss) -> int:

@@ -1,6 +1,7 @@
-"""What every experiment figure shares: legend placement, the saving of a PNG, overlap families,
-run panels and phase shading. Each experiment draws in `_<name>_draw.py` next to it; drawing
-only: a draw function reads an `Outcome` and writes PNGs.
+"""What every experiment figure shares: legend placement, the saving of a PNG, axis labels, loss
+panels, overlap families, run panels (and the θ-vs-modes figure) and phase shading. Each
+experiment draws in `_<name>_draw.py` next to it; drawing only: a draw function reads an
+`Outcome` and writes PNGs.
 
 Every colour, line style and width comes from the one style table of `overlapflow._plots.style`
 (per mode: theta, exact, flow, euler, direct, limit; per run: gd_small, gd_large, gd_noise,
@@ -37,6 +38,25 @@ def save_figure(fig, folder: Path, name: str) -> str:
     return name
 
 
+def label_axes(ax, xlabel: str, ylabel: str, title: str, *, xlog: bool = False,
+               ylog: bool = False, **title_kw) -> None:
+    """Log scales where asked, then the axis labels and the title (`title_kw`: its font)."""
+    if xlog:
+        ax.set_xscale("log")
+    if ylog:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, **title_kw)
+
+
+def loss_panel(ax, x, a: dict, runs, *, xlabel: str, ylabel: str, title: str) -> None:
+    """The loss curves a["loss_<run>"] of `runs` against x, each in its style; log y."""
+    for run in runs:
+        ax.plot(x, a[f"loss_{run}"], **style(run))
+    label_axes(ax, xlabel, ylabel, title, ylog=True)
+
+
 def _method_legend(fig, modes, *, title: str | None = None) -> None:
     """One figure legend under the panels: colour and line style of each mode (method)."""
     fig.legend(handles=[legend_handle(m, MODE_LABELS.get(m, m)) for m in modes],
@@ -58,13 +78,8 @@ def runs_panels(a: dict, modes: list[str], title: str, *, xlog=True):
     x = a["epochs"] + 1
     fig = new_figure(figsize=(18, 5.6), layout="constrained")
     axes = fig.subplots(1, 3)
-    ax = axes[0]
-    for mode in modes:
-        ax.plot(x, a[f"loss_{mode}"], **style(mode))
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch + 1")
-    ax.set_ylabel("loss")
-    ax.set_title("Loss (colour and line style = method)")
+    loss_panel(axes[0], x, a, modes, xlabel="epoch + 1", ylabel="loss",
+               title="Loss (colour and line style = method)")
     for ax, sel, label in ((axes[1], vis, "Loss-visible"), (axes[2], ~vis, "Loss-invisible")):
         idx = np.flatnonzero(sel)
         handles = draw_overlaps(ax, x, overlap_family(a, idx, modes), modes)
@@ -79,6 +94,13 @@ def runs_panels(a: dict, modes: list[str], title: str, *, xlog=True):
     _method_legend(fig, modes)
     fig.suptitle(title)
     return fig
+
+
+def runs_figure(outcome, folder, name: str, title: str) -> list[str]:
+    """[name]: the `runs_panels` of θ-space and the outcome's overlap modes (params["modes"])
+    under `title`, saved in `folder`."""
+    modes = ["theta"] + list(outcome.params["modes"])
+    return [save_figure(runs_panels(outcome.arrays, modes, title), folder, name)]
 
 
 def phase_shading(ax, bounds, decays):

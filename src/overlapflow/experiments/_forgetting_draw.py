@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..internal import new_figure, style
-from ._drawing import BELOW, RIGHT, phase_shading, save_figure
+from ._drawing import BELOW, RIGHT, label_axes, phase_shading, save_figure
 
 #: Line styles of the parameter values within one family (colour = family).
 _DASHES = ("-", (0, (4, 1.5)), (0, (1, 1.2)), (0, (5, 1.5, 1, 1.5)), (0, (2, 2)),
@@ -209,11 +209,9 @@ def _draw_rates(outcome, folder) -> str:
                   label="× abscissa: visible overlaps held fixed")
         ax_r.plot([], [], marker="^", linestyle="none", color="0.3", alpha=0.6,
                   label="▲ ordinate: the run's own approach")
-        ax_r.set_xscale("log")
-        ax_r.set_yscale("log")
-    ax_r.set_xlabel("predicted decay rate per epoch (linearised exact map)")
-    ax_r.set_ylabel("measured decay rate of the history per epoch")
-    ax_r.set_title("Weight decay: predicted vs measured rates", fontsize=10)
+    label_axes(ax_r, "predicted decay rate per epoch (linearised exact map)",
+               "measured decay rate of the history per epoch",
+               "Weight decay: predicted vs measured rates", xlog=hi > 0, ylog=hi > 0, fontsize=10)
     ax_r.legend(fontsize=7, ncol=2, **BELOW)
     if kept:
         ax_r.text(0.02, 0.98, "history kept (rates ≈ 0):\n" + "\n".join(kept),

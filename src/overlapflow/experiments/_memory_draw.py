@@ -5,9 +5,19 @@ from __future__ import annotations
 from ..internal import new_figure, style
 from ._drawing import (
     BELOW,
+    label_axes,
     phase_shading,
     save_figure,
 )
+
+
+def _history_axes(ax, bounds, decays, xlabel: str, ylabel: str, title: str) -> None:
+    """Log y from 1e-9, the phases shaded, labels, title and a legend below the axes."""
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=1e-9)
+    phase_shading(ax, bounds, decays)
+    label_axes(ax, xlabel, ylabel, title, fontsize=10)
+    ax.legend(fontsize=7, ncol=2, **BELOW)
 
 
 def draw_memory(outcome, folder) -> list[str]:
@@ -30,15 +40,10 @@ def draw_memory(outcome, folder) -> list[str]:
                     **style(v))
             ax.plot(x[after], a[f"dist_vis_{v}"][after], label=f"visible ({notes[v]})",
                     **style(v, linestyle=(0, (1, 1.5)), linewidth=style(v)["linewidth"] * 0.8))
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=1e-9)
-    phase_shading(ax, bounds, decays)
-    ax.set_xlabel("epoch (tasks in sequence; shaded: task B)")
-    ax.set_ylabel("max |σ − σ after first A|")
-    ax.set_title("Distance from the overlaps after the first A phase\n"
-                 "(overlap-space exact map of θ GD; solid: invisible, dotted: visible)",
-                 fontsize=10)
-    ax.legend(fontsize=7, ncol=2, **BELOW)
+    _history_axes(ax, bounds, decays, "epoch (tasks in sequence; shaded: task B)",
+                  "max |σ − σ after first A|",
+                  "Distance from the overlaps after the first A phase\n"
+                  "(overlap-space exact map of θ GD; solid: invisible, dotted: visible)")
     ax = axes[1]
     variants = [v for v in info["retained"]]
     for v in variants:
@@ -46,14 +51,9 @@ def draw_memory(outcome, folder) -> list[str]:
         ax.plot(x, a[f"trace_inv_{v}"], label=f"{v}: invisible{note}", **style(v))
         ax.plot(x, a[f"trace_vis_{v}"], label=f"{v}: visible",
                 **style(v, linestyle=(0, (1, 1.5)), linewidth=1.0))
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=1e-9)
-    phase_shading(ax, bounds, decays)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("max |σ_history − σ_control|")
-    ax.set_title("Trace of the B excursions vs a control that saw only A\n"
-                 "(solid: invisible, dotted: visible)", fontsize=10)
-    ax.legend(fontsize=7, ncol=2, **BELOW)
+    _history_axes(ax, bounds, decays, "epoch", "max |σ_history − σ_control|",
+                  "Trace of the B excursions vs a control that saw only A\n"
+                  "(solid: invisible, dotted: visible)")
     ax = axes[2]
     vals = [info["retained"][v] for v in variants]
     ax.bar(range(len(variants)), vals, color=[style(v)["color"] for v in variants])

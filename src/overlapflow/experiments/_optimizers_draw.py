@@ -10,6 +10,7 @@ from ..internal import line_style, new_figure, plots_style, style
 from ._drawing import (
     BELOW,
     RIGHT,
+    label_axes,
     save_figure,
 )
 
@@ -37,21 +38,15 @@ def draw_optimizers(outcome, folder) -> list[str]:
         if f"loss_exact_{r}" in a:
             ax.plot(x, a[f"loss_exact_{r}"], color=colors[r],
                     label=f"{short[r]}, {closure}", **line_style("exact"))
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch + 1")
-    ax.set_ylabel(f"loss ({p['loss']})")
-    ax.set_title("Loss: θ-space (thick) vs the closure's exact map (dashed on top)",
-                 fontsize=10)
+    label_axes(ax, "epoch + 1", f"loss ({p['loss']})",
+               "Loss: θ-space (thick) vs the closure's exact map (dashed on top)",
+               xlog=True, ylog=True, fontsize=10)
     ax.legend(fontsize=7, ncol=2, **BELOW)
     ax = axes[1]
     for r in runs:
         ax.plot(x, a[f"closure_{r}"], label=short[r], **style(r))
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch + 1")
-    ax.set_ylabel("|L_θ(X) − L_MF(Σ(X))| / L_θ(X)")
-    ax.set_title("Closure error along each θ trajectory", fontsize=10)
+    label_axes(ax, "epoch + 1", "|L_θ(X) − L_MF(Σ(X))| / L_θ(X)",
+               "Closure error along each θ trajectory", xlog=True, ylog=True, fontsize=10)
     ax.legend(fontsize=7, ncol=3, **BELOW)
     ax = axes[2]
     for r in runs:

@@ -17,33 +17,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import (
-    OVERLAP_MODES,
-    ConfigError,
-    NetworkSpec,
-    conserved_forms,
-    learn_overlaps,
-    overlap_names,
-    overlap_pairs,
-    overlaps,
-    random_vectors,
-    train_theta,
-    visible_mask,
-)
+from .. import OVERLAP_MODES, ConfigError, NetworkSpec, conserved_forms
 from ._common import (
     Check,
     Experiment,
     Outcome,
     check_choices,
     curve_diff,
-    exact_rel_diff,
     impulse_task,
-    keep,
+    pair_arrays,
     register,
+    theta_and_mode_runs,
+    theta_vs_mode_checks,
 )
 from ._fig1_draw import draw_fig1
 
-__all__ = ["compute", "conserved_quantity"]
+# pair_arrays lives in _common; the other experiments import it from here.
+__all__ = ["compute", "conserved_quantity", "pair_arrays"]
 
 DEFAULTS = dict(N=500, dt=0.05, t_max=20.0, decay=0.2, eta=5e-3, epochs=2000,
                 modes=["exact", "flow", "direct"])
@@ -61,15 +51,6 @@ def conserved_quantity(sigma, spec: NetworkSpec):
     return np.einsum("...ab,ba->...", np.asarray(sigma), forms[0])
 
 
-def pair_arrays(spec: NetworkSpec):
-    """(names (D,), rows (D,), cols (D,), visible (D,) bool) of the distinct overlaps."""
-    pairs = overlap_pairs(spec)
-    vis = visible_mask(spec)
-    rows = np.array([i for i, _ in pairs])
-    cols = np.array([j for _, j in pairs])
-    return np.array(overlap_names(spec)), rows, cols, vis[rows, cols]
-
-
 def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     """θ-space GD and the overlap modes from the same start on the same (deterministic) task.
 
@@ -78,34 +59,11 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     """
     spec = NetworkSpec(N=int(params["N"]), rank=1, phi="linear", dt=float(params["dt"]))
     task = impulse_task("impulse_exp", dt=spec.dt, t_max=params["t_max"], decay=params["decay"])
-    X0 = random_vectors(spec, seed=seed)
-    sigma0 = overlaps(X0)
-    common = dict(loss="sum_dt", eta=params["eta"], epochs=int(params["epochs"]), seed=seed,
-                  progress=progress)
-    runs = {"theta": train_theta(X0, task, spec, **common)}
-    keep(loss_theta=runs["theta"].loss, sigma_theta=runs["theta"].sigma)
-    for mode in params["modes"]:
-        runs[mode] = learn_overlaps(sigma0, task, spec, mode=mode, **common)
-        keep(**{f"loss_{mode}": runs[mode].loss, f"sigma_{mode}": runs[mode].sigma})
-    names, rows, cols, vis = pair_arrays(spec)
-    arrays = {"epochs": np.arange(int(params["epochs"]) + 1), "names": names.astype(str),
-              "visible": vis, "rows": rows, "cols": cols}
-    for mode, run in runs.items():
-        arrays[f"loss_{mode}"] = run.loss
-        arrays[f"sigma_{mode}"] = run.sigma
+    runs, arrays = theta_and_mode_runs(spec, task, params, seed=seed, progress=progress)
+    rows, cols, vis = arrays["rows"], arrays["cols"], arrays["visible"]
     th = runs["theta"]
     arrays["conserved_theta"] = conserved_quantity(th.sigma, spec)
-    checks = [Check.below("loss falls: final / initial θ loss", th.loss[-1] / th.loss[0], 1e-3,
-                          null=1.0, bounds=(0.0, None))]
-    if "exact" in runs:
-        checks.append(Check.below("exact map vs θ: max relative loss difference (loss > 1e-10·L₀)",
-                                  exact_rel_diff(runs["exact"].loss, th.loss), 1e-6))
-        checks.append(Check.below(
-            "exact map vs θ: max |ΔΣ| over all overlaps and epochs",
-            np.nanmax(np.abs(runs["exact"].sigma - th.sigma)), 1e-8))
-    if "flow" in runs:
-        checks.append(Check.below("gradient flow vs θ: max |Δloss| / initial loss",
-                                  curve_diff(runs["flow"].loss, th.loss), 0.05))
+    checks = theta_vs_mode_checks(runs, sigma_tol=1e-8)
     if "direct" in runs:
         checks.append(Check.above("direct (identity metric) vs θ: max |Δloss| / initial loss",
                                   curve_diff(runs["direct"].loss, th.loss), 0.1))
@@ -117,7 +75,7 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
                               drift, 1e-3))
     info = {"final_loss": {m: float(r.loss[-1]) for m, r in runs.items()},
             "initial_loss": float(th.loss[0]),
-            "final_visible_theta": dict(zip(names[vis].tolist(),
+            "final_visible_theta": dict(zip(arrays["names"][vis].tolist(),
                                             th.sigma[-1][rows, cols][vis].tolist()))}
     return Outcome(arrays, checks, seeds={"init": seed, "task": seed}, info=info)
 

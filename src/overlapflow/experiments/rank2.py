@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import OVERLAP_MODES, NetworkSpec, learn_overlaps, overlaps, random_vectors, train_theta
+from .. import OVERLAP_MODES, NetworkSpec
 from ._common import (
     Check,
     Experiment,
     Outcome,
     check_choices,
-    curve_diff,
-    exact_rel_diff,
     impulse_task,
-    keep,
     register,
+    theta_and_mode_runs,
+    theta_vs_mode_checks,
 )
 from ._rank2_draw import draw_rank2
-from .fig1 import conserved_quantity, pair_arrays
+from .fig1 import conserved_quantity
 
 __all__ = ["compute"]
 
@@ -38,36 +37,13 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     spec = NetworkSpec(N=int(params["N"]), rank=2, phi="linear", dt=float(params["dt"]))
     task = impulse_task("impulse_damped_cos", dt=spec.dt, t_max=params["t_max"],
                         decay=params["decay"], omega=params["omega"])
-    X0 = random_vectors(spec, seed=seed)
-    sigma0 = overlaps(X0)
-    common = dict(loss="sum_dt", eta=params["eta"], epochs=int(params["epochs"]), seed=seed,
-                  progress=progress)
-    runs = {"theta": train_theta(X0, task, spec, **common)}
-    keep(loss_theta=runs["theta"].loss, sigma_theta=runs["theta"].sigma)
-    for mode in params["modes"]:
-        runs[mode] = learn_overlaps(sigma0, task, spec, mode=mode, **common)
-        keep(**{f"loss_{mode}": runs[mode].loss, f"sigma_{mode}": runs[mode].sigma})
-    names, rows, cols, vis = pair_arrays(spec)
-    arrays = {"epochs": np.arange(int(params["epochs"]) + 1), "names": names.astype(str),
-              "visible": vis, "rows": rows, "cols": cols}
-    for mode, run in runs.items():
-        arrays[f"loss_{mode}"] = run.loss
-        arrays[f"sigma_{mode}"] = run.sigma
+    runs, arrays = theta_and_mode_runs(spec, task, params, seed=seed, progress=progress)
     th = runs["theta"]
-    checks = [
-        Check.below("loss falls: final / initial θ loss", th.loss[-1] / th.loss[0], 1e-3,
-                    null=1.0, bounds=(0.0, None)),
-    ]
-    if "exact" in runs:
-        checks.append(Check.below("exact map vs θ: max relative loss difference (loss > 1e-10·L₀)",
-                                  exact_rel_diff(runs["exact"].loss, th.loss), 1e-6))
-    if "flow" in runs:
-        checks.append(Check.below("gradient flow vs θ: max |Δloss| / initial loss",
-                                  curve_diff(runs["flow"].loss, th.loss), 0.05))
+    checks = theta_vs_mode_checks(runs)
     q = conserved_quantity(th.sigma, spec)
     checks.append(Check.below("θ-space drift of tr(ΣJ), J = ±1 on (V, Z) / (M, U)",
                               np.max(np.abs(q - q[0])), 1e-2))
-    info = {"n_overlaps": int(len(names)), "n_visible": int(vis.sum()),
+    info = {"n_overlaps": int(len(arrays["names"])), "n_visible": int(arrays["visible"].sum()),
             "final_loss": {m: float(r.loss[-1]) for m, r in runs.items()},
             "initial_loss": float(th.loss[0])}
     return Outcome(arrays, checks, seeds={"init": seed, "task": seed}, info=info)
