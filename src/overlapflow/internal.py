@@ -40,6 +40,7 @@ from ._learn import loop as learn_loop
 from ._learn.batched import batched_chunk as batched_chunk
 from ._learn.batched import lane_state as lane_state
 from ._learn.loop import default_chunk as default_chunk
+from ._learn.loop import drive_chunks as drive_chunks
 from ._learn.rules import COLNORM_EPS as COLNORM_EPS
 from ._learn.rules import check_rule_mode as check_rule_mode
 from ._learn.rules import rule_euler_step as rule_euler_step
@@ -115,7 +116,7 @@ __all__ = [
     "confirmed_symmetries", "coords_from_sym", "curve_diff", "default_chunk", "describe_direction",
     "draw_overlaps", "exact_rel_diff", "figure_banner", "fisher_information", "fit_slope",
     "gaussianity", "has_module", "identifiability", "interpolate_nodes", "interrupt",
-    "interruption_text", "lane_state", "lanes_per_group", "learn_batched", "learn_loop",
+    "interruption_text", "drive_chunks", "lane_state", "lanes_per_group", "learn_batched", "learn_loop",
     "legend_handle", "line_style", "LineBar", "load_array", "load_npz", "map_key_table", "MAP_KEYS", "loadings_histograms", "map_threaded",
     "max_rel_diff", "mirror_half", "MODE_LABELS", "new_figure", "output_trial_panels",
     "overlap_colors", "overlap_labels", "overlap_value_and_grad", "effective_outputs_many", "parse_grid", "parse_seeds", "particle_loss",

@@ -7,10 +7,11 @@ vectorises across runs. Updates as `exact_overlap_step` / `euler_overlap_step` /
 falling back to stepping for the whole group in an epoch where any member's closed form is
 flagged (a `lax.cond` on the group, so a group never pays for both branches).
 
-Under a `LearningRule` (docs/theory.md §9) each run steps by the rule's exact map (or its
-Euler step), `rule_exact_step` written for lanes; the rule is a traced argument whose leaves are shared or hold one value per run
-((n,)), as η may: runs that differ only in these numbers share one compiled program and one
-lane group.
+Every run steps by the one update map of its mode (`_learn.overlap.overlap_update`: the plain
+maps, or under a `LearningRule`, docs/theory.md §9, the rule's exact map or Euler step), the
+same functions as a single run, applied to lanes. The rule is a traced argument whose leaves
+are shared or hold one value per run ((n,)), as η may: runs that differ only in these numbers
+share one compiled program and one lane group.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._closed_form.impulse import (
-    _lift,
-    _mm,
-    _t,
     closed_form_applies,
     closed_form_value_and_grad,
     impulse_batch,
@@ -33,114 +31,19 @@ from .._closed_form.impulse import (
 from .._model.effective import overlap_values_and_grads
 from .._model.tasks import batch_for_epoch
 from .._support.errors import ConfigError
+from .._support.linalg import lane_transpose
 from .._support.parallel import map_threaded
-from .rules import (
-    COLNORM_EPS,
-    LearningRule,
-    _is_value,
-    column_scales,
-    has_noise,
-    initial_rule_state,
-    is_augmented,
-)
+from .loop import run_lanes
+from .overlap import overlap_update
+from .rules import LearningRule, initial_rule_state
 
 __all__ = ["LaneState", "batched_chunk", "batched_overlap_runs", "lane_state", "lanes_per_group",
-           "STEPPED_LANES", "BATCHED_CHUNK"]
-
-
-def _exact_t(sig, S, eta):
-    A = _lift(jnp.eye(sig.shape[0], dtype=sig.dtype), sig.ndim - 2) - 2.0 * eta * S
-    return _mm(A, _mm(sig, A))
-
-
-def _euler_t(sig, S, eta):
-    return sig - 2.0 * eta * (_mm(S, sig) + _mm(sig, S))
-
-
-def _direct_t(sig, S, eta):
-    eye = _lift(jnp.eye(sig.shape[0], dtype=sig.dtype), sig.ndim - 2)
-    return sig - eta * (2.0 * S - eye * S)
-
-
-# The update maps of `_learn.overlap` written for (P, P, n) arrays (batch axis last).
-_STEPS_T = {"exact": _exact_t, "euler": _euler_t, "direct": _direct_t}
+           "pad_rows", "STEPPED_LANES", "BATCHED_CHUNK"]
 
 
 #: Epochs per jitted call of `batched_overlap_runs` (the last call is padded): a fixed length,
 #: so that every number of epochs runs the same compiled program.
 BATCHED_CHUNK = 128
-
-
-def _effective_t(sig, S, rule: LearningRule, scales):
-    """`effective_gradient` on lanes: S_tot (P, P, n) and column rates d (P, n or 1)."""
-    P = S.shape[0]
-    dtype = sig.dtype
-    eye = _lift(jnp.eye(P, dtype=dtype), 1)
-    if not _is_value(rule.weight_decay, 0.0):
-        S = S + (0.5 * jnp.asarray(rule.weight_decay, dtype)) * eye
-    if rule.clip_norm is not None:
-        SsS = _mm(_mm(S, sig), S)
-        norm = 2.0 * jnp.sqrt(jnp.maximum(jnp.trace(SsS, axis1=0, axis2=1), 0.0))
-        c = jnp.asarray(rule.clip_norm, dtype)
-        S = jnp.where(norm < c, S, S / norm * c)
-    d = _lanes(scales, dtype)
-    if rule.optimizer == "colnorm":
-        SsS = _mm(_mm(S, sig), S)
-        col = 2.0 * jnp.sqrt(jnp.maximum(jnp.diagonal(SsS, axis1=0, axis2=1).T, 0.0))
-        d = d / jnp.maximum(col, COLNORM_EPS)
-    return S, d
-
-
-def _lanes(scales, dtype):
-    """Column scales (P,) or (P, n) as (P, 1) or (P, n)."""
-    d = jnp.asarray(scales, dtype)
-    return d[:, None] if d.ndim == 1 else d
-
-
-def _rule_exact_t(state, S, eta, rule: LearningRule, scales):
-    """`rule_exact_step` on lanes: state (Q, Q, n), S (P, P, n), η (n,), the rule's leaves
-    scalars or (n,), scales (P,) or (P, n)."""
-    P = S.shape[0]
-    n = state.shape[-1]
-    dtype = state.dtype
-    eye = _lift(jnp.eye(P, dtype=dtype), 1)
-    S_tot, d = _effective_t(state[:P, :P], S, rule, scales)
-    G = S_tot * d[None]
-    if is_augmented(rule):
-        mu = jnp.asarray(rule.momentum, dtype)
-        D = eye * d[None]
-        if rule.optimizer == "nesterov":
-            blocks = [[eye - 2.0 * eta * (1.0 + mu) * G, 2.0 * S_tot],
-                      [-eta * mu * mu * D, mu * eye]]
-        else:
-            blocks = [[eye - 2.0 * eta * G, 2.0 * S_tot], [-eta * mu * D, mu * eye]]
-        B = jnp.concatenate([jnp.concatenate([jnp.broadcast_to(b, (P, P, n)) for b in row], 1)
-                             for row in blocks], 0)
-        new = _mm(_t(B), _mm(state, B))
-    else:
-        A = eye - 2.0 * eta * G  # X ← X A
-        new = _mm(_t(A), _mm(state, A))
-    if has_noise(rule):
-        noise = 2.0 * eta * jnp.asarray(rule.noise_temperature, dtype) * (
-            eye * _lanes(scales, dtype)[None])
-        new = new.at[:P, :P].add(noise)
-    return new
-
-
-def _rule_euler_t(sig, S, eta, rule: LearningRule, scales):
-    """`rule_euler_step` on lanes (rules whose state is Σ)."""
-    P = S.shape[0]
-    S_tot, d = _effective_t(sig, S, rule, scales)
-    G = S_tot * d[None]
-    v = -2.0 * eta * (_mm(_t(G), sig) + _mm(sig, G))
-    if has_noise(rule):
-        eye = _lift(jnp.eye(P, dtype=sig.dtype), 1)
-        v = v + 2.0 * eta * jnp.asarray(rule.noise_temperature, sig.dtype) * (
-            eye * _lanes(scales, sig.dtype)[None])
-    return sig + v
-
-
-_RULE_STEPS_T = {"exact": _rule_exact_t, "euler": _rule_euler_t}
 
 
 #: Lanes per group for the stepped loss (the latent adjoint's stored states stay in cache).
@@ -149,7 +52,7 @@ STEPPED_LANES = 16
 _L1_BYTES = 32 * 1024
 
 
-def _pad_rows(a, size: int):
+def pad_rows(a, size: int):
     """`a` (m, ...) padded to (size, ...) by repeating its last row: one compiled shape."""
     if a.shape[0] >= size:
         return a
@@ -216,14 +119,7 @@ def batched_chunk(state: LaneState, epoch0, total, eta, drop, below, task_seed, 
     """
     dtype = state.sigma.dtype
     P = spec.P
-    if rule is None:
-        update = _STEPS_T[mode]
-    else:
-        scales = column_scales(rule, spec)
-        step = _RULE_STEPS_T[mode]
-
-        def update(st, S, eta_now):
-            return step(st, S, jnp.broadcast_to(eta_now, st.shape[-1:]), rule, scales)
+    update = overlap_update(mode, rule, spec)  # the maps of single runs, on lanes
     cf = closed_form_applies(task, spec, loss_kind)
 
     def stepped(sig, batch):  # all runs in the lanes of one adjoint pass
@@ -232,7 +128,7 @@ def batched_chunk(state: LaneState, epoch0, total, eta, drop, below, task_seed, 
 
     def closed(sig):
         loss, g, ok = closed_form_value_and_grad(sig, spec, task)
-        return loss, 0.5 * (g + _t(g)), ok
+        return loss, 0.5 * (g + lane_transpose(g)), ok
 
     def grads(sig, batch):
         if not cf:
@@ -278,7 +174,10 @@ def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode,
 
     Returns:
         numpy (loss (E+1, n), sigma (E+1, P, P, n), bad (E+1, n)); entry e is the state before
-        update e; a run whose loss or state turns non-finite stops updating (bad marks it).
+        update e; a run whose loss or state turns non-finite stops updating (bad marks it
+        from that entry on) and its entries after the first bad one are NaN, as in
+        `run_epochs`. The epochs run through the one driver (`_learn.loop.run_lanes`; Ctrl-C
+        raises: a part of a group is never returned).
     """
     if lanes is not None and (isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1):
         raise ConfigError(f"lanes must be a positive integer or None, got {lanes!r}")
@@ -292,7 +191,7 @@ def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode,
 
     def lanes_of(i):
         def cut(a):
-            return _pad_rows(jnp.asarray(a)[i : i + size], size)
+            return pad_rows(jnp.asarray(a)[i : i + size], size)
 
         return (cut(sigma0), cut(eta),
                 None if rule is None else jax.tree_util.tree_map(cut, rule))
@@ -301,15 +200,11 @@ def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode,
 
     def run(group):
         sig0, eta_g, rule_g = group
-        state = lane_state(sig0, rule_g)
-        pieces, done = [], 0
-        while done < epochs + 1:
-            state, out = batched_chunk(state, done, epochs, eta_g, 1.0, -jnp.inf, task_seed,
-                                       rule_g, spec=spec, task=task, loss_kind=loss_kind,
-                                       mode=mode, chunk=BATCHED_CHUNK)
-            pieces.append(jax.tree_util.tree_map(np.asarray, out))
-            done += BATCHED_CHUNK
-        return tuple(np.concatenate([p[j] for p in pieces])[: epochs + 1] for j in range(3))
+        chunk = functools.partial(batched_chunk, eta=eta_g, drop=1.0, below=-jnp.inf,
+                                  task_seed=task_seed, rule=rule_g, spec=spec, task=task,
+                                  loss_kind=loss_kind, mode=mode, chunk=BATCHED_CHUNK)
+        return run_lanes(chunk, lane_state(sig0, rule_g), epochs, BATCHED_CHUNK,
+                         split=lambda out: out, finished=lambda st: np.asarray(st.bad).all())
 
     outs = map_threaded(run, groups, threads)
     return tuple(np.concatenate([o[j] for o in outs], axis=-1)[..., :n] for j in range(3))

@@ -27,8 +27,9 @@ from .._support import interrupt as _interrupt
 from .._support.errors import ConfigError
 from .._support.progress import progress_bar
 
-__all__ = ["EpochRecords", "LoopResult", "RECORD_BYTES", "run_epochs", "default_chunk",
-           "record_every", "recorded_epochs"]
+__all__ = ["EpochRecords", "LoopResult", "RECORD_BYTES", "run_epochs", "drive_chunks", "Recorder",
+           "run_lanes",
+           "default_chunk", "record_every", "recorded_epochs"]
 
 
 class EpochRecords(NamedTuple):
@@ -139,6 +140,148 @@ def _n_recorded(epochs: int, every: int) -> int:
     return epochs // every + 1 + (epochs % every != 0)
 
 
+def drive_chunks(run_chunk: Callable, state, epochs: int, chunk: int, *, collect: Callable,
+                 desc: str = "", bar=None, entries: int | None = None,
+                 keep_partial: bool = True, offset: int = 0, of_total: int | None = None):
+    """The one epoch driver: every learner's jitted chunks of epochs, called from Python.
+
+    Calls `run_chunk(state, epoch0, epochs) -> (state, out)` for epoch0 = 0, chunk, 2·chunk, …
+    until `entries` entries (default epochs + 1: the states before updates 0…E and the final
+    one) are covered, and hands each chunk to `collect(epoch0, take, out, state) -> stop`
+    (`take` ≤ chunk: the entries of this chunk that count; True stops the loop, e.g. when
+    every run diverged). Between chunks: the progress bar (`bar.update(take)`, if given) and
+    Ctrl-C.
+
+    Ctrl-C (`_support.interrupt`): a library call raises KeyboardInterrupt, as any Python
+    function does; so does a command of the command line when `keep_partial` is False (a
+    caller that never stores part of a run, such as a sweep chunk). Otherwise, under a
+    command, the loop stops and returns where it stopped (the command writes what was
+    collected and exits 130); the interruption is noted as "`desc` at epoch offset + done of
+    `of_total`" (default: of `epochs`), for a run made of several driven parts.
+
+    Returns:
+        (state, done, interrupted_at): the last state, the entries covered, and the first
+        entry not computed because of Ctrl-C (None: not interrupted).
+    """
+    entries = epochs + 1 if entries is None else entries
+    done, interrupted_at = 0, None
+    try:
+        while done < entries:
+            _interrupt.check()  # Ctrl-C of this command, maybe swallowed: stop here
+            state, out = run_chunk(state, done, epochs)
+            take = min(chunk, entries - done)
+            stop = collect(done, take, out, state)
+            done += take
+            if bar is not None:
+                bar.update(take)
+            if stop:
+                break
+    except KeyboardInterrupt:
+        if not (keep_partial and _interrupt.active()):  # library use: Ctrl-C stops the caller
+            raise
+        interrupted_at = done  # a command keeps what was computed (maybe nothing)
+        _interrupt.note(desc or "loop", offset + done, epochs if of_total is None else of_total)
+    return state, done, interrupted_at
+
+
+class Recorder:
+    """The records of one run, or of many runs in lanes, bounded in memory.
+
+    Each chunk gives record arrays (chunk, …) (epoch axis first; lane axes, if any, last, as
+    in `_support.linalg`) and, optionally, `bad` (chunk, *lanes): entries whose loss or state
+    was not finite. Epochs 0, k, 2k, …, E are kept, k = `record_every` for the budget
+    `record_bytes` (None: `RECORD_BYTES`) over all the arrays together; `finish` sets the
+    entries not computed, and every lane's entries after its stop (its first bad one), to NaN.
+    """
+
+    def __init__(self, epochs: int, record_bytes: int | None = None):
+        self.epochs = epochs
+        self.record_bytes = RECORD_BYTES if record_bytes is None else record_bytes
+        self.every = 1
+        self.arrays: list[np.ndarray] | None = None
+        self.first_bad: np.ndarray | None = None
+        self.filled = 0
+
+    def allocate(self, shapes, dtypes) -> None:
+        """Allocate records with entries of `shapes` (one per array, without the epoch axis);
+        a budget that cannot hold epochs 0 and E raises a `ConfigError` here, before any run."""
+        entry = sum(int(np.prod(sh)) * np.dtype(dt).itemsize for sh, dt in zip(shapes, dtypes))
+        self.every = record_every(self.epochs, entry, self.record_bytes)
+        n = _n_recorded(self.epochs, self.every)
+        self.arrays = [np.empty((n, *sh), dt) for sh, dt in zip(shapes, dtypes)]
+
+    def add(self, epoch0: int, take: int, records, bad=None) -> None:
+        """Store the first `take` entries of one chunk (records: arrays (chunk, …))."""
+        # cut on the host: a jax slice would compile anew for each epoch count
+        records = [np.asarray(r)[:take] for r in records]
+        if self.arrays is None or (epoch0 == 0 and self.arrays[0].dtype != records[0].dtype):
+            self.allocate([r.shape[1:] for r in records], [r.dtype for r in records])
+        e = np.arange(epoch0, epoch0 + take)
+        keep = (e % self.every == 0) | (e == self.epochs)
+        slots = np.where(e == self.epochs, len(self.arrays[0]) - 1, e // self.every)[keep]
+        for store, rec in zip(self.arrays, records):
+            store[slots] = rec[keep]
+        self.filled = slots[-1] + 1 if slots.size else self.filled
+        if bad is not None:
+            bad = np.asarray(bad)[:take]
+            if self.first_bad is None:
+                self.first_bad = np.full(bad.shape[1:], -1, np.int64)
+            hit = bad.any(axis=0) & (self.first_bad < 0)
+            self.first_bad = np.where(hit, epoch0 + np.argmax(bad, axis=0), self.first_bad)
+
+    @property
+    def recorded_epochs(self) -> np.ndarray:
+        """The epochs the entries hold: 0, k, 2k, …, E."""
+        return recorded_epochs(self.epochs, self.every)
+
+    def finish(self, done: int, stop=None) -> list[np.ndarray]:
+        """The record arrays, NaN from the first entry not computed (`done` entries were) and,
+        per lane, after the epoch `stop` ((*lanes,) or a number; None: each lane's first bad
+        entry; −1: none)."""
+        at = self.recorded_epochs
+        filled = min(self.filled, int(np.searchsorted(at, done)))
+        stop = self.first_bad if stop is None else np.asarray(stop)
+        for arr in self.arrays:
+            arr[filled:] = np.nan
+            if stop is None or not np.any(stop >= 0):
+                continue
+            lanes = stop.ndim
+            cut = np.where(stop >= 0, np.searchsorted(at, np.maximum(stop, 0), side="right"),
+                           len(at))
+            mask = np.arange(len(at)).reshape((-1,) + (1,) * lanes) >= cut[None]
+            mask = mask.reshape(mask.shape[:1] + (1,) * (arr.ndim - 1 - lanes) + mask.shape[1:])
+            arr[np.broadcast_to(mask, arr.shape)] = np.nan
+        return self.arrays
+
+
+def run_lanes(run_chunk: Callable, state0, epochs: int, chunk: int, *, split: Callable,
+              finished: Callable | None = None):
+    """Many runs in lanes through `drive_chunks`, every epoch recorded (batched engine, sweeps).
+
+    `split(out) -> (loss (chunk, *lanes), sigma (chunk, P, P, *lanes), bad (chunk, *lanes))`
+    reads one chunk's output; `finished(state)` (optional) stops early, e.g. when every run
+    has stopped. Ctrl-C raises (a part of the runs is never returned).
+
+    Returns:
+        numpy (loss (E+1, *lanes), sigma (E+1, P, P, *lanes), bad (E+1, *lanes)); each run's
+        entries after its first bad one NaN (as `run_epochs`), and bad True from there on.
+    """
+    recorder = Recorder(epochs, record_bytes=np.inf)  # every epoch: the caller asked for them
+    bads = []
+
+    def collect(epoch0, take, out, state):
+        loss, sigma, bad = split(out)
+        recorder.add(epoch0, take, (loss, sigma), bad)
+        bads.append(np.asarray(bad)[:take])
+        return finished is not None and bool(finished(state))
+
+    drive_chunks(run_chunk, state0, epochs, chunk, collect=collect, keep_partial=False)
+    loss, sigma = recorder.finish(epochs + 1)
+    bad = np.concatenate(bads)
+    bad = np.concatenate([bad, np.ones((epochs + 1 - len(bad),) + bad.shape[1:], bool)])
+    return loss, sigma, np.maximum.accumulate(bad, axis=0)
+
+
 def run_epochs(
     chunk_runner: Callable,
     state0,
@@ -172,67 +315,33 @@ def run_epochs(
             instead, NaN after them, with `interrupted_at` set (the command writes them and
             exits 130).
     """
-    record_bytes = RECORD_BYTES if record_bytes is None else record_bytes
-    state = state0
-    diverged_at = interrupted_at = solver_failed_at = None
     dtype = _state_dtype(state0)
-    every, records, filled = 1, None, 0
+    recorder = Recorder(epochs, record_bytes)
+    if P is not None:  # a budget too small: the error before anything runs
+        recorder.allocate([(), (P, P)], [dtype, dtype])
+    found = {}
 
-    def allocate(P, dtype):  # filled as the chunks come, NaN after the last one at the end
-        nonlocal every
-        every = record_every(epochs, (1 + P * P) * np.dtype(dtype).itemsize, record_bytes)
-        n = _n_recorded(epochs, every)
-        return np.empty((n,), dtype), np.empty((n, P, P), dtype)
+    def collect(epoch0, take, out, state):
+        rec, bad = out
+        recorder.add(epoch0, take, (rec.loss, rec.sigma))
+        bad = np.asarray(bad)[:take]
+        if not bad.any():
+            return False
+        first = int(np.argmax(bad))
+        failed = rec.solver_failed is not None and bool(np.asarray(rec.solver_failed)[first])
+        found["solver_failed_at" if failed else "diverged_at"] = epoch0 + first
+        return True
 
-    if P is not None:
-        records = allocate(P, dtype)  # a budget too small: the error before anything runs
-    done = 0
     with progress_bar(total=epochs, desc=desc, enabled=progress, unit="ep") as bar:
-        try:
-            while done <= epochs:
-                _interrupt.check()  # Ctrl-C of this command, maybe swallowed: stop here
-                state, (rec, bad) = chunk_runner(state, done, epochs)
-                take = min(chunk, epochs + 1 - done)
-                # cut on the host: a jax slice would compile anew for each epoch count
-                loss = np.asarray(rec.loss)[:take]
-                sig = np.asarray(rec.sigma)[:take]
-                bad = np.asarray(bad)[:take]
-                if records is None or (done == 0 and records[0].dtype != loss.dtype):
-                    records = allocate(sig.shape[-1], loss.dtype)
-                e = np.arange(done, done + take)
-                keep = (e % every == 0) | (e == epochs)
-                slots = np.where(e == epochs, len(records[0]) - 1, e // every)[keep]
-                records[0][slots] = loss[keep]
-                records[1][slots] = sig[keep]
-                filled = slots[-1] + 1 if slots.size else filled
-                if bad.any():
-                    first = int(np.argmax(bad))
-                    failed = rec.solver_failed is not None and bool(np.asarray(rec.solver_failed)[first])
-                    if failed:
-                        solver_failed_at = done + first
-                    else:
-                        diverged_at = done + first
-                done += take
-                bar.update(take)
-                if diverged_at is not None or solver_failed_at is not None:
-                    break
-        except KeyboardInterrupt:
-            if not _interrupt.active():  # library use: Ctrl-C stops the caller
-                raise
-            interrupted_at = done  # a command keeps what was computed (maybe nothing)
-            _interrupt.note(desc or "loop", done, epochs)
-    if records is None:
-        records = allocate(0, dtype)
-    full_loss, full_sigma = records
-    at = recorded_epochs(epochs, every)
-    filled = min(filled, int(np.searchsorted(at, done)))  # the epochs counted as done
+        state, done, interrupted_at = drive_chunks(chunk_runner, state0, epochs, chunk,
+                                                   collect=collect, desc=desc, bar=bar)
+    if recorder.arrays is None:
+        recorder.allocate([(), (0, 0)], [dtype, dtype])
+    diverged_at, solver_failed_at = found.get("diverged_at"), found.get("solver_failed_at")
     stop = diverged_at if diverged_at is not None else solver_failed_at
-    if stop is not None:  # NaN from the first recorded epoch after it
-        filled = min(filled, int(np.searchsorted(at, stop, side="right")))
-    full_loss[filled:] = np.nan
-    full_sigma[filled:] = np.nan
-    return LoopResult(full_loss, full_sigma, diverged_at, interrupted_at, state, solver_failed_at,
-                      None if every == 1 else at)
+    loss, sigma = recorder.finish(done, -1 if stop is None else stop)
+    return LoopResult(loss, sigma, diverged_at, interrupted_at, state, solver_failed_at,
+                      None if recorder.every == 1 else recorder.recorded_epochs)
 
 
 def _state_dtype(state) -> np.dtype:

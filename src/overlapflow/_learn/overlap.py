@@ -25,6 +25,7 @@ from .._model.effective import overlap_loss
 from .._model.network import NetworkSpec
 from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
+from .._support.linalg import lane_eye, matrix_product, n_lanes
 from .._support.precision import check_float64
 from .loop import EpochRecords, LoopResult, make_chunk_runner, run_epochs
 from .rules import (
@@ -35,7 +36,6 @@ from .rules import (
     rule_euler_step,
     rule_exact_step,
     rule_flow_velocity,
-    sigma_block,
 )
 
 __all__ = [
@@ -47,6 +47,8 @@ __all__ = [
     "euler_overlap_step",
     "direct_overlap_step",
     "flow_velocity",
+    "overlap_update",
+    "overlap_velocity",
     "learn_overlaps",
 ]
 
@@ -79,14 +81,18 @@ def overlap_gradient(sigma, batch, spec: NetworkSpec, loss_kind: str, task=None)
 
 
 def exact_overlap_step(sigma, S, eta):
-    """Σ ← (I − 2ηS) Σ (I − 2ηS): θ-space GD with step N·η, exactly, in overlap space."""
-    A = jnp.eye(sigma.shape[-1], dtype=sigma.dtype) - 2.0 * eta * S
-    return A @ sigma @ A
+    """Σ ← (I − 2ηS) Σ (I − 2ηS): θ-space GD with step N·η, exactly, in overlap space.
+
+    Σ, S (P, P), or (P, P, *lanes) for many runs at once (lane axes last, `_support.linalg`);
+    η a scalar or (*lanes,). The same holds for the three maps below.
+    """
+    A = lane_eye(sigma.shape[0], sigma.dtype, n_lanes(sigma)) - 2.0 * eta * S
+    return matrix_product(matrix_product(A, sigma), A)
 
 
 def flow_velocity(sigma, S, eta):
     """dΣ/dt = −2η (SΣ + ΣS), per epoch of gradient flow."""
-    return -2.0 * eta * (S @ sigma + sigma @ S)
+    return -2.0 * eta * (matrix_product(S, sigma) + matrix_product(sigma, S))
 
 
 def euler_overlap_step(sigma, S, eta):
@@ -99,15 +105,40 @@ def direct_overlap_step(sigma, S, eta):
 
     ∂L/∂σ_ab = 2 S_ab off the diagonal and S_aa on it; invisible overlaps have zero gradient.
     """
-    dL = 2.0 * S - jnp.diag(jnp.diag(S))
+    dL = 2.0 * S - lane_eye(S.shape[0], S.dtype, n_lanes(S)) * S
     return sigma - eta * dL
 
 
-_DISCRETE_STEPS = {
+_PLAIN_STEPS = {
     "exact": exact_overlap_step,
     "euler": euler_overlap_step,
     "direct": direct_overlap_step,
 }
+
+
+def overlap_update(mode: str, rule: LearningRule | None, spec: NetworkSpec):
+    """The one update map of a discrete overlap mode: `update(state, S, eta) -> state`.
+
+    mode "exact", "euler" or "direct"; `rule` None (plain GD: the maps above) or a
+    `LearningRule` that `check_rule_mode` accepted for the mode (its exact map or its Euler
+    step, docs/theory.md §9, its column scales bound). Every learner of overlap space steps
+    through it: `learn_overlaps`, the batched engine (lanes), and through them sweeps and the
+    experiments. The state may carry lane axes (`_support.linalg`), the rule's leaves and η
+    one value per lane.
+    """
+    if rule is None:
+        return _PLAIN_STEPS[mode]
+    scales = column_scales(rule, spec)
+    step = {"exact": rule_exact_step, "euler": rule_euler_step}[mode]
+    return functools.partial(step, rule=rule, scales=scales)
+
+
+def overlap_velocity(rule: LearningRule | None, spec: NetworkSpec):
+    """The velocity field of mode flow, `velocity(Σ, S, eta)`: `flow_velocity` (plain GD) or
+    the rule's first-order form (`rule_flow_velocity`)."""
+    if rule is None:
+        return flow_velocity
+    return functools.partial(rule_flow_velocity, rule=rule, scales=column_scales(rule, spec))
 
 
 def _flow_solve(sigma, batch, spec, loss_kind, eta, t1, tol: FlowTolerances, ts=None,
@@ -133,14 +164,6 @@ def _flow_solve(sigma, batch, spec, loss_kind, eta, t1, tol: FlowTolerances, ts=
     return sol.ys, ok
 
 
-def _rule_steps(rule: LearningRule, spec: NetworkSpec):
-    """The rule's (exact, euler, flow velocity) on (state, S, η), its column scales bound."""
-    scales = column_scales(rule, spec)
-    return (functools.partial(rule_exact_step, rule=rule, scales=scales),
-            functools.partial(rule_euler_step, rule=rule, scales=scales),
-            functools.partial(rule_flow_velocity, rule=rule, scales=scales))
-
-
 @functools.partial(jax.jit, static_argnames=("spec", "task", "loss_kind", "mode", "chunk", "tol"))
 def _overlap_chunk(sigma, epoch0, total, eta, seed, rule=None, *, spec, task, loss_kind, mode,
                    chunk, tol):
@@ -154,26 +177,17 @@ def _overlap_chunk(sigma, epoch0, total, eta, seed, rule=None, *, spec, task, lo
         b = batch_for_epoch(task, seed, epoch)
         return jax.tree_util.tree_map(lambda a: a.astype(dtype), b)
 
-    velocity = flow_velocity
-    if rule is not None:
-        exact, euler, velocity = _rule_steps(rule, spec)
-        update = {"exact": exact, "euler": euler}.get(mode)
-        if update is not None:
-            def rule_step(state, epoch):
-                sig = sigma_block(state, P)
-                loss, S = overlap_gradient(sig, batch_at(epoch), spec, loss_kind, task)
-                return update(state, S, eta), EpochRecords(loss, sig)
+    if mode in _PLAIN_STEPS:
+        update = overlap_update(mode, rule, spec)
 
-            return make_chunk_runner(rule_step, chunk)(sigma, epoch0, total)
-
-    if mode in _DISCRETE_STEPS:
-        update = _DISCRETE_STEPS[mode]
-
-        def step(sig, epoch):
+        def step(state, epoch):
+            sig = state[:P, :P]  # Σ, or the Σ block of a momentum rule's Γ
             loss, S = overlap_gradient(sig, batch_at(epoch), spec, loss_kind, task)
-            return update(sig, S, eta), EpochRecords(loss, sig)
+            return update(state, S, eta), EpochRecords(loss, sig)
 
         return make_chunk_runner(step, chunk)(sigma, epoch0, total)
+
+    velocity = overlap_velocity(rule, spec)
 
     if task.deterministic:
         # One adaptive solve across the chunk, saved at integer epochs: the step size is not

@@ -46,6 +46,16 @@ import optax
 
 from .._model.network import NetworkSpec
 from .._support.errors import ConfigError
+from .._support.linalg import (
+    lane_diag,
+    lane_diagonal,
+    lane_eye,
+    lane_lift,
+    lane_trace,
+    lane_transpose,
+    matrix_product,
+    n_lanes,
+)
 
 __all__ = [
     "OPTIMIZERS",
@@ -576,6 +586,12 @@ def sigma_block(state, P: int):
     return state[..., :P, :P]
 
 
+def _column_rates(scales, dtype, lanes: int):
+    """Column scales (P,) or (P, *lanes) as an array broadcastable to (P, *lanes)."""
+    d = jnp.asarray(scales, dtype)
+    return lane_lift(d, lanes) if d.ndim == 1 else d
+
+
 def effective_gradient(sigma, S, rule: LearningRule, scales):
     """The rule's effective gradient S_tot (P, P) and column rates d (P,) at Σ.
 
@@ -584,57 +600,72 @@ def effective_gradient(sigma, S, rule: LearningRule, scales):
 
     (the S inside κ already includes λ). θ-space: √N·‖g‖_F = 2·sqrt(tr(S Σ S)) and
     √N·‖g_j‖ = 2·sqrt((S Σ S)_jj), so these are exactly what optax computes.
+
+    Lanes (`_support.linalg`): Σ and S may be (P, P, *lanes), the rule's leaves scalars or
+    (*lanes,), scales (P,) or (P, *lanes); then S_tot is (P, P, *lanes) and d broadcasts
+    against (P, *lanes).
     """
-    P = sigma.shape[-1]
+    P = sigma.shape[0]
     dtype = sigma.dtype
+    lanes = n_lanes(sigma)
     if not _is_value(rule.weight_decay, 0.0):  # a traced λ = 0 adds exactly 0
-        S = S + (0.5 * rule.weight_decay) * jnp.eye(P, dtype=dtype)
+        S = S + (0.5 * jnp.asarray(rule.weight_decay, dtype)) * lane_eye(P, dtype, lanes)
     if rule.clip_norm is not None:
-        norm = 2.0 * jnp.sqrt(jnp.maximum(jnp.trace(S @ sigma @ S), 0.0))
+        SsS = matrix_product(matrix_product(S, sigma), S)
+        norm = 2.0 * jnp.sqrt(jnp.maximum(lane_trace(SsS), 0.0))
         c = jnp.asarray(rule.clip_norm, dtype)
         S = jnp.where(norm < c, S, S / norm * c)
-    d = jnp.asarray(scales, dtype)
+    d = _column_rates(scales, dtype, lanes)
     if rule.optimizer == "colnorm":
-        col = 2.0 * jnp.sqrt(jnp.maximum(jnp.diagonal(S @ sigma @ S), 0.0))
+        SsS = matrix_product(matrix_product(S, sigma), S)
+        col = 2.0 * jnp.sqrt(jnp.maximum(lane_diagonal(SsS), 0.0))
         d = d / jnp.maximum(col, COLNORM_EPS)
     return S, d
+
+
+def _noise_drift(rule: LearningRule, eta, scales, dtype, lanes: int):
+    """2ηT·D (P, P[, *lanes]): the N → ∞ mean of the weight noise per epoch."""
+    T = jnp.asarray(rule.noise_temperature, dtype)
+    return 2.0 * eta * T * lane_diag(_column_rates(scales, dtype, lanes), lanes)
 
 
 def rule_exact_step(state, S, eta, rule: LearningRule, scales):
     """One epoch of the rule, exactly, in overlap space (docs/theory.md §9).
 
     Args:
-        state: Σ (P, P), or Γ (2P, 2P) for momentum / Nesterov.
-        S: (P, P) symmetric loss gradient sym(∂L/∂Σ) at the Σ block.
-        eta: overlap-space learning rate η.
-        rule: the rule (not Adam).
-        scales: (P,) column multipliers (`column_scales`).
+        state: Σ (P, P), or Γ (2P, 2P) for momentum / Nesterov; or (…, *lanes) for many runs
+            at once (lane axes last, `_support.linalg`).
+        S: (P, P[, *lanes]) symmetric loss gradient sym(∂L/∂Σ) at the Σ block.
+        eta: overlap-space learning rate η, a scalar or (*lanes,).
+        rule: the rule (not Adam); its leaves scalars or (*lanes,).
+        scales: (P,) or (P, *lanes) column multipliers (`column_scales`).
 
     Returns:
         The next state: (I − 2η D S_tot) Σ (I − 2η S_tot D), or Bᵀ Γ B; plus 2ηT·D on the Σ
         block when T > 0 (the N → ∞ mean of the weight noise).
     """
-    P = S.shape[-1]
+    P = S.shape[0]
     dtype = state.dtype
-    eye = jnp.eye(P, dtype=dtype)
-    sigma = sigma_block(state, P)
-    S_tot, d = effective_gradient(sigma, S, rule, scales)
+    lanes = n_lanes(state)
+    eye = lane_eye(P, dtype, lanes)
+    S_tot, d = effective_gradient(state[:P, :P], S, rule, scales)
     if is_augmented(rule):
         mu = jnp.asarray(rule.momentum, dtype)
+        D = lane_diag(d, lanes)
         if rule.optimizer == "nesterov":
-            top = jnp.concatenate([eye - 2.0 * eta * (1.0 + mu) * S_tot * d[None, :], 2.0 * S_tot], 1)
-            bottom = jnp.concatenate([-eta * mu * mu * jnp.diag(d), mu * eye], 1)
+            blocks = [[eye - 2.0 * eta * (1.0 + mu) * S_tot * d[None], 2.0 * S_tot],
+                      [-eta * mu * mu * D, mu * eye]]
         else:
-            top = jnp.concatenate([eye - 2.0 * eta * S_tot * d[None, :], 2.0 * S_tot], 1)
-            bottom = jnp.concatenate([-eta * mu * jnp.diag(d), mu * eye], 1)
-        B = jnp.concatenate([top, bottom], 0)
-        new = B.T @ state @ B
+            blocks = [[eye - 2.0 * eta * S_tot * d[None], 2.0 * S_tot], [-eta * mu * D, mu * eye]]
+        shape = jnp.broadcast_shapes(*(b.shape for row in blocks for b in row))
+        B = jnp.concatenate([jnp.concatenate([jnp.broadcast_to(b, shape) for b in row], 1)
+                             for row in blocks], 0)
+        new = matrix_product(matrix_product(lane_transpose(B), state), B)
     else:
-        A = eye - 2.0 * eta * S_tot * d[None, :]  # X ← X A
-        new = A.T @ state @ A
+        A = eye - 2.0 * eta * S_tot * d[None]  # X ← X A
+        new = matrix_product(matrix_product(lane_transpose(A), state), A)
     if has_noise(rule):
-        noise = 2.0 * eta * rule.noise_temperature * jnp.diag(jnp.asarray(scales, dtype))
-        new = new.at[:P, :P].add(noise)
+        new = new.at[:P, :P].add(_noise_drift(rule, eta, scales, dtype, lanes))
     return new
 
 
@@ -642,13 +673,13 @@ def rule_flow_velocity(sigma, S, eta, rule: LearningRule, scales):
     """dΣ/dt = −2η (D S_tot Σ + Σ S_tot D) + 2ηT·D, per epoch (first order of the exact map).
 
     Defined for every rule whose state is Σ (gd, colnorm); `check_rule_mode` refuses the
-    others.
+    others. Shapes as `rule_exact_step` (lanes allowed).
     """
     S_tot, d = effective_gradient(sigma, S, rule, scales)
-    G = S_tot * d[None, :]  # dX/dt = −2η X G
-    v = -2.0 * eta * (G.T @ sigma + sigma @ G)
+    G = S_tot * d[None]  # dX/dt = −2η X G
+    v = -2.0 * eta * (matrix_product(lane_transpose(G), sigma) + matrix_product(sigma, G))
     if has_noise(rule):
-        v = v + 2.0 * eta * rule.noise_temperature * jnp.diag(jnp.asarray(scales, sigma.dtype))
+        v = v + _noise_drift(rule, eta, scales, sigma.dtype, n_lanes(sigma))
     return v
 
 

@@ -26,7 +26,7 @@ from .rules import (
     weight_noise,
 )
 
-__all__ = ["OPTIMIZERS", "THETA_CHUNK", "theta_loss", "theta_state",
+__all__ = ["OPTIMIZERS", "THETA_CHUNK", "theta_loss", "theta_state", "theta_chunk",
            "train_theta"]
 
 #: Epochs per jitted call of `train_theta` (the last call is padded): a fixed length, so that
@@ -40,15 +40,19 @@ def theta_loss(X, batch, spec: NetworkSpec, loss_kind: str):
 
 
 def theta_state(X0, rule: LearningRule, eta, spec: NetworkSpec):
-    """The start (X0, optimiser state) of θ-space training under `rule`, as `_theta_chunk`
+    """The start (X0, optimiser state) of θ-space training under `rule`, as `theta_chunk`
     carries it (the chain of the rule's structure, `theta_chain`)."""
     return X0, theta_chain(rule, eta, spec.N, spec=spec).init(X0)
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "task", "loss_kind", "chunk"))
-def _theta_chunk(state, epoch0, total, eta, seed, rule, *, spec, task, loss_kind, chunk):
-    # The rule is a pytree argument: its numbers (and noise seed) are traced, its structure
-    # static, so a new value of any of them runs the same compiled program.
+def theta_chunk(state, epoch0, total, eta, seed, rule, *, spec, task, loss_kind, chunk):
+    """`chunk` epochs of θ-space training from `theta_state` (a `make_chunk_runner` chunk:
+    returns (state, (EpochRecords, bad))); the runner of `train_theta` and of sweeps.
+
+    The rule is a pytree argument: its numbers (and noise seed) are traced, its structure
+    static, so a new value of any of them runs the same compiled program.
+    """
     opt = theta_chain(rule, eta, spec.N, spec=spec)
     scales = column_scales(rule, spec) if has_noise(rule) else None
 
@@ -105,7 +109,7 @@ def train_theta(
     column_scales(rule, spec)  # unknown lr_scale names: ConfigError before tracing
     eta_arr = jnp.asarray(eta, dtype)
     runner = functools.partial(
-        _theta_chunk,
+        theta_chunk,
         eta=eta_arr,
         seed=seed,
         rule=rule,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._analysis.invariants import conserved_forms
 from .._analysis.visibility import visible_mask
 from .._learn import loop as _loop
 from .._learn.loop import LoopResult
@@ -19,7 +20,7 @@ from .._support.differences import max_abs_diff, max_rel_diff
 from .._support.errors import OverlapflowError
 from .._support.extras import has_module
 from .._support.io import write_json_atomic, write_npz_atomic
-from .._support.precision import as_dtype
+from .._support.precision import as_dtype, float64_enabled
 from .config import CompareConfig
 
 __all__ = ["Comparison", "initial_vectors", "run_comparison", "comparison_summary", "write_comparison",
@@ -34,7 +35,8 @@ class Comparison:
         config: the `CompareConfig` that was run.
         epochs: (E + 1,) epoch indices; entry e is the state before update e. When the records
             of E + 1 epochs would exceed `RECORD_BYTES` per mode, the epochs recorded instead
-            (every k-th, and E: `LoopResult.recorded_epochs`).
+            (every k-th, and E: `LoopResult.recorded_epochs`). After Ctrl-C, only the entries
+            up to the last one any mode computed (the interrupted mode NaN after its own last).
         names: (P,) vector names in the order of Σ.
         runs: {mode: LoopResult} for every mode that ran (in config order).
         wall_time_s: {mode: seconds of the first run, compile included}.
@@ -119,6 +121,10 @@ def run_comparison(
     try:
         X0 = initial_vectors(config)
         sigma0 = overlaps(X0)
+        # What writing the results needs of the architecture alone (cached): computed before
+        # the runs, so that writing after Ctrl-C does not compile it.
+        if float64_enabled():
+            conserved_forms(config.network)
         for mode in config.train.modes:
             _interrupt.check()
             start = time.perf_counter()
@@ -154,7 +160,29 @@ def run_comparison(
                 at = ({"mode": later[0], "epoch": 0, "epochs": E} if later
                       else {"mode": None, "epoch": E + 1, "epochs": E})
             comp.interrupted_at = at
+    if comp.interrupted:
+        _trim_to_computed(comp)
     return comp
+
+
+def _trim_to_computed(comp: Comparison) -> None:
+    """Cut the records of an interrupted comparison after the last entry any mode computed.
+
+    A complete mode keeps every entry; the interrupted mode holds NaN after its last computed
+    epoch, and writing and drawing (E + 1) NaN entries would make Ctrl-C of a long run take
+    as long as the records are large.
+    """
+    keep = 0
+    for run in comp.runs.values():
+        stop = run.interrupted_at
+        keep = max(keep, len(comp.epochs) if stop is None
+                   else int(np.searchsorted(comp.epochs, stop)))
+    keep = max(keep, 1)  # epoch 0 stays, so the files keep their shapes' meaning
+    if keep >= len(comp.epochs):
+        return
+    comp.epochs = comp.epochs[:keep]
+    for mode, run in comp.runs.items():
+        comp.runs[mode] = run._replace(loss=run.loss[:keep], sigma=run.sigma[:keep])
 
 
 def solver_failure_text(mode: str, epoch: int) -> str:

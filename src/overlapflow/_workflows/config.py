@@ -24,7 +24,7 @@ import difflib
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +76,19 @@ _REQUIRED = {"task": ("kind",), "train": ("eta", "epochs")}
 _MOMENTUM_OPTIMIZERS = ("momentum", "nesterov")
 
 
+#: The keys of [train] that make the learning rule (`LearningRule`'s fields, docs/theory.md §9).
+RULE_KEYS = ("optimizer", "momentum", "weight_decay", "lr_scale", "clip_norm",
+             "noise_temperature", "noise_seed")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to learn: optimizer for θ-space, rate, epochs, which modes, float precision."""
+    """How to learn: rate, epochs, which modes, float precision, and the learning rule.
 
-    optimizer: str = "gd"
+    `rule` is the `LearningRule` of the [train] keys in `RULE_KEYS` (plain GD by default); it
+    validates them, and `optimizer` reads it.
+    """
+
     eta: float = 5e-3
     epochs: int = 2000
     modes: tuple[str, ...] = ("theta", "exact")
@@ -90,16 +98,11 @@ class TrainConfig:
     limit_nodes: int = 9  # mode "limit": Gauss–Hermite points per drive direction (§8)
     limit_check: bool = True  # mode "limit": also run a coarser rule, report the difference
     track_every: int = 0  # modes "limit" and "theta": Gaussianity statistics every k epochs (0: off)
-    # The learning rule (docs/theory.md §9; `LearningRule` validates them, see `rule`).
-    momentum: float = 0.9  # "momentum" / "nesterov": μ in [0, 1)
-    weight_decay: float = 0.0  # λ ≥ 0: penalty (λ/2N)‖X‖² added to the loss
-    lr_scale: tuple = ()  # {family or column: multiplier ≥ 0}, stored as sorted pairs
-    clip_norm: float | None = None  # clip √N‖g‖_F at this value (> 0); None: off
-    noise_temperature: float = 0.0  # T ≥ 0: weight noise sqrt(2ηT)·ξ after each step
-    noise_seed: int = 0  # seed of the weight noise
+    rule: LearningRule = LearningRule()
 
     def __post_init__(self):
-        object.__setattr__(self, "lr_scale", self.rule.lr_scale)  # validated, hashable
+        if not isinstance(self.rule, LearningRule):
+            raise ConfigError(f"train.rule must be a LearningRule, got {type(self.rule).__name__}")
         positive("train.eta", self.eta)
         positive("train.flow_rtol", self.flow_rtol)
         positive("train.flow_atol", self.flow_atol)
@@ -120,12 +123,21 @@ class TrainConfig:
             raise ConfigError(f"train.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
     @property
-    def rule(self) -> LearningRule:
-        """The `LearningRule` of these settings (plain GD by default)."""
-        return LearningRule(optimizer=self.optimizer, momentum=self.momentum,
-                            weight_decay=self.weight_decay, lr_scale=self.lr_scale,
-                            clip_norm=self.clip_norm, noise_temperature=self.noise_temperature,
-                            noise_seed=self.noise_seed)
+    def optimizer(self) -> str:
+        """The rule's optimiser ("gd", "momentum", "nesterov", "adam" or "colnorm")."""
+        return self.rule.optimizer
+
+    def table(self) -> dict:
+        """The [train] table these settings resolve to (every key, defaults applied)."""
+        out = {"optimizer": self.rule.optimizer}
+        for f in fields(self):
+            if f.name != "rule":
+                value = getattr(self, f.name)
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        for key in RULE_KEYS[1:]:
+            value = getattr(self.rule, key)
+            out[key] = dict(value) if key == "lr_scale" else value
+        return out
 
 
 @dataclass(frozen=True)
@@ -176,8 +188,6 @@ def _plain(value):
 
 def _resolved_tables(spec, init_tbl, kind, task, task_seed, loss, train) -> dict:
     """Every table of a config with the defaults applied (what actually ran)."""
-    from dataclasses import asdict
-
     task_tbl = {"kind": kind, "t_max": _plain(task.t_max), "seed": task_seed}
     for name in task_parameters(kind) if kind != "arrays" else ():
         task_tbl[name] = _plain(getattr(task, name, None))
@@ -187,8 +197,7 @@ def _resolved_tables(spec, init_tbl, kind, task, task_seed, loss, train) -> dict
         "init": {k: _plain(v) for k, v in init_tbl.items()},
         "task": task_tbl,
         "loss": {"kind": loss},
-        "train": {k: (dict(v) if k == "lr_scale" else list(v) if isinstance(v, tuple) else v)
-                  for k, v in asdict(train).items()},
+        "train": train.table(),
     }
 
 
@@ -379,12 +388,10 @@ def config_from_dict(raw: dict, base_dir: Path | str = ".") -> CompareConfig:
     if isinstance(modes, str) or not isinstance(modes, (list, tuple)):
         raise ConfigError(f"train.modes must be a list such as [\"theta\", \"exact\"], got {modes!r}")
     train = TrainConfig(
-        optimizer=tr["optimizer"], eta=tr["eta"], epochs=tr["epochs"], modes=tuple(modes),
+        eta=tr["eta"], epochs=tr["epochs"], modes=tuple(modes),
         dtype=tr["dtype"], flow_rtol=tr["flow_rtol"], flow_atol=tr["flow_atol"],
         limit_nodes=tr["limit_nodes"], limit_check=tr["limit_check"], track_every=tr["track_every"],
-        momentum=tr["momentum"], weight_decay=tr["weight_decay"], lr_scale=tr["lr_scale"],
-        clip_norm=tr["clip_norm"], noise_temperature=tr["noise_temperature"],
-        noise_seed=tr["noise_seed"],
+        rule=LearningRule(**{key: tr[key] for key in RULE_KEYS}),
     )
     ignored = ignored_settings(tables)
     if ignored:

@@ -69,8 +69,7 @@ from .. import (
     overlap_values_and_grads,
     rule_exact_step,
 )
-from ..internal import check_float64, progress_bar, sigma_block
-from ..internal import interrupt as _interrupt
+from ..internal import check_float64, drive_chunks, progress_bar, sigma_block
 from . import memory as _memory
 from ._common import (
     Check,
@@ -151,11 +150,12 @@ def build_rules(params: dict) -> list[tuple[str, str, float, LearningRule]]:
     return out
 
 
-@functools.partial(jax.jit, static_argnames=("rules", "spec", "chunk"))
-def _protocol_chunk(states, epoch0, total, batch_hist, batch_ctrl, eta, *, rules, spec, chunk):
+@functools.partial(jax.jit, static_argnames=("spec", "chunk"))
+def _protocol_chunk(states, epoch0, total, batch_hist, batch_ctrl, eta, rules, *, spec, chunk):
     """`chunk` epochs of every rule's history and control runs (epochs ≥ total: no update).
 
     states: (hist, ctrl), each a tuple of one state per rule (Σ (P, P) or Γ (2P, 2P)).
+    rules: the tuple of `LearningRule`s, traced (their numbers never compile again).
     Records per epoch: losses (K,) and Σ blocks (K, P, P) of both runs, before the update.
     """
     P = spec.P
@@ -204,40 +204,35 @@ def run_protocol(rules, sigma0, spec: NetworkSpec, phases, *, chunk: int = 500,
     rec: list[list] = [[], [], [], []]
     done, stopped = 0, False
     states = None
+    last = len(phases) - 1
     with progress_bar(total=total, desc="forgetting", enabled=progress, unit="ep") as bar:
-        try:
-            for task_h, task_c, epochs, eta in phases:
-                epochs = int(epochs)
-                states = (tuple(initial_rule_state(s, r) for s, r in zip(sig_h, rules)),
-                          tuple(initial_rule_state(s, r) for s, r in zip(sig_c, rules)))
-                bh = batch_for_epoch(task_h, 0, 0)
-                bc = batch_for_epoch(task_c, 0, 0)
-                for e0 in range(0, epochs, chunk):
-                    _interrupt.check()
-                    states, out = _protocol_chunk(states, e0, epochs, bh, bc,
-                                                  jnp.asarray(eta, jnp.float64), rules=rules,
-                                                  spec=spec, chunk=chunk)
-                    take = min(chunk, epochs - e0)
-                    out = [np.asarray(o[:take]) for o in out]  # all four, or none, recorded
-                    for k in range(4):
-                        rec[k].append(out[k])
-                    done += take
-                    bar.update(take)
-                sig_h = [sigma_block(s, P) for s in states[0]]
-                sig_c = [sigma_block(s, P) for s in states[1]]
-            # The final entry: one more chunk that updates nothing (total 0) records the
-            # losses and Σ of the final states (no new compilation).
-            _interrupt.check()
-            _, out = _protocol_chunk(states, 0, 0, bh, bc, jnp.asarray(eta, jnp.float64),
-                                     rules=rules, spec=spec, chunk=chunk)
-            out = [np.asarray(o[:1]) for o in out]
-            for k in range(4):
-                rec[k].append(out[k])
-        except KeyboardInterrupt:
-            if not _interrupt.active():  # library use: Ctrl-C stops the caller
-                raise
-            _interrupt.note("forgetting", done, total)
-            stopped = True
+        for p, (task_h, task_c, epochs, eta) in enumerate(phases):
+            epochs = int(epochs)
+            states = (tuple(initial_rule_state(s, r) for s, r in zip(sig_h, rules)),
+                      tuple(initial_rule_state(s, r) for s, r in zip(sig_c, rules)))
+            bh = batch_for_epoch(task_h, 0, 0)
+            bc = batch_for_epoch(task_c, 0, 0)
+
+            def run_chunk(sts, e0, tot, bh=bh, bc=bc, eta=eta):
+                return _protocol_chunk(sts, e0, tot, bh, bc, jnp.asarray(eta, jnp.float64),
+                                       rules, spec=spec, chunk=chunk)
+
+            def collect(e0, take, out, sts):
+                for k in range(4):  # all four, or none, recorded
+                    rec[k].append(np.asarray(out[k])[:take])
+                return False
+
+            # the entries before each update; the last phase also the final state's
+            states, _, at = drive_chunks(
+                run_chunk, states, epochs, chunk, collect=collect, desc="forgetting", bar=bar,
+                entries=epochs + 1 if p == last else epochs, offset=done, of_total=total)
+            if at is not None:
+                done += at
+                stopped = True
+                break
+            done += epochs
+            sig_h = [sigma_block(s, P) for s in states[0]]
+            sig_c = [sigma_block(s, P) for s in states[1]]
     K = len(rules)
     empty = (np.zeros((0, K)), np.zeros((0, K, P, P)))
     run = {

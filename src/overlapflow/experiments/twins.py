@@ -59,6 +59,7 @@ from ..internal import (
     Task,
     available_cores,
     batched_chunk,
+    drive_chunks,
     lane_state,
     map_threaded,
     progress_bar,
@@ -219,24 +220,28 @@ class PhaseResult(NamedTuple):
 def _run_group(sigma0, run: PhaseRun, spec, *, epochs, chunk, tick):
     """All epochs of one lane group (the batched engine, `batched_chunk`, exact map); returns
     the pieces of a `PhaseResult`."""
-    state = lane_state(sigma0)
-    losses, traj, marks, done = [], [np.asarray(sigma0)], [0], 0
-    start = steady = time.perf_counter()
-    while done < epochs + 1:
-        state, (loss, _, _) = batched_chunk(
-            state, done, epochs, run.eta, run.drop, run.below, run.seed, spec=spec,
-            task=run.task, loss_kind=run.loss, mode="exact", chunk=chunk, record_sigma=False)
-        take = min(chunk, epochs + 1 - done)
-        losses.append(np.asarray(loss[:take]).T)
-        done += take
+    losses, traj, marks = [], [np.asarray(sigma0)], [0]
+    clock = {"start": time.perf_counter()}
+
+    def run_chunk(state, epoch0, total):
+        return batched_chunk(state, epoch0, total, run.eta, run.drop, run.below, run.seed,
+                             spec=spec, task=run.task, loss_kind=run.loss, mode="exact",
+                             chunk=chunk, record_sigma=False)
+
+    def collect(epoch0, take, out, state):
+        losses.append(np.asarray(out[0])[:take].T)
         traj.append(np.moveaxis(np.asarray(state.sigma), -1, 0))
-        marks.append(min(done, epochs))
+        marks.append(min(epoch0 + take, epochs))
         tick(take)
-        if done == take:
-            steady = time.perf_counter()
+        if epoch0 == 0:
+            clock["steady"] = time.perf_counter()  # after the compilation
+        return False
+
+    state, _, _ = drive_chunks(run_chunk, lane_state(sigma0), epochs, chunk, collect=collect,
+                               keep_partial=False)
     n_steady = (len(losses) - 1) * chunk
-    per_epoch = ((time.perf_counter() - steady) / n_steady if n_steady
-                 else (time.perf_counter() - start) / chunk)
+    per_epoch = ((time.perf_counter() - clock["steady"]) / n_steady if n_steady
+                 else (time.perf_counter() - clock["start"]) / chunk)
     return (np.moveaxis(np.asarray(state.sigma), -1, 0), np.concatenate(losses, axis=1),
             np.asarray(state.bad), np.stack(traj, axis=1), np.asarray(marks), per_epoch)
 

@@ -13,10 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._analysis.invariants import conserved_forms
-from ..._learn.batched import _pad_rows, batched_overlap_runs
+from ..._learn.batched import batched_overlap_runs, pad_rows
+from ..._learn.loop import run_lanes
 from ..._learn.overlap import FlowTolerances, learn_overlaps
 from ..._learn.rules import check_rule_mode, is_augmented, stack_rules
-from ..._learn.theta import _theta_chunk, theta_state
+from ..._learn.theta import theta_chunk, theta_state
 from ..._support import interrupt as _interrupt
 from ..._support.errors import ConfigError
 from ..._support.precision import as_dtype
@@ -54,37 +55,30 @@ def _theta_runs(cfg: CompareConfig, X0, dtype, memory_bytes):
     fits = int(max(1, min(THETA_MAX_CHUNK, THETA_WORK_PER_CALL // per_epoch)))
     chunk = 1 << (fits.bit_length() - 1)
     rule = tr.rule  # a traced argument: its numbers never compile again (docs/theory.md §9)
-    run = functools.partial(_theta_chunk, spec=spec, task=task, loss_kind=cfg.loss, chunk=chunk)
+    run = functools.partial(theta_chunk, spec=spec, task=task, loss_kind=cfg.loss, chunk=chunk)
     # vmap of the jitted chunk: compiled once per shape and reused by every chunk of the sweep
     # (a jit around a fresh lambda would recompile for each call of this function).
-    vrun = jax.vmap(lambda st, e0: run(st, e0, E, eta, cfg.task_seed, rule), in_axes=(0, None))
+    vrun = jax.vmap(lambda st, e0: run(st, e0, E, eta, cfg.task_seed, rule), in_axes=(0, None),
+                    out_axes=(0, -1))  # records with the runs last, as the batched engine's
     outs = []
     for i in range(0, n, size):
         _interrupt.check()
-        Xb = X0[i : i + size] if n - i >= size else _pad_rows(X0[i : i + size], size)
+        Xb = X0[i : i + size] if n - i >= size else pad_rows(X0[i : i + size], size)
         state = jax.vmap(lambda X: theta_state(X, rule, eta, spec))(Xb)
-        pieces = []
-        for e0 in range(0, E + 1, chunk):
-            _interrupt.check()
-            state, (rec, bad) = vrun(state, e0)
-            pieces.append((np.asarray(rec.loss), np.asarray(rec.sigma), np.asarray(bad)))
+        loss, sigma, bad = run_lanes(lambda st, e0, _: vrun(st, e0), state, E, chunk,
+                                     split=lambda out: (out[0].loss, out[0].sigma, out[1]))
         m = min(size, n - i)
-        outs.append(tuple(np.concatenate([p[k] for p in pieces], axis=1)[:m, : E + 1]
-                          for k in range(3)))
+        outs.append((loss.T[:m], np.moveaxis(sigma, -1, 0)[:m], bad.T[:m]))
     loss = np.concatenate([o[0] for o in outs])  # (n, E+1)
     sigma = np.concatenate([o[1] for o in outs])
     bad = np.concatenate([o[2] for o in outs])
     return loss, sigma, bad
 
 
-def _finish(loss, sigma, bad):
-    """Per-run NaN after the first bad entry (as `run_epochs`); returns (loss, sigma, diverged)."""
-    loss, sigma, bad = np.array(loss), np.array(sigma), np.asarray(bad)
-    diverged = np.where(bad.any(axis=1), np.argmax(bad, axis=1), -1)
-    for i in np.nonzero(diverged >= 0)[0]:
-        loss[i, diverged[i] + 1 :] = np.nan
-        sigma[i, diverged[i] + 1 :] = np.nan
-    return loss, sigma, diverged
+def _diverged(bad) -> np.ndarray:
+    """Per run the first bad entry (−1: none); the drivers already set the later ones to NaN."""
+    bad = np.asarray(bad)
+    return np.where(bad.any(axis=1), np.argmax(bad, axis=1), -1)
 
 
 def _invariant_drift(cfg: CompareConfig, sigma):
@@ -256,7 +250,7 @@ def _one_mode(cfg: CompareConfig, mode, n, X0, sigma0, dtype, theta_memory_bytes
 
 def _record(out, traj, cfg, mode, loss, sigma, bad, wall_per_run) -> None:
     """Store one mode's arrays of one chunk in `out` (and its trajectories in `traj`)."""
-    loss, sigma, diverged = _finish(loss, sigma, bad)
+    diverged = _diverged(bad)
     n = loss.shape[0]
     traj[mode] = (loss, sigma)
     out[f"loss_{mode}"] = loss
