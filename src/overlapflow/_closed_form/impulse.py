@@ -147,23 +147,34 @@ def _augmented(sigma, spec: NetworkSpec, task):
     return At, Ct, Xi, K
 
 
-def _gramian(At, Q, T: int):
-    """W = Σ_{t<T} Ãᵗᵀ Q Ãᵗ by squared Smith doubling over the bits of T (static)."""
-    W_blk, A_blk = Q, At
-    W_acc = P_acc = None
-    n = T
+def _doubling(block, At, T: int, join):
+    """Σ_{t<T} of a series whose terms are block·Ãᵗ-like, by doubling over the bits of T.
+
+    `join(first, second, P)` combines the part for t < n (first) with the part for
+    n ≤ t < 2n written through P = Ãⁿ (second is the block of t < n, shifted by P). The
+    block for 2n terms is `join(block, block, Ãⁿ)`; bits of T set add a block to the sum.
+    T is static: ⌈log₂ T⌉ doublings, unrolled.
+    """
+    acc = P_acc = None
+    A_blk, n = At, T
     while True:
         if n & 1:
-            if W_acc is None:
-                W_acc, P_acc = W_blk, A_blk
+            if acc is None:
+                acc, P_acc = block, A_blk
             else:
-                W_acc = W_acc + lane_matmul(lane_transpose(P_acc), lane_matmul(W_blk, P_acc))
+                acc = join(acc, block, P_acc)
                 P_acc = lane_matmul(P_acc, A_blk)
         n >>= 1
         if n == 0:
-            return W_acc
-        W_blk = W_blk + lane_matmul(lane_transpose(A_blk), lane_matmul(W_blk, A_blk))
+            return acc
+        block = join(block, block, A_blk)
         A_blk = lane_matmul(A_blk, A_blk)
+
+
+def _gramian(At, Q, T: int):
+    """W = Σ_{t<T} Ãᵗᵀ Q Ãᵗ by squared Smith doubling over the bits of T (static)."""
+    return _doubling(Q, At, T, lambda W, V, P: W + lane_matmul(lane_transpose(P),
+                                                                 lane_matmul(V, P)))
 
 
 def _r_factor(S):
@@ -191,21 +202,8 @@ def _sqrt_gramian(At, Ct, T: int):
         R_blk = _r_factor(Ct)
     else:
         R_blk = jnp.zeros((k,) + Ct.shape[1:], Ct.dtype).at[: Ct.shape[0]].set(Ct)
-    A_blk = At
-    R_acc = P_acc = None
-    n = T
-    while True:
-        if n & 1:
-            if R_acc is None:
-                R_acc, P_acc = R_blk, A_blk
-            else:
-                R_acc = _r_factor(jnp.concatenate([R_acc, lane_matmul(R_blk, P_acc)], axis=0))
-                P_acc = lane_matmul(P_acc, A_blk)
-        n >>= 1
-        if n == 0:
-            return R_acc
-        R_blk = _r_factor(jnp.concatenate([R_blk, lane_matmul(R_blk, A_blk)], axis=0))
-        A_blk = lane_matmul(A_blk, A_blk)
+    return _doubling(R_blk, At, T,
+                     lambda R, V, P: _r_factor(jnp.concatenate([R, lane_matmul(V, P)], axis=0)))
 
 
 def impulse_loss_parts(sigma, spec: NetworkSpec, task):
