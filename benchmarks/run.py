@@ -319,6 +319,28 @@ def sweep_grid_rows(table, q: bool, reps: int) -> None:
                   "s/sweep", goal, None if t == base and not name.startswith("8") else base)
 
 
+def compare_rows(table, spec, task, eta, E, reps: int) -> None:
+    """Group 11: the exact mode of `overlapflow compare examples/fig1.toml` (its compiled
+    second run, `--time-compiled`) against the engine alone (one jitted scan of the closed-form
+    exact map), per epoch, median of `reps` (the goal: ≤ 1.5× the engine)."""
+    sig0 = _sigma0(spec)
+    closed = _scan_runner(spec, task, E, eta, closed_form=True)
+    t_cf = median_time(lambda: closed(sig0), reps)
+    table.add("11", f"engine: closed-form exact map, one jitted scan, {E} ep", t_cf,
+              t_cf / E * 1e6, "µs/epoch", "(baseline)")
+    t_pub = median_time(lambda: of.learn_overlaps(sig0, task, spec, eta=eta, epochs=E).loss, reps)
+    table.add("11", f"learn_overlaps (chunks of the one driver, records Σ), {E} ep", t_pub,
+              t_pub / E * 1e6, "µs/epoch", "≤ 1.5× engine", t_cf)
+    cfg = of.load_config(FIG1, {"train.modes": ["exact"], "train.epochs": E})
+    times = []
+    for _ in range(reps):
+        comp = of.run_comparison(cfg, progress=False, time_compiled=True)
+        times.append(comp.compiled_time_s["exact"])
+    t_cmp = statistics.median(times)
+    table.add("11", f"compare fig1.toml, mode exact, compiled run, {E} ep", t_cmp,
+              t_cmp / E * 1e6, "µs/epoch", "≤ 1.5× engine", t_cf)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
@@ -337,6 +359,8 @@ def main(argv=None) -> int:
                     help="group 0 alone: start-up time of `overlapflow --help`")
     ap.add_argument("--sweep-grid-only", action="store_true",
                     help="group 10 alone: a sweep over 8 weight decays against one value")
+    ap.add_argument("--compare-only", action="store_true",
+                    help="group 11 alone: compare's exact mode against the engine, per epoch")
     args = ap.parse_args(argv)
     of.enable_float64()  # the rows compare float64 runs
     reps = max(5, args.reps)
@@ -356,6 +380,10 @@ def main(argv=None) -> int:
         return 0
     if args.sweep_grid_only:
         sweep_grid_rows(table, q, args.reps)
+        table.print()
+        return 0
+    if args.compare_only:
+        compare_rows(table, spec, task, eta, E, reps)
         table.print()
         return 0
     if args.limit_only:
@@ -406,6 +434,9 @@ def main(argv=None) -> int:
     table.add("1", f"overlap exact, {n_batch} runs batched (lane groups of "
               f"{lanes_per_group(spec, task, 'sum_dt')}, threads), {E} ep", t_b,
               per * 1e6, "µs/run-epoch", "≤ 4 s (≤ 2 µs/run-ep)", per_one * n_batch * E)
+
+    # -- 11: the exact mode through `compare` against the engine ------------------------------
+    compare_rows(table, spec, task, eta, E, reps)
 
     # -- 2: θ-space, time per epoch vs N ----------------------------------------------------
     times = {}

@@ -6,14 +6,20 @@ Files are small and generated in tmp_path: a 0-byte .npz or .npy, a truncated .n
 bytes under an array's name, a folder where a file is expected, arrays of 1e300; config keys
 that the chosen options ignore; neurogym's durations; refused `run --set` values. Every case
 fails while its input is checked, before anything is computed.
+
+The library's learners check their arguments the same way (`_support.validate`): a bad
+`epochs`, `eta` or `seed` is a one-line `ConfigError` naming it, before anything is computed.
 """
 
 import re
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import overlapflow as of
 from overlapflow.cli import main
+from overlapflow.internal import learn_batched
 
 SMALL = """\
 [network]
@@ -268,3 +274,64 @@ def test_refused_run_set_leaves_no_folder(tmp_path, capsys, name, sets, pattern)
         argv += ["--set", s]
     refused(capsys, tmp_path, argv, pattern)
     assert not (tmp_path / "runs").exists()
+
+
+# -- the library's learners ------------------------------------------------------------------
+
+
+def _learner_calls():
+    """(name, call(**overrides)) of each learner on a tiny valid problem (eta=0.01, epochs=2)."""
+    spec = of.NetworkSpec(N=10, rank=1, dt=0.1)
+    task = of.make_task("impulse_exp", dt=0.1, t_max=1.0, decay=0.3, n_in=1, n_out=1)
+    X0 = of.random_vectors(spec, seed=0)
+    sigma0 = of.overlaps(X0)
+    nodes = of.limit_nodes(sigma0, spec, nodes=3)
+    return {
+        "train_theta": lambda **kw: of.train_theta(X0, task, spec, **kw),
+        "learn_overlaps": lambda **kw: of.learn_overlaps(sigma0, task, spec, **kw),
+        "learn_particles": lambda **kw: of.learn_particles(nodes, task, spec, **kw),
+        "learn_limit": lambda **kw: of.learn_limit(sigma0, task, spec, nodes=3, **kw),
+    }
+
+
+BAD_LEARNER_ARGS = [
+    pytest.param(dict(epochs=-3), r"epochs must be >= [01] \(got -3\)", id="epochs-negative"),
+    pytest.param(dict(epochs=2.5), r"epochs must be an integer \(got 2.5\)", id="epochs-float"),
+    pytest.param(dict(epochs=True), r"epochs must be an integer \(got True\)", id="epochs-bool"),
+    pytest.param(dict(eta=float("nan")), r"eta must be finite \(got nan\)", id="eta-nan"),
+    pytest.param(dict(eta=-1), r"eta must be >= 0 \(got -1\)", id="eta-negative"),
+    pytest.param(dict(eta="x"), r"eta must be a real number \(got 'x'\)", id="eta-string"),
+    pytest.param(dict(seed=-1), r"seed must be >= 0 \(got -1\)", id="seed-negative"),
+]
+
+
+@pytest.mark.parametrize("learner", ["train_theta", "learn_overlaps", "learn_particles",
+                                     "learn_limit"])
+@pytest.mark.parametrize("bad, pattern", BAD_LEARNER_ARGS)
+def test_learner_arguments_are_one_line_config_errors(learner, bad, pattern):
+    kwargs = {**dict(eta=0.01, epochs=2, seed=0), **bad}
+    with pytest.raises(of.ConfigError, match=pattern) as err:
+        _learner_calls()[learner](**kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_learners_take_numpy_and_jax_scalars():
+    for name, call in _learner_calls().items():
+        a = call(eta=np.float32(0.01), epochs=np.int64(2), seed=np.int64(1))
+        b = call(eta=jnp.asarray(0.01), epochs=2, seed=1)
+        assert a.loss.shape == b.loss.shape == (3,), name
+
+
+@pytest.mark.parametrize("eta, epochs, task_seed, pattern", [
+    (np.array([0.01, np.nan]), 2, 0, r"eta must be finite \(got nan at index 1\)"),
+    (np.inf, 2, 0, r"eta must be finite \(got inf\)"),
+    (0.01, -1, 0, r"epochs must be >= 0 \(got -1\)"),
+    (0.01, 2, -1, r"task_seed must be >= 0 \(got -1\)"),
+])
+def test_batched_runs_check_their_arguments(eta, epochs, task_seed, pattern):
+    spec = of.NetworkSpec(N=10, rank=1, dt=0.1)
+    task = of.make_task("impulse_exp", dt=0.1, t_max=1.0, decay=0.3, n_in=1, n_out=1)
+    sigma0 = np.stack([np.eye(spec.P)] * 2)
+    with pytest.raises(of.ConfigError, match=pattern):
+        learn_batched.batched_overlap_runs(sigma0, eta, task_seed, spec=spec, task=task,
+                                           loss_kind="sum_dt", mode="exact", epochs=epochs)

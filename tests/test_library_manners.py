@@ -67,8 +67,8 @@ def test_ctrl_c_propagates_from_run_comparison_in_library_use(ctrl_c_at_third_ch
     config = of.config_from_dict({
         "network": {"N": 20, "rank": 1, "dt": 0.05},
         "task": {"kind": "impulse_exp", "t_max": 1.0, "decay": 0.3},
-        "train": {"eta": 0.01, "epochs": 200, "modes": ["exact"]},
-    })
+        "train": {"eta": 0.01, "epochs": 5000, "modes": ["exact"]},  # 5 chunks of the closed
+    })  # form's 1024 epochs
     with pytest.raises(KeyboardInterrupt):
         of.run_comparison(config, progress=False)
 

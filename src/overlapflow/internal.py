@@ -98,6 +98,11 @@ from ._support.precision import check_float64 as check_float64
 from ._support.precision import require_float64 as require_float64
 from ._support.progress import LineBar as LineBar
 from ._support.progress import progress_bar as progress_bar
+from ._support.validate import count as count
+from ._support.validate import integer as integer
+from ._support.validate import nonnegative as nonnegative
+from ._support.validate import positive as positive
+from ._support.validate import real as real
 from ._workflows import config as config_schema
 from ._workflows.config import ALL_MODES as ALL_MODES
 from ._workflows.hooks import closure_warning as closure_warning
@@ -109,6 +114,7 @@ from ._workflows.sweep import parse_seeds as parse_seeds
 from ._workflows.sweep import scheduling as sweep_scheduling
 
 __all__ = [
+    "count", "integer", "nonnegative", "positive", "real",
     "align", "ALL_MODES", "atomic_group", "available_cores", "batched_chunk",
     "batched_overlap_runs", "candidate_symmetries", "CAPTIONS", "check_float64", "check_loss_kind", "require_float64",
     "check_rule_mode", "check_task_for", "closed_form_impulse", "closed_form_newton",

@@ -55,12 +55,12 @@ def _compare(args) -> int:
     from .._workflows.config import load_config
 
     config = load_config(args.config, parse_settings(args.set))
-    out = prepare_out(args.out, overwrite=args.overwrite)  # before anything is computed
     from .._support.extras import has_module
 
     if has_module("matplotlib"):  # imported before the runs, so that after Ctrl-C only the
         import matplotlib.backends.backend_agg  # noqa: F401  drawing remains to be done
         import matplotlib.figure  # noqa: F401
+    out = prepare_out(args.out, overwrite=args.overwrite)  # before anything is computed
     comp = run_comparison(config, progress=not args.no_progress, time_compiled=args.time_compiled)
     summary = write_comparison(comp, out, replace=args.overwrite)
     _print_summary(summary, args.out)

@@ -33,6 +33,7 @@ from .._model.tasks import batch_for_epoch
 from .._support.errors import ConfigError
 from .._support.linalg import lane_transpose
 from .._support.parallel import map_threaded
+from .._support.validate import count, finite, integer
 from .loop import run_lanes
 from .overlap import overlap_update
 from .rules import LearningRule, initial_rule_state
@@ -178,7 +179,14 @@ def batched_overlap_runs(sigma0, eta, task_seed, *, spec, task, loss_kind, mode,
         from that entry on) and its entries after the first bad one are NaN, as in
         `run_epochs`. The epochs run through the one driver (`_learn.loop.run_lanes`; Ctrl-C
         raises: a part of a group is never returned).
+
+    Raises:
+        ConfigError: `epochs` or `task_seed` not an integer ≥ 0, a non-finite η, `lanes`
+            not a positive integer, before anything is computed.
     """
+    count("epochs", epochs, minimum=0)
+    integer("task_seed", task_seed, minimum=0)
+    finite("eta", eta)
     if lanes is not None and (isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1):
         raise ConfigError(f"lanes must be a positive integer or None, got {lanes!r}")
     sigma0 = jnp.asarray(sigma0)

@@ -27,6 +27,7 @@ from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
 from .._support.linalg import lane_eye, matrix_product, n_lanes
 from .._support.precision import check_float64
+from .._support.validate import count, integer, nonnegative, scalar
 from .loop import EpochRecords, LoopResult, make_chunk_runner, run_epochs
 from .rules import (
     LearningRule,
@@ -41,6 +42,7 @@ from .rules import (
 __all__ = [
     "OVERLAP_MODES",
     "OVERLAP_CHUNK",
+    "CLOSED_FORM_CHUNK",
     "FlowTolerances",
     "overlap_gradient",
     "exact_overlap_step",
@@ -57,6 +59,11 @@ OVERLAP_MODES = ("exact", "flow", "euler", "direct")
 #: Epochs per jitted call of `learn_overlaps` (the last call is padded): a fixed length, so
 #: that every number of epochs runs the same compiled program.
 OVERLAP_CHUNK = 64
+#: The same for a discrete mode whose loss has a T-independent closed form (impulse tasks on
+#: linear networks): an epoch costs microseconds, so a longer chunk keeps the per-call cost of
+#: Python and of copying the records out small beside the epochs, and a chunk still takes
+#: milliseconds (Ctrl-C acts between chunks).
+CLOSED_FORM_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -257,9 +264,15 @@ def learn_overlaps(
         interrupted_at, state (Σ, or Γ for momentum / Nesterov).
 
     The rule's numbers, η and `epochs` are traced: new values never compile again (`chunk`,
-    default `OVERLAP_CHUNK` epochs per jitted call and per adaptive solve of mode flow, is
-    static). Plain GD runs the maps above, any other rule its own map.
+    default `OVERLAP_CHUNK` epochs per jitted call and per adaptive solve of mode flow, or
+    `CLOSED_FORM_CHUNK` for a discrete mode on a closed-form loss, is
+    static). Plain GD runs the maps above, any other rule its own map. `epochs` (an integer
+    ≥ 0), `seed` (an integer ≥ 0) and `eta` (a finite number ≥ 0, or a 0-d array) are checked
+    before anything is computed (a one-line ConfigError naming the argument).
     """
+    count("epochs", epochs, minimum=0)
+    integer("seed", seed, minimum=0)
+    nonnegative("eta", scalar(eta))
     check_float64(dtype, "learn_overlaps")
     check_task_for(task, spec)
     if mode not in OVERLAP_MODES:
@@ -271,7 +284,11 @@ def learn_overlaps(
         column_scales(rule, spec)  # unknown lr_scale names: ConfigError before tracing
         if rule.is_plain and rule.optimizer == "gd":
             rule = None  # plain GD: the historical maps
-    chunk = chunk or OVERLAP_CHUNK
+    if chunk is None:
+        from .._closed_form.impulse import closed_form_applies
+
+        fast = mode in _PLAIN_STEPS and closed_form_applies(task, spec, loss)
+        chunk = CLOSED_FORM_CHUNK if fast else OVERLAP_CHUNK
     sigma0 = jnp.asarray(sigma0, dtype=dtype)
     if rule is not None:
         sigma0 = initial_rule_state(sigma0, rule)

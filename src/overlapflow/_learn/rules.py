@@ -56,6 +56,7 @@ from .._support.linalg import (
     matrix_product,
     n_lanes,
 )
+from .._support.validate import in_range, integer, nonnegative, positive
 
 __all__ = [
     "OPTIMIZERS",
@@ -97,17 +98,6 @@ _KEY_RE = re.compile(r"^([muvz])([1-9]\d*)?$")
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _finite(name: str, value, *, low: float, low_ok: bool, high: float | None = None,
-            high_ok: bool = False, what: str) -> float:
-    if not _is_number(value) or not math.isfinite(float(value)):
-        raise ConfigError(f"train.{name} must be a finite number {what}, got {value!r}")
-    v = float(value)
-    if v < low or (v == low and not low_ok) or (
-            high is not None and (v > high or (v == high and not high_ok))):
-        raise ConfigError(f"train.{name} must be {what}, got {value!r}")
-    return v
 
 
 @dataclass(frozen=True)
@@ -153,19 +143,13 @@ class LearningRule:
             raise ConfigError(
                 f"train.optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         set_ = object.__setattr__
-        set_(self, "momentum", _finite("momentum", self.momentum, low=0.0, low_ok=True,
-                                       high=1.0, what="in [0, 1)"))
-        set_(self, "weight_decay", _finite("weight_decay", self.weight_decay, low=0.0,
-                                           low_ok=True, what="≥ 0"))
-        set_(self, "noise_temperature", _finite("noise_temperature", self.noise_temperature,
-                                                low=0.0, low_ok=True, what="≥ 0"))
-        if self.clip_norm is not None:
-            set_(self, "clip_norm", _finite("clip_norm", self.clip_norm, low=0.0, low_ok=False,
-                                            what="> 0 (or absent: no clipping)"))
-        if (not isinstance(self.noise_seed, (int, np.integer)) or isinstance(self.noise_seed, bool)
-                or self.noise_seed < 0):
-            raise ConfigError(f"train.noise_seed must be an integer ≥ 0, got {self.noise_seed!r}")
-        set_(self, "noise_seed", int(self.noise_seed))
+        set_(self, "momentum", in_range("train.momentum", self.momentum, 0, 1, high_open=True))
+        set_(self, "weight_decay", nonnegative("train.weight_decay", self.weight_decay))
+        set_(self, "noise_temperature",
+             nonnegative("train.noise_temperature", self.noise_temperature))
+        if self.clip_norm is not None:  # None: no clipping
+            set_(self, "clip_norm", positive("train.clip_norm", self.clip_norm))
+        set_(self, "noise_seed", integer("train.noise_seed", self.noise_seed, minimum=0))
         set_(self, "lr_scale", _normalise_lr_scale(self.lr_scale))
         if self.optimizer == "colnorm" and self.clip_norm is not None:
             raise ConfigError("train.clip_norm has no effect with optimizer 'colnorm' (every "
@@ -276,8 +260,7 @@ def _normalise_lr_scale(value) -> tuple:
                               f"{', '.join(_FAMILIES)} or one column such as u1 or z2")
         if key in out:
             raise ConfigError(f"train.lr_scale names {key!r} twice")
-        out[key] = _finite(f"lr_scale.{key}", mult, low=0.0, low_ok=True,
-                           what="≥ 0 (0 freezes)")
+        out[key] = nonnegative(f"train.lr_scale.{key}", mult)  # 0 freezes the vector
     return tuple(sorted(out.items()))
 
 

@@ -15,6 +15,7 @@ from .._model.overlaps import overlaps
 from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
 from .._support.precision import check_float64
+from .._support.validate import count, integer, nonnegative, scalar
 from .loop import EpochRecords, LoopResult, make_chunk_runner, run_epochs
 from .rules import (
     OPTIMIZERS,
@@ -98,7 +99,14 @@ def train_theta(
     Returns:
         `LoopResult`: loss (E+1,), sigma = XᵀX/N (E+1, P, P) before each update,
         diverged_at, interrupted_at, and state = (X_final, optimizer_state).
+
+    Raises:
+        ConfigError: `epochs` not an integer ≥ 0, `seed` not an integer ≥ 0, `eta` not a
+            finite number ≥ 0 (a number or a 0-d array), before anything is computed.
     """
+    count("epochs", epochs, minimum=0)
+    integer("seed", seed, minimum=0)
+    nonnegative("eta", scalar(eta))
     check_float64(dtype, "train_theta")
     check_task_for(task, spec)
     chunk = chunk or THETA_CHUNK

@@ -18,8 +18,9 @@ from .._model.network import NetworkSpec
 from .._model.tasks import batch_for_epoch, check_task_for
 from .._support.errors import ConfigError
 from .._support.precision import check_float64
+from .._support.validate import count, integer, nonnegative, scalar
 from .adjoint import _drive_and_readout, _latent_forward, particle_value_and_grad
-from .quadrature import QuadratureNodes, _is_int, interpolate_nodes, limit_nodes, qq_bases
+from .quadrature import QuadratureNodes, interpolate_nodes, limit_nodes, qq_bases
 
 
 class GaussianityTrack(NamedTuple):
@@ -166,6 +167,15 @@ def _particle_chunk(carry, epoch0, total, X0, weights, run_weights, bases, eta, 
     return make_chunk_runner(step, chunk)(carry, epoch0, total)
 
 
+def _check_run(eta, epochs, seed, track_every) -> None:
+    """The arguments every node learner checks first (one-line ConfigErrors naming them)."""
+    count("epochs", epochs)
+    integer("seed", seed, minimum=0)
+    nonnegative("eta", scalar(eta))
+    if track_every is not None:
+        integer("track_every", track_every, minimum=0)
+
+
 def learn_particles(
     nodes: QuadratureNodes,
     task,
@@ -207,16 +217,18 @@ def learn_particles(
     Returns:
         `LoopResult` with loss (E+1,), sigma = Σ_k w_k X_kᵀX_k (E+1, P, P), and state a
         `LimitState` (quadrature_error None: see `learn_limit`).
+
+    Raises:
+        ConfigError: `epochs` not an integer ≥ 1, `seed` or `track_every` not an integer ≥ 0,
+            `eta` not a finite number ≥ 0 (a number or a 0-d array), before anything is
+            computed.
     """
+    _check_run(eta, epochs, seed, track_every)
     check_float64(dtype, "learn_particles")
     check_task_for(task, spec)
     rule = resolve_rule(optimizer, rule)
     check_limit_rule(rule)
-    if not _is_int(epochs) or epochs < 1:
-        raise ConfigError(f"epochs must be an integer ≥ 1, got {epochs!r}")
     every = 0 if track_every is None else track_every
-    if not _is_int(every) or every < 0:
-        raise ConfigError(f"track_every must be a positive integer or None, got {track_every!r}")
     X0 = jnp.asarray(nodes.X0, dtype)
     weights = jnp.asarray(nodes.weights, dtype)
     if X0.ndim != 2 or X0.shape[1] != spec.P or weights.shape != (X0.shape[0],):
@@ -303,7 +315,12 @@ def learn_limit(
         `LoopResult`: loss (E+1,), sigma (E+1, P, P), diverged_at, interrupted_at, and state a
         `LimitState` with the final nodes and `quadrature_error` (max relative loss-curve
         difference to the coarser rule), `sigma_error` (max |ΔΣ|) and `coarse_nodes`.
+
+    Raises:
+        ConfigError: as `learn_particles` (`epochs`, `seed`, `eta`, `track_every`) and
+            `limit_nodes` (`nodes`, `nodes_rest`), before anything is computed.
     """
+    _check_run(eta, epochs, seed, track_every)
     check_task_for(task, spec)
     learning_rule = resolve_rule(optimizer, rule)
     check_limit_rule(learning_rule)

@@ -13,6 +13,7 @@ from .._model.network import NetworkSpec
 from .._model.overlaps import check_sigma
 from .._support.errors import ConfigError
 from .._support.precision import require_float64
+from .._support.validate import count, integer
 
 MAX_NODES = 2_000_000
 
@@ -64,10 +65,6 @@ def interpolate_nodes(X, bases):
     return T
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _drive_rest(spec: NetworkSpec) -> tuple[np.ndarray, np.ndarray]:
     idx = np.arange(spec.P)
     drive = np.r_[idx[spec.m], idx[spec.u]]
@@ -108,8 +105,7 @@ def limit_nodes(
     if nodes_rest is None:
         nodes_rest = nodes if spec.P <= 4 else 3
     for name, value in (("nodes", nodes), ("nodes_rest", nodes_rest)):
-        if not _is_int(value) or not 2 <= value <= 60:
-            raise ConfigError(f"limit {name} must be an integer in [2, 60], got {value!r}")
+        integer(name, value, minimum=2, maximum=60)
     drive, rest = _drive_rest(spec)
     d, r = len(drive), len(rest)
     K = nodes**d * nodes_rest**r
@@ -153,8 +149,8 @@ def sample_nodes(sigma0, spec: NetworkSpec, N: int, *, seed: int) -> QuadratureN
     """
     require_float64("sample_nodes")
     sigma0 = check_sigma(sigma0, spec, what="Σ₀")
-    if not _is_int(N) or N < 1:
-        raise ConfigError(f"N must be an integer ≥ 1, got {N!r}")
+    count("N", N)
+    integer("seed", seed, minimum=0)
     G = np.asarray(jax.random.normal(jax.random.PRNGKey(seed), (N, spec.P), jnp.float64))
     return QuadratureNodes(jnp.asarray(G @ _psd_factor(sigma0)), jnp.full((N,), 1.0 / N))
 

@@ -12,14 +12,28 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
+
 from .errors import ConfigError
 
-__all__ = ["count", "integer", "is_int", "nonnegative", "positive", "real"]
+__all__ = ["count", "finite", "in_range", "integer", "is_int", "nonnegative", "positive", "real",
+           "scalar"]
 
 
 def is_int(value: Any) -> bool:
     """True for a Python or NumPy integer (not a bool)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def scalar(value: Any) -> Any:
+    """The Python number of a 0-d NumPy or JAX array (`.item()`), so that the checks below
+    accept it as they accept a number; anything else unchanged (and judged by them)."""
+    if getattr(value, "ndim", None) == 0 and not isinstance(value, (numbers.Number, np.generic)):
+        try:
+            return value.item()
+        except Exception:  # a traced value has no number: the checks refuse it as it is
+            return value
+    return value
 
 
 def real(name: str, value: Any) -> float:
@@ -48,13 +62,48 @@ def nonnegative(name: str, value: Any) -> float:
     return out
 
 
-def integer(name: str, value: Any, minimum: int | None = None) -> int:
-    """`value` as a Python int (≥ `minimum` when given)."""
+def in_range(name: str, value: Any, low: float, high: float, *, low_open: bool = False,
+             high_open: bool = False) -> float:
+    """`value` as a finite float in the interval from `low` to `high`, each end included
+    unless `low_open` / `high_open`: "NAME must be in [low, high) (got VALUE)"."""
+    out = real(name, value)
+    if out < low or out > high or (low_open and out == low) or (high_open and out == high):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ConfigError(f"{name} must be in {interval} (got {value!r})")
+    return out
+
+
+def finite(name: str, value: Any) -> np.ndarray:
+    """`value` (a number or an array of them, NumPy or JAX) as a NumPy array of finite real
+    numbers; the first entry that is not finite is named with its index."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf":
+        raise ConfigError(f"{name} must be real numbers (got {value!r})")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        if arr.ndim == 0:
+            raise ConfigError(f"{name} must be finite (got {arr.item()!r})")
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = index[0] if len(index) == 1 else index
+        raise ConfigError(f"{name} must be finite (got {arr[index].item()!r} at index {where})")
+    return arr
+
+
+def integer(name: str, value: Any, minimum: int | None = None,
+            maximum: int | None = None) -> int:
+    """`value` as a Python int (≥ `minimum` and ≤ `maximum` when given)."""
     if not is_int(value):
+        if minimum is not None and maximum is not None:
+            raise ConfigError(f"{name} must be an integer in [{minimum}, {maximum}] "
+                              f"(got {value!r})")
         raise ConfigError(f"{name} must be an integer (got {value!r})")
     out = int(value)
+    if minimum is not None and maximum is not None and not minimum <= out <= maximum:
+        raise ConfigError(f"{name} must be an integer in [{minimum}, {maximum}] (got {value!r})")
     if minimum is not None and out < minimum:
         raise ConfigError(f"{name} must be >= {minimum} (got {value!r})")
+    if maximum is not None and out > maximum:
+        raise ConfigError(f"{name} must be <= {maximum} (got {value!r})")
     return out
 
 

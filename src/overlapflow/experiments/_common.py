@@ -35,10 +35,15 @@ from .. import (
     visible_mask,
 )
 from ..internal import (
+    count,
     curve_diff,
     exact_rel_diff,
+    integer,
     interruption_text,
     max_rel_diff,
+    nonnegative,
+    positive,
+    real,
     write_json_atomic,
     write_npz_atomic,
 )
@@ -244,23 +249,17 @@ def _check_value(exp_name: str, key: str, default, value):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
         return value
     if isinstance(default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number like {default!r}, got {value!r}")
-        if isinstance(default, int) and not isinstance(value, int):
-            if not float(value).is_integer():
-                raise ConfigError(f"{where} must be an integer, got {value!r}")
-            value = int(value)
-        if not math.isfinite(value):
-            raise ConfigError(f"{where} must be a finite number, got {value!r}")
+        if isinstance(default, int) and isinstance(value, float) and value.is_integer():
+            value = int(value)  # 3.0 for a count: TOML and --set may write it so
+        value = (integer if isinstance(default, int) else real)(where, value)
         if key in _ANY_SIGN or default < 0:
             return value
         if _may_be_zero(key) or default == 0:
-            if value < 0:
-                raise ConfigError(f"{where} must be ≥ 0, got {value!r}")
-        elif isinstance(default, int) and value < 1:
-            raise ConfigError(f"{where} must be an integer ≥ 1, got {value!r}")
-        elif value <= 0:
-            raise ConfigError(f"{where} must be a finite number > 0, got {value!r}")
+            nonnegative(where, value)
+        elif isinstance(default, int):
+            count(where, value)
+        else:
+            positive(where, value)
         return float(value) if isinstance(default, float) else value
     if isinstance(default, str):
         if not isinstance(value, str) or not value:
