@@ -39,7 +39,6 @@ from ._learn import batched as learn_batched
 from ._learn import loop as learn_loop
 from ._learn.batched import batched_chunk as batched_chunk
 from ._learn.batched import lane_state as lane_state
-from ._learn.loop import default_chunk as default_chunk
 from ._learn.loop import drive_chunks as drive_chunks
 from ._learn.rules import COLNORM_EPS as COLNORM_EPS
 from ._learn.rules import check_rule_mode as check_rule_mode
@@ -119,7 +118,7 @@ __all__ = [
     "batched_overlap_runs", "candidate_symmetries", "CAPTIONS", "check_float64", "check_loss_kind", "require_float64",
     "check_rule_mode", "check_task_for", "closed_form_impulse", "closed_form_newton",
     "closed_form_rank1", "closure_warning", "coincident_partner", "COLNORM_EPS", "config_schema",
-    "confirmed_symmetries", "coords_from_sym", "curve_diff", "default_chunk", "describe_direction",
+    "confirmed_symmetries", "coords_from_sym", "curve_diff", "describe_direction",
     "draw_overlaps", "exact_rel_diff", "figure_banner", "fisher_information", "fit_slope",
     "gaussianity", "has_module", "identifiability", "interpolate_nodes", "interrupt",
     "interruption_text", "drive_chunks", "lane_state", "lanes_per_group", "learn_batched", "learn_loop",

@@ -29,7 +29,7 @@ from .._support.progress import progress_bar
 
 __all__ = ["EpochRecords", "LoopResult", "RECORD_BYTES", "run_epochs", "drive_chunks", "Recorder",
            "run_lanes",
-           "default_chunk", "record_every", "recorded_epochs"]
+           "record_every", "recorded_epochs"]
 
 
 class EpochRecords(NamedTuple):
@@ -71,11 +71,6 @@ class LoopResult(NamedTuple):
     state: object
     solver_failed_at: int | None = None
     recorded_epochs: np.ndarray | None = None
-
-
-def default_chunk(epochs: int, *, target_chunks: int = 40) -> int:
-    """Chunk length giving about `target_chunks` progress updates."""
-    return max(1, math.ceil((epochs + 1) / target_chunks))
 
 
 def _tree_finite(tree) -> jax.Array:

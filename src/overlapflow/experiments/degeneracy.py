@@ -51,7 +51,7 @@ from .. import (
     realise_vectors,
     train_theta,
 )
-from ..internal import default_chunk, rel_max_diff
+from ..internal import rel_max_diff
 from ._common import (
     Check,
     Experiment,
@@ -163,9 +163,8 @@ def compute(params: dict, *, seed: int, progress: bool) -> Outcome:
     y_noise_frame = np.asarray(network_outputs_noisy(X_frame, x1, spec, key=key,
                                                      state_noise_sd=sd))[0, :, 0]
 
-    # One chunk length for both θ runs (the 300-epoch one reuses the compiled chunk).
-    common = dict(loss="sum_dt", eta=params["eta"], seed=seed, progress=progress,
-                  chunk=default_chunk(epochs))
+    # The learners' fixed chunk lengths: both θ runs (and any epoch count) share one program.
+    common = dict(loss="sum_dt", eta=params["eta"], seed=seed, progress=progress)
     theta = [train_theta(X, task, spec, epochs=epochs, **common) for X in Xs]
     exact = [learn_overlaps(overlaps(X), task, spec, mode="exact", epochs=epochs, **common)
              for X in Xs]

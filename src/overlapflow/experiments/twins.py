@@ -99,12 +99,14 @@ DEFAULTS = dict(
 )
 QUICK = dict(starts=8, epochs=100, batch_size=16, ff_t_max=8.0, dm_times=[0.5, 3.0, 0.5, 3.0],
              c_t_max=8.0, chunk=50, eta=0.05, eta_c=0.01, c_wait=[1.0, 2.0],
-             a_learned_below=0.05, b_learned_below=0.15, invisible_stage="after_ab")
+             a_learned_below=0.05, b_learned_below=0.15, invisible_stage="after_ab",
+             decode_splits=30, control_shuffles=10, control_splits=5)
 # --quick is a smoke run (100 epochs, 8 starts): A and B are learned to well below the error of
 # a zero output (≈ 1 and ≈ 0.4), not to the paper's level; C is learned for too short a time
 # for the history to have left the visible overlaps, and too few networks decode it to tell
 # 0.6 from chance: the quick run checks that the invisible overlaps carry the history after
-# A/B (invisible_stage), the paper-size run that they still do after C.
+# A/B (invisible_stage), the paper-size run that they still do after C. It decodes over fewer
+# splits and shuffles (the decoder's logistic fits are most of a quick run's time).
 
 #: Decoding stages and feature sets (summary.json keys).
 STAGES = ("start", "after_ab", "after_c")
