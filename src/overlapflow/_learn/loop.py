@@ -5,7 +5,7 @@ Epochs run inside one jitted `lax.scan` per chunk of epochs; Python only iterate
 
 Ctrl-C: a library call raises KeyboardInterrupt, as any Python function does. Only while a
 command of the command line runs (`_support.interrupt.handling()`, which then writes what was
-computed and exits 130) does `run_epochs` return the epochs computed so far, NaN after them,
+computed and exits 130) does `run_epochs` return the epochs computed so far (the records end there),
 with `interrupted_at` set.
 
 Records: the loss and Σ of every epoch, unless they would exceed `RECORD_BYTES` (256 MiB) per
@@ -229,13 +229,16 @@ class Recorder:
         """The epochs the entries hold: 0, k, 2k, …, E."""
         return recorded_epochs(self.epochs, self.every)
 
-    def finish(self, done: int, stop=None) -> list[np.ndarray]:
+    def finish(self, done: int, stop=None, *, trim: bool = False) -> list[np.ndarray]:
         """The record arrays, NaN from the first entry not computed (`done` entries were) and,
         per lane, after the epoch `stop` ((*lanes,) or a number; None: each lane's first bad
-        entry; −1: none)."""
+        entry; −1: none). `trim`: end the arrays at the last entry computed instead (an
+        interrupted run: the records of a long run are never written in full)."""
         at = self.recorded_epochs
         filled = min(self.filled, int(np.searchsorted(at, done)))
         stop = self.first_bad if stop is None else np.asarray(stop)
+        if trim:
+            self.arrays = [arr[:filled].copy() for arr in self.arrays]
         for arr in self.arrays:
             arr[filled:] = np.nan
             if stop is None or not np.any(stop >= 0):
@@ -307,8 +310,8 @@ def run_epochs(
     Raises:
         KeyboardInterrupt: Ctrl-C, outside a command of the command line. Under one
             (`_support.interrupt.handling()` active) the epochs computed so far are returned
-            instead, NaN after them, with `interrupted_at` set (the command writes them and
-            exits 130).
+            instead (the arrays end at the last entry computed), with `interrupted_at` set
+            (the command writes them and exits 130).
     """
     dtype = _state_dtype(state0)
     recorder = Recorder(epochs, record_bytes)
@@ -334,7 +337,8 @@ def run_epochs(
         recorder.allocate([(), (0, 0)], [dtype, dtype])
     diverged_at, solver_failed_at = found.get("diverged_at"), found.get("solver_failed_at")
     stop = diverged_at if diverged_at is not None else solver_failed_at
-    loss, sigma = recorder.finish(done, -1 if stop is None else stop)
+    loss, sigma = recorder.finish(done, -1 if stop is None else stop,
+                                  trim=interrupted_at is not None)
     return LoopResult(loss, sigma, diverged_at, interrupted_at, state, solver_failed_at,
                       None if recorder.every == 1 else recorder.recorded_epochs)
 

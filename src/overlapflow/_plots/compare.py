@@ -84,8 +84,27 @@ def plot_comparison(comp, path, *, visible: np.ndarray) -> None:
 
     with warnings.catch_warnings():  # empty or all-NaN panels (interrupted, diverged) are fine
         warnings.simplefilter("ignore")
-        fig = _comparison_figure(comp, vis, invis)
+        fig = _comparison_figure(_thinned(comp), vis, invis)
         save_figure_atomic(fig, path, dpi=110)
+
+
+#: Most points drawn per curve: a longer record is drawn at about this many epochs, spaced
+#: evenly on the figure's logarithmic epoch axis (first and last included).
+MAX_DRAWN_POINTS = 4000
+
+
+def _thinned(comp):
+    """`comp` with at most about `MAX_DRAWN_POINTS` recorded entries (a copy; the files keep
+    every entry)."""
+    n = len(comp.epochs)
+    if n <= MAX_DRAWN_POINTS:
+        return comp
+    import dataclasses
+
+    idx = np.unique(np.r_[0, np.round(np.geomspace(1, n - 1, MAX_DRAWN_POINTS)).astype(int)])
+    runs = {m: r._replace(loss=np.asarray(r.loss)[idx], sigma=np.asarray(r.sigma)[idx])
+            for m, r in comp.runs.items()}
+    return dataclasses.replace(comp, epochs=np.asarray(comp.epochs)[idx], runs=runs)
 
 
 def _comparison_figure(comp, vis, invis):

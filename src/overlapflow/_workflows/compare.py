@@ -178,11 +178,15 @@ def _trim_to_computed(comp: Comparison) -> None:
         keep = max(keep, len(comp.epochs) if stop is None
                    else int(np.searchsorted(comp.epochs, stop)))
     keep = max(keep, 1)  # epoch 0 stays, so the files keep their shapes' meaning
-    if keep >= len(comp.epochs):
-        return
     comp.epochs = comp.epochs[:keep]
-    for mode, run in comp.runs.items():
-        comp.runs[mode] = run._replace(loss=run.loss[:keep], sigma=run.sigma[:keep])
+    for mode, run in comp.runs.items():  # the interrupted run's records already end early
+        loss, sigma = run.loss[:keep], run.sigma[:keep]
+        short = keep - len(loss)
+        if short > 0:
+            loss = np.concatenate([loss, np.full(short, np.nan, loss.dtype)])
+            sigma = np.concatenate([sigma, np.full((short,) + sigma.shape[1:], np.nan,
+                                                   sigma.dtype)])
+        comp.runs[mode] = run._replace(loss=loss, sigma=sigma)
 
 
 def solver_failure_text(mode: str, epoch: int) -> str:
@@ -211,10 +215,10 @@ def _last_finite(x: np.ndarray) -> float | None:
     return float(finite[-1]) if finite.size else None
 
 
-def comparison_summary(comp: Comparison) -> dict:
+def comparison_summary(comp: Comparison, *, drift: dict | None = None) -> dict:
     """The summary.json content: config echo, seeds, what each mode computed (`methods`:
     "closure: exact map" for a nonlinear network, `mode_label`), timings, final losses,
-    discrepancies."""
+    discrepancies. `drift`: `hooks.comparison_invariant_drift(comp)` if already computed."""
     from .._analysis.visibility import invisible_overlaps, visible_overlaps
     from .._plots.style import mode_label
     from .._support.io import provenance
@@ -244,7 +248,7 @@ def comparison_summary(comp: Comparison) -> dict:
         "visible": list(visible_overlaps(cfg.network)),
         "invisible": list(invisible_overlaps(cfg.network)),
         "names": list(comp.names),
-        "max_invariant_drift": max_invariant_drift(comp),  # docs/theory.md §6; None: no conserved form
+        "max_invariant_drift": max_invariant_drift(comp, drift),  # docs/theory.md §6; None: no conserved form
     }
     from .hooks import limit_summary
 
@@ -288,14 +292,15 @@ def _write_comparison(comp: Comparison, out: Path, *, figure: bool) -> dict:
     for mode, run in comp.runs.items():
         arrays[f"loss_{mode}"] = run.loss
         arrays[f"sigma_{mode}"] = run.sigma
-    from .hooks import invariant_drift_arrays
+    from .hooks import comparison_invariant_drift, invariant_drift_arrays
 
-    arrays.update(invariant_drift_arrays(comp))  # relative drift of tr(ΣJ), spec(ΣJ); NaN: no J
+    drift = comparison_invariant_drift(comp)  # once, for the arrays and the summary
+    arrays.update(invariant_drift_arrays(comp, drift))  # relative drift of tr(ΣJ), spec(ΣJ); NaN: no J
     from .hooks import gaussianity_arrays
 
     arrays.update(gaussianity_arrays(comp))  # gauss_<stat>_<mode>, when tracked (§8)
     write_npz_atomic(out / "results.npz", **arrays)
-    summary = comparison_summary(comp)
+    summary = comparison_summary(comp, drift=drift)
     write_json_atomic(out / "summary.json", summary)
     if figure and not has_module("matplotlib"):
         import sys

@@ -41,22 +41,25 @@ def comparison_invariant_drift(comp) -> dict[str, np.ndarray | None]:
     return out
 
 
-def invariant_drift_arrays(comp) -> dict[str, np.ndarray]:
-    """{"invariant_drift_<mode>": (E + 1,) drift} for results.npz; all NaN without forms."""
+def invariant_drift_arrays(comp, drift: dict | None = None) -> dict[str, np.ndarray]:
+    """{"invariant_drift_<mode>": (E + 1,) drift} for results.npz; all NaN without forms.
+    `drift`: `comparison_invariant_drift(comp)` if already computed."""
+    drift = comparison_invariant_drift(comp) if drift is None else drift
     return {
         f"invariant_drift_{mode}": np.full(comp.epochs.shape, np.nan) if d is None else d
-        for mode, d in comparison_invariant_drift(comp).items()
+        for mode, d in drift.items()
     }
 
 
-def max_invariant_drift(comp) -> dict[str, float | None]:
+def max_invariant_drift(comp, drift: dict | None = None) -> dict[str, float | None]:
     """{mode: max over epochs of the invariant drift (finite entries), or None}.
 
-    None when no conserved form exists for the architecture or no entry is finite.
+    None when no conserved form exists for the architecture or no entry is finite. `drift`:
+    `comparison_invariant_drift(comp)` if already computed.
     """
     out = {}
-    for mode, drift in comparison_invariant_drift(comp).items():
-        finite = None if drift is None else drift[np.isfinite(drift)]
+    for mode, d in (comparison_invariant_drift(comp) if drift is None else drift).items():
+        finite = None if d is None else d[np.isfinite(d)]
         out[mode] = None if finite is None or finite.size == 0 else float(np.max(finite))
     return out
 
