@@ -256,7 +256,9 @@ def test_ctrl_c_stops_a_run_of_any_length_within_two_seconds(monkeypatch):
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(learn_loop, "progress_bar", bar)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Python's own handler (a process started in the background of a shell inherits SIGINT
+    # ignored); restored after the test
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     dog = threading.Timer(60.0, watchdog)
     dog.start()
     try:
@@ -268,5 +270,6 @@ def test_ctrl_c_stops_a_run_of_any_length_within_two_seconds(monkeypatch):
         dog.cancel()
         if "timer" in sent:
             sent["timer"].join()
+        signal.signal(signal.SIGINT, previous)
     assert "at" in sent, "no chunk of epochs finished within 60 s"
     assert stopped - sent["at"] < 2.0, stopped - sent["at"]

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._support.errors import ConfigError
 from .._support.extras import require_module
-from .._support.io import _atomic, write_npz_atomic
+from .._support.io import write_atomic, write_npz_atomic
 from .network_file import ImportedNetwork, load_network
 
 __all__ = ["EXPORT_PRESETS", "export_arrays", "export_network"]
@@ -124,5 +124,5 @@ def export_network(net, *, preset: str = "overlapflow", path=None) -> dict:
 
     state = {k: v if isinstance(v, str) else torch.from_numpy(np.array(v, np.float64, order="C"))
              for k, v in arrays.items()}
-    _atomic(path, path.suffix, lambda fh: torch.save(state, fh))
+    write_atomic(path, path.suffix, lambda fh: torch.save(state, fh))
     return arrays

@@ -23,7 +23,7 @@ import struct
 import sys
 from pathlib import Path
 
-from .._support.io import _atomic, to_jsonable
+from .._support.io import to_jsonable, write_atomic
 
 __all__ = ["write_index", "CAPTIONS"]
 
@@ -318,5 +318,5 @@ def write_index(out_dir, summaries: list[dict], *, self_contained: bool = False)
             f"<title>overlapflow experiments</title><style>{_STYLE}</style>"
             f"<script>{_SCRIPT}</script></head><body>{body}</body></html>\n")
     path = out / "index.html"
-    _atomic(path, ".html", lambda fh: fh.write(text.encode()))
+    write_atomic(path, ".html", lambda fh: fh.write(text.encode()))
     return path

@@ -26,7 +26,7 @@ from .errors import ConfigError, OverlapflowError
 
 __all__ = ["check_out_file", "write_npz_atomic", "write_json_atomic", "save_figure_atomic", "load_npz", "load_array",
            "to_jsonable", "atomic_group", "prepare_out", "provenance", "WriteError", "figure_banner",
-           "exit_after_writing", "existing_file"]
+           "exit_after_writing", "existing_file", "write_atomic"]
 
 
 class WriteError(OverlapflowError):
@@ -51,7 +51,9 @@ def _group() -> dict | None:
     return None
 
 
-def _atomic(path: Path, suffix: str, write):
+def write_atomic(path: Path, suffix: str, write):
+    """Write `path` atomically: `write(fh)` fills a temporary file beside it (binary), which is
+    synced and renamed over `path` (inside an `atomic_group`, at the group's commit)."""
     path = Path(path)
     group = _group()
     tmp = None
@@ -135,7 +137,7 @@ def exit_after_writing(out) -> int:
 def write_npz_atomic(path, **arrays) -> None:
     """Write arrays to `path` (.npz) atomically; string arrays are stored as unicode, not objects."""
     clean = {k: np.asarray(v) for k, v in arrays.items()}
-    _atomic(Path(path), ".npz", lambda fh: np.savez(fh, **clean))
+    write_atomic(Path(path), ".npz", lambda fh: np.savez(fh, **clean))
 
 
 def to_jsonable(obj):
@@ -161,7 +163,7 @@ def to_jsonable(obj):
 def write_json_atomic(path, obj) -> None:
     """Write `obj` as indented, strict JSON (NaN/inf become null) atomically."""
     text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
-    _atomic(Path(path), ".json", lambda fh: fh.write(text.encode()))
+    write_atomic(Path(path), ".json", lambda fh: fh.write(text.encode()))
 
 
 _BANNER: list[str] = []
@@ -187,7 +189,7 @@ def save_figure_atomic(fig, path, **kwargs) -> None:
     if _BANNER:
         fig.text(0.5, 0.999, _BANNER[-1], color="#b00", ha="center", va="top", fontsize=10,
                  fontweight="bold")
-    _atomic(path, path.suffix, lambda fh: fig.savefig(fh, format=fmt, **kwargs))
+    write_atomic(path, path.suffix, lambda fh: fig.savefig(fh, format=fmt, **kwargs))
 
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")

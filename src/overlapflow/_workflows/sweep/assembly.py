@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._support.errors import ConfigError
-from ..._support.io import _atomic, atomic_group, write_npz_atomic
+from ..._support.io import atomic_group, write_atomic, write_npz_atomic
 from .grid import _point_config
 
 
@@ -83,7 +83,7 @@ def _assemble(out: Path, chunks, grid, modes, thresholds, raw, base_dir) -> None
     text = buf.getvalue().encode()
     npz = {k: np.stack(v) for k, v in arrays.items()}
     with atomic_group():  # sweep.csv and runs.npz together, or neither
-        _atomic(out / "sweep.csv", ".csv", lambda fh: fh.write(text))
+        write_atomic(out / "sweep.csv", ".csv", lambda fh: fh.write(text))
         write_npz_atomic(
             out / "runs.npz",
             grid_keys=np.array(keys, dtype=str),
