@@ -52,6 +52,15 @@ SLOW_MODULES = frozenset({
 #: Single tests of the slow tier, each ≥ 3 s: by name (all its parameters) or by
 #: name with parameters (that case only).
 SLOW_TESTS = frozenset({
+    # whole learners or compare runs of several seconds each (measured with
+    # `pytest -m "not slow" --durations`): the fast tier keeps their cheaper siblings
+    "test_learners_take_numpy_and_jax_scalars",
+    "test_summary_names_the_method_of_every_mode",
+    "test_compare_prints_what_stopped_the_flow_solver",
+    "test_compare_says_when_its_records_are_thinned",
+    "test_noisy_forward_pass_matches_a_numpy_loop",
+    "test_ctrl_c_propagates_from_run_comparison_in_library_use",
+    "test_fisher_jacobian_equals_finite_differences",
     # network import (compare from an imported file; the CLI with inspect) and the neurogym
     # task (θ-space and overlap runs on its batches)
     "test_init_vectors_start_theta_from_the_file_and_overlap_modes_from_its_sigma",
