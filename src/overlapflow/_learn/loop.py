@@ -269,8 +269,9 @@ def run_lanes(run_chunk: Callable, state0, epochs: int, chunk: int, *, split: Ca
 
     def collect(epoch0, take, out, state):
         loss, sigma, bad = split(out)
+        bad = np.asarray(bad)[:take]  # one copy to the host, for the records and for `bad`
         recorder.add(epoch0, take, (loss, sigma), bad)
-        bads.append(np.asarray(bad)[:take])
+        bads.append(bad)
         return finished is not None and bool(finished(state))
 
     drive_chunks(run_chunk, state0, epochs, chunk, collect=collect, keep_partial=False)
